@@ -1,0 +1,71 @@
+//! Server configuration: one struct, read from flags and `INSIGHTS_*` environment variables.
+use std::net::SocketAddr;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "INSIGHTS_BIND", default_value = "127.0.0.1:4000")]
+    pub bind: SocketAddr,
+
+    /// The tenant served to requests without an API key (until API keys exist).
+    #[arg(long, env = "INSIGHTS_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    /// Fill an empty tenant with generated demo data before serving.
+    #[arg(long, env = "INSIGHTS_DEMO")]
+    pub demo: bool,
+
+    /// How many dialogues `--demo` generates.
+    #[arg(long, env = "INSIGHTS_DEMO_DIALOGUES", default_value_t = 20_000)]
+    pub demo_dialogues: u64,
+
+    /// Default page size of connections when `first`/`last` is not given.
+    #[arg(long, env = "INSIGHTS_DEFAULT_PAGE_SIZE", default_value_t = 50)]
+    pub default_page_size: usize,
+
+    /// Largest `first`/`last` a request may ask for; more is a BAD_USER_INPUT error.
+    #[arg(long, env = "INSIGHTS_MAX_PAGE_SIZE", default_value_t = 500)]
+    pub max_page_size: usize,
+
+    /// Deepest query nesting accepted.
+    #[arg(long, env = "INSIGHTS_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted (each field counts 1, lists count their page size).
+    #[arg(long, env = "INSIGHTS_MAX_COMPLEXITY", default_value_t = 50_000)]
+    pub max_complexity: usize,
+
+    /// Largest number of rows one `dialogueStats` call may produce (buckets × groups).
+    #[arg(long, env = "INSIGHTS_MAX_STATS_ROWS", default_value_t = 100_000)]
+    pub max_stats_rows: usize,
+
+    /// Serve introspection queries (GraphiQL and client generators need them).
+    #[arg(long, env = "INSIGHTS_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "INSIGHTS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Upper bound for one database statement, in seconds (PostgreSQL).
+    #[arg(long, env = "INSIGHTS_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    pub statement_timeout_secs: u64,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        Wrapper::parse_from(["insights"]).config
+    }
+}

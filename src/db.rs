@@ -1,0 +1,70 @@
+//! Connecting to the database (SQLite file by default, PostgreSQL in production) and migrating.
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// The embedded default: a SQLite file in the working directory, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://insights.db?mode=rwc";
+
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// Upper bound for one statement (PostgreSQL `statement_timeout`).
+    pub statement_timeout: Option<Duration>,
+}
+
+impl DbOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            statement_timeout: None,
+        }
+    }
+}
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Opens a pool. SQLite runs in WAL mode so readers never wait for an import, and waits for a
+/// busy writer instead of failing.
+pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(options.url.clone());
+    opts.max_connections(options.max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if let Some(timeout) = options.statement_timeout {
+        opts.statement_timeout(timeout);
+    }
+    if is_sqlite(&options.url) {
+        opts.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts).await
+}
+
+/// Connects and applies every pending migration.
+pub async fn connect_and_migrate(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(options).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// `$1` on PostgreSQL, `?` on SQLite: the placeholder for the n-th (1-based) bound value.
+pub fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    }
+}

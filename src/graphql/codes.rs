@@ -1,0 +1,100 @@
+//! Gives every error an `extensions.code` (API.md §6), including those async-graphql raises
+//! itself while parsing and validating.
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::error::ErrorCode;
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+}
+
+fn set_code(error: &mut ServerError, code: ErrorCode) {
+    if !has_code(error) {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code.as_str());
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            set_code(&mut error, ErrorCode::GraphqlParseFailed);
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in &mut errors {
+                let limit = error.message.contains("too complex")
+                    || error.message.contains("nested too deep");
+                set_code(
+                    error,
+                    if limit {
+                        ErrorCode::QueryTooComplex
+                    } else {
+                        ErrorCode::GraphqlValidationFailed
+                    },
+                );
+            }
+            errors
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        for error in &mut response.errors {
+            // Argument values that fail to parse at execution time are the client's input;
+            // anything else uncoded is ours, and its text is not for the client.
+            if !has_code(error) {
+                if error.message.starts_with("Failed to parse")
+                    || error.message.starts_with("Invalid value")
+                {
+                    set_code(error, ErrorCode::BadUserInput);
+                } else {
+                    tracing::error!(message = %error.message, "uncoded error");
+                    error.message = "internal server error".to_string();
+                    set_code(error, ErrorCode::InternalServerError);
+                }
+            }
+        }
+        response
+    }
+}

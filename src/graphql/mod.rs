@@ -1,0 +1,110 @@
+//! The GraphQL schema (API.md §3–4). It knows nothing about HTTP: the server (or a test) builds
+//! a request, scopes it to a tenant with [`scoped`], and executes it.
+mod codes;
+pub mod dialogues;
+pub mod endpoints;
+pub mod filter;
+pub mod loader;
+pub mod pagination;
+pub mod scalars;
+
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, Enum, MergedObject, Request, Schema,
+};
+
+use crate::tenant::TenantScope;
+use pagination::PageLimits;
+
+/// Ascending or descending.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderDirection {
+    /// Smallest first; absent values last.
+    Asc,
+    /// Largest first; absent values first.
+    Desc,
+}
+
+/// The root query: one part per domain.
+#[derive(MergedObject, Default)]
+pub struct Query(dialogues::DialogueQuery, endpoints::EndpointQuery);
+
+pub type InsightsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Limits that shape answers (not the guards against abuse, which the schema builder sets).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    pub page: PageLimits,
+    pub max_stats_rows: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            page: PageLimits {
+                default_size: 50,
+                max_size: 500,
+            },
+            max_stats_rows: 100_000,
+        }
+    }
+}
+
+/// Guards against abusive queries.
+#[derive(Debug, Clone, Copy)]
+pub struct Guards {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 50_000,
+            introspection: true,
+        }
+    }
+}
+
+pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(limits)
+        .limit_depth(guards.max_depth)
+        .limit_complexity(guards.max_complexity)
+        .extension(codes::ErrorCodes);
+    if !guards.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as `insights schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(ApiLimits::default(), Guards::default()).sdl()
+}
+
+/// Confines a request to one tenant: the scope and the batched endpoint loader built on it
+/// travel with the request, and every resolver reads through them.
+pub fn scoped(request: impl Into<Request>, scope: TenantScope) -> Request {
+    let loader = loader::EndpointLoader::new(scope.clone());
+    request.into().data(scope).data(loader)
+}
+
+pub(crate) fn scope<'a>(ctx: &Context<'a>) -> &'a TenantScope {
+    ctx.data_unchecked::<TenantScope>()
+}
+
+pub(crate) fn limits(ctx: &Context<'_>) -> ApiLimits {
+    *ctx.data_unchecked::<ApiLimits>()
+}
+
+/// A connection field costs its page size times what each item selects.
+pub(crate) fn page_complexity(
+    first: Option<i32>,
+    last: Option<i32>,
+    child_complexity: usize,
+) -> usize {
+    let size = first.or(last).unwrap_or(50).max(1) as usize;
+    size.saturating_mul(child_complexity).saturating_add(1)
+}

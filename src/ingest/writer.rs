@@ -1,0 +1,271 @@
+//! Batched, idempotent upserts. One multi-row statement per batch; a row that is already stored
+//! with the same values is not rewritten, so re-importing a file changes nothing.
+use std::collections::HashSet;
+
+use entity::{dialogue, endpoint, EndpointRole};
+use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+use crate::db::placeholder;
+
+/// Largest number of rows in one statement: 20 values a dialogue stays below SQLite's 32,766
+/// bound parameters and PostgreSQL's 65,535.
+pub const MAX_BATCH_ROWS: usize = 1000;
+
+const DIALOGUE_COLUMNS: [&str; 20] = [
+    "tenant_id",
+    "id",
+    "order_number",
+    "start_date",
+    "start_timestamp_ms",
+    "queue_enter_timestamp_ms",
+    "accept_timestamp_ms",
+    "end_timestamp_ms",
+    "ivr_duration_in_sec",
+    "queue_duration_in_sec",
+    "initial_talk_duration_in_sec",
+    "session_duration_in_sec",
+    "ivr_id",
+    "queue_id",
+    "customer_id",
+    "agent_id",
+    "direction",
+    "outcome",
+    "in_sla",
+    "quick_drop",
+];
+
+const ENDPOINT_COLUMNS: [&str; 6] = [
+    "tenant_id",
+    "id",
+    "name",
+    "role",
+    "sla_threshold_in_sec",
+    "quick_drop_threshold_in_sec",
+];
+
+#[derive(Clone, Copy)]
+enum OnConflict {
+    /// Update the row when any non-key value differs; leave it untouched otherwise.
+    UpdateChanged,
+    Nothing,
+}
+
+/// `INSERT ... VALUES (...), (...) ON CONFLICT (key) DO ...` for `rows` rows.
+fn upsert_sql(
+    backend: DbBackend,
+    table: &str,
+    columns: &[&str],
+    key: &[&str],
+    rows: usize,
+    on_conflict: OnConflict,
+) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..columns.len() {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            sql.push_str(&placeholder(backend, n));
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ON CONFLICT ({}) DO ", key.join(", ")));
+    match on_conflict {
+        OnConflict::Nothing => sql.push_str("NOTHING"),
+        OnConflict::UpdateChanged => {
+            let updated: Vec<&str> = columns
+                .iter()
+                .copied()
+                .filter(|c| !key.contains(c))
+                .collect();
+            let sets: Vec<String> = updated
+                .iter()
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect();
+            // Null-safe equality: `IS` on SQLite, `IS NOT DISTINCT FROM` on PostgreSQL.
+            let same = match backend {
+                DbBackend::Postgres => "IS NOT DISTINCT FROM",
+                _ => "IS",
+            };
+            let unchanged: Vec<String> = updated
+                .iter()
+                .map(|c| format!("{table}.{c} {same} excluded.{c}"))
+                .collect();
+            sql.push_str(&format!(
+                "UPDATE SET {} WHERE NOT ({})",
+                sets.join(", "),
+                unchanged.join(" AND ")
+            ));
+        }
+    }
+    sql
+}
+
+fn dialogue_values(d: &dialogue::Model, out: &mut Vec<Value>) {
+    out.extend([
+        Value::from(d.tenant_id),
+        Value::from(d.id.clone()),
+        Value::from(d.order_number),
+        Value::from(d.start_date),
+        Value::from(d.start_timestamp_ms),
+        Value::from(d.queue_enter_timestamp_ms),
+        Value::from(d.accept_timestamp_ms),
+        Value::from(d.end_timestamp_ms),
+        Value::from(d.ivr_duration_in_sec),
+        Value::from(d.queue_duration_in_sec),
+        Value::from(d.initial_talk_duration_in_sec),
+        Value::from(d.session_duration_in_sec),
+        Value::from(d.ivr_id.clone()),
+        Value::from(d.queue_id.clone()),
+        Value::from(d.customer_id.clone()),
+        Value::from(d.agent_id.clone()),
+        Value::from(d.direction.to_value()),
+        Value::from(d.outcome.to_value()),
+        Value::from(d.in_sla),
+        Value::from(d.quick_drop),
+    ]);
+}
+
+/// Upserts dialogues (ids unique within `rows`); returns how many rows were inserted or changed.
+pub async fn upsert_dialogues<C: ConnectionTrait>(
+    db: &C,
+    rows: &[dialogue::Model],
+) -> Result<u64, DbErr> {
+    let columns = &DIALOGUE_COLUMNS;
+    let mut affected = 0;
+    for chunk in rows.chunks(MAX_BATCH_ROWS) {
+        let backend = db.get_database_backend();
+        let sql = upsert_sql(
+            backend,
+            "dialogues",
+            columns,
+            &["tenant_id", "id"],
+            chunk.len(),
+            OnConflict::UpdateChanged,
+        );
+        let mut values = Vec::with_capacity(chunk.len() * columns.len());
+        for d in chunk {
+            dialogue_values(d, &mut values);
+        }
+        affected += db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+            .rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Upserts endpoints (ids unique within `rows`); returns how many rows were inserted or changed.
+pub async fn upsert_endpoints<C: ConnectionTrait>(
+    db: &C,
+    rows: &[endpoint::Model],
+) -> Result<u64, DbErr> {
+    let mut affected = 0;
+    for chunk in rows.chunks(MAX_BATCH_ROWS) {
+        let backend = db.get_database_backend();
+        let sql = upsert_sql(
+            backend,
+            "endpoints",
+            &ENDPOINT_COLUMNS,
+            &["tenant_id", "id"],
+            chunk.len(),
+            OnConflict::UpdateChanged,
+        );
+        let mut values = Vec::with_capacity(chunk.len() * ENDPOINT_COLUMNS.len());
+        for e in chunk {
+            values.extend([
+                Value::from(e.tenant_id),
+                Value::from(e.id.clone()),
+                Value::from(e.name.clone()),
+                Value::from(e.role.to_value()),
+                Value::from(e.sla_threshold_in_sec),
+                Value::from(e.quick_drop_threshold_in_sec),
+            ]);
+        }
+        affected += db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+            .rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Creates the endpoints dialogues name but nobody has described yet (role from the slot, no
+/// name), so no relation ever dangles. Remembers a bounded set of ids it has already ensured.
+pub struct EndpointStubs {
+    tenant_id: i32,
+    ensured: HashSet<String>,
+}
+
+/// Beyond this many remembered ids the memory is cleared (it is only a shortcut).
+const MAX_REMEMBERED_ENDPOINTS: usize = 200_000;
+
+impl EndpointStubs {
+    pub fn new(tenant_id: i32) -> Self {
+        Self {
+            tenant_id,
+            ensured: HashSet::new(),
+        }
+    }
+
+    /// Ensures every endpoint the dialogues name exists; returns how many were created.
+    pub async fn ensure<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        dialogues: &[dialogue::Model],
+    ) -> Result<u64, DbErr> {
+        let mut missing: Vec<(String, EndpointRole)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for d in dialogues {
+            for (id, role) in crate::ingest::record::endpoint_refs(d) {
+                if !self.ensured.contains(id) && seen.insert(id) {
+                    missing.push((id.to_string(), role));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let backend = db.get_database_backend();
+        let columns = ["tenant_id", "id", "role"];
+        let mut created = 0;
+        for chunk in missing.chunks(MAX_BATCH_ROWS) {
+            let sql = upsert_sql(
+                backend,
+                "endpoints",
+                &columns,
+                &["tenant_id", "id"],
+                chunk.len(),
+                OnConflict::Nothing,
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 3);
+            for (id, role) in chunk {
+                values.extend([
+                    Value::from(self.tenant_id),
+                    Value::from(id.clone()),
+                    Value::from(role.to_value()),
+                ]);
+            }
+            created += db
+                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+                .rows_affected();
+        }
+        if self.ensured.len() + missing.len() > MAX_REMEMBERED_ENDPOINTS {
+            self.ensured.clear();
+        }
+        self.ensured.extend(missing.into_iter().map(|(id, _)| id));
+        Ok(created)
+    }
+
+    /// Forgets what was ensured (after a rolled-back transaction).
+    pub fn forget(&mut self) {
+        self.ensured.clear();
+    }
+}

@@ -1,0 +1,20 @@
+//! Dialogue Insights: a GraphQL service over contact-center dialogue history.
+//!
+//! `main.rs` only parses the command line and wires these modules together:
+//! - [`db`]: connecting to SQLite or PostgreSQL and migrating;
+//! - [`tenant`]: tenants and the tenant-scoped data access every query goes through;
+//! - [`ingest`]: importing vendor-shaped records (files and, later, mutations);
+//! - [`demo`]: realistic generated data;
+//! - [`graphql`]: the schema (knows nothing about HTTP);
+//! - [`http`]: the axum server around it.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphiql;
+pub mod graphql;
+pub mod http;
+pub mod ingest;
+pub mod tenant;
+pub mod time;

@@ -1,0 +1,275 @@
+//! `insights`: parses the command line and wires the library together.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use insights::config::ServeConfig;
+use insights::db::{self, DbOptions, DEFAULT_DATABASE_URL};
+use insights::ingest::{self, ImportOptions, Kind, RejectsFile};
+use migration::{Migrator, MigratorTrait};
+
+#[derive(Parser)]
+#[command(
+    name = "insights",
+    version,
+    about = "Dialogue Insights: GraphQL over contact-center dialogue history"
+)]
+struct Cli {
+    /// Database: a SQLite file (the default) or PostgreSQL (postgres://user@host/db).
+    #[arg(long, global = true, env = "INSIGHTS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info` or `insights=debug`).
+    #[arg(long, global = true, env = "INSIGHTS_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser); migrates first.
+    Serve(ServeConfig),
+    /// Apply pending migrations (or roll back with --down).
+    Migrate {
+        /// Roll back this many migrations instead of applying.
+        #[arg(long)]
+        down: Option<u32>,
+        /// Print which migrations are applied.
+        #[arg(long, conflicts_with = "down")]
+        status: bool,
+    },
+    /// Import vendor-shaped records (NDJSON, JSON array or CSV; optionally .gz).
+    Import {
+        /// What the files hold.
+        kind: ImportKind,
+        /// Files to import, each in its own transaction.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Tenant to import into (created if new).
+        #[arg(long, env = "INSIGHTS_TENANT", default_value = "default")]
+        tenant: String,
+        /// Import the valid records, writing rejected ones to --rejects instead of failing.
+        #[arg(long, requires = "rejects")]
+        skip_invalid: bool,
+        /// With --skip-invalid: where rejected records go, one JSON object a line with the reason.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Generate realistic demo data into the database, or as vendor-shaped files with --out-dir.
+    Demo {
+        /// Number of dialogues.
+        #[arg(long, default_value_t = 20_000)]
+        dialogues: u64,
+        /// Days of history, ending yesterday.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Random seed (the same seed gives the same data).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, env = "INSIGHTS_TENANT", default_value = "default")]
+        tenant: String,
+        /// Write endpoints.ndjson and dialogues.ndjson here instead of into the database.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// List tenants or change their default thresholds.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// List tenants with their default thresholds.
+    List,
+    /// Set a tenant's default thresholds (used for queues without their own).
+    Set {
+        name: String,
+        #[arg(long)]
+        sla_threshold_sec: Option<f64>,
+        #[arg(long)]
+        quick_drop_threshold_sec: Option<f64>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Endpoints,
+    Dialogues,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db_options = DbOptions::new(cli.database_url.clone());
+    match cli.command {
+        Command::Serve(config) => serve(db_options, config).await,
+        Command::Migrate { down, status } => {
+            let db = db::connect(&db_options)
+                .await
+                .context("cannot connect to the database")?;
+            if status {
+                Migrator::status(&db).await?;
+            } else if let Some(steps) = down {
+                Migrator::down(&db, Some(steps)).await?;
+                eprintln!("rolled back {steps} migration(s)");
+            } else {
+                Migrator::up(&db, None).await?;
+                eprintln!("database is up to date");
+            }
+            Ok(())
+        }
+        Command::Import {
+            kind,
+            files,
+            tenant,
+            skip_invalid,
+            rejects,
+            quiet,
+        } => {
+            let db = db::connect_and_migrate(&db_options)
+                .await
+                .context("cannot open the database")?;
+            let kind = match kind {
+                ImportKind::Endpoints => Kind::Endpoints,
+                ImportKind::Dialogues => Kind::Dialogues,
+            };
+            let options = ImportOptions {
+                tenant,
+                skip_invalid,
+                rejects: rejects.clone(),
+                progress: !quiet,
+            };
+            let rejects = rejects.as_deref().map(RejectsFile::create).transpose()?;
+            let mut failed = false;
+            for file in &files {
+                match ingest::import_file(&db, kind, file, &options, rejects.as_ref()).await {
+                    Ok(summary) => println!("{summary}"),
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        failed = true;
+                    }
+                }
+            }
+            if let Some(rejects) = &rejects {
+                rejects.flush()?;
+            }
+            if failed {
+                anyhow::bail!("some files were not imported");
+            }
+            Ok(())
+        }
+        Command::Demo {
+            dialogues,
+            days,
+            seed,
+            tenant,
+            out_dir,
+        } => {
+            let mut options = insights::demo::DemoOptions::new(dialogues);
+            options.days = days;
+            options.seed = seed;
+            match out_dir {
+                Some(dir) => {
+                    insights::demo::write_files(&options, &dir)?;
+                    println!(
+                        "wrote {} and {}",
+                        dir.join("endpoints.ndjson").display(),
+                        dir.join("dialogues.ndjson").display()
+                    );
+                }
+                None => {
+                    let db = db::connect_and_migrate(&db_options)
+                        .await
+                        .context("cannot open the database")?;
+                    let written = insights::demo::write_to_db(&db, &tenant, options).await?;
+                    println!("generated {written} demo dialogues for tenant {tenant}");
+                }
+            }
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", insights::graphql::sdl());
+            Ok(())
+        }
+        Command::Tenants { command } => {
+            let db = db::connect_and_migrate(&db_options)
+                .await
+                .context("cannot open the database")?;
+            match command {
+                TenantCommand::List => {
+                    for t in insights::tenant::list(&db).await? {
+                        println!(
+                            "{}\tsla {}s\tquick drop {}s",
+                            t.name, t.sla_threshold_in_sec, t.quick_drop_threshold_in_sec
+                        );
+                    }
+                }
+                TenantCommand::Set {
+                    name,
+                    sla_threshold_sec,
+                    quick_drop_threshold_sec,
+                } => {
+                    let t = insights::tenant::set_thresholds(
+                        &db,
+                        &name,
+                        sla_threshold_sec,
+                        quick_drop_threshold_sec,
+                    )
+                    .await?;
+                    println!(
+                        "{}\tsla {}s\tquick drop {}s",
+                        t.name, t.sla_threshold_in_sec, t.quick_drop_threshold_in_sec
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(mut db_options: DbOptions, config: ServeConfig) -> anyhow::Result<()> {
+    db_options.max_connections = config.max_connections;
+    db_options.statement_timeout = Some(Duration::from_secs(config.statement_timeout_secs));
+    let db = db::connect_and_migrate(&db_options)
+        .await
+        .context("cannot open the database")?;
+    if config.demo {
+        insights::http::fill_demo_if_empty(&db, &config).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let app = insights::http::app(db, &config).await?;
+    tracing::info!("listening on http://{}/graphql", config.bind);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(insights::http::shutdown_signal())
+        .await?;
+    Ok(())
+}
