@@ -1,0 +1,163 @@
+//! Shared test harness: every storage-touching test runs on a fresh SQLite file, and on a fresh
+//! PostgreSQL database too when `TEST_POSTGRES_URL` is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use insights::db::{self, DbOptions};
+use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
+use insights::ingest::{self, ImportOptions, ImportSummary, Kind};
+use insights::tenant::{self, TenantScope};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::Value;
+
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub url: String,
+    /// `sqlite` or `postgres`, for assertion messages.
+    pub kind: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh, migrated SQLite database in a temporary folder.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let db = db::connect_and_migrate(&DbOptions::new(url.clone()))
+        .await
+        .expect("sqlite");
+    TestDb {
+        db,
+        url,
+        kind: "sqlite",
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh, migrated PostgreSQL database (created on the server `TEST_POSTGRES_URL` names).
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name = format!(
+        "insights_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin_opts = DbOptions::new(admin_url.clone());
+    admin_opts.max_connections = 1;
+    let admin = db::connect(&admin_opts)
+        .await
+        .expect("TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE {name}"),
+        ))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    let url = format!("{base}/{name}");
+    let mut opts = DbOptions::new(url.clone());
+    opts.max_connections = 8;
+    let db = db::connect_and_migrate(&opts)
+        .await
+        .expect("postgres test database");
+    Some(TestDb {
+        db,
+        url,
+        kind: "postgres",
+        _dir: None,
+    })
+}
+
+/// SQLite always, PostgreSQL when configured.
+pub async fn databases() -> Vec<TestDb> {
+    let mut all = vec![sqlite().await];
+    if let Some(pg) = postgres().await {
+        all.push(pg);
+    }
+    all
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn samples(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/samples")
+        .join(name)
+}
+
+/// Imports a file into `tenant` through the same code path as `insights import`.
+pub async fn import(
+    db: &DatabaseConnection,
+    kind: Kind,
+    path: &Path,
+    tenant: &str,
+) -> Result<ImportSummary, ingest::ImportError> {
+    ingest::import_file(db, kind, path, &ImportOptions::new(tenant), None).await
+}
+
+/// The schema with default limits.
+pub fn schema() -> InsightsSchema {
+    graphql::build_schema(ApiLimits::default(), Guards::default())
+}
+
+/// The scope of `tenant` (created if new).
+pub async fn scope(db: &DatabaseConnection, tenant: &str) -> TenantScope {
+    let t = tenant::ensure(db, tenant).await.expect("tenant");
+    TenantScope::new(db.clone(), t.id)
+}
+
+/// Runs a query as `tenant` through the real schema; returns the whole response as JSON.
+pub async fn query(db: &DatabaseConnection, tenant: &str, query: &str, variables: Value) -> Value {
+    query_with(&schema(), db, tenant, query, variables).await
+}
+
+pub async fn query_with(
+    schema: &InsightsSchema,
+    db: &DatabaseConnection,
+    tenant: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables));
+    let response = schema
+        .execute(graphql::scoped(request, scope(db, tenant).await))
+        .await;
+    serde_json::to_value(&response).expect("response as JSON")
+}
+
+/// The `extensions.code` of every error in a response.
+pub fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
