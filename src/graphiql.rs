@@ -28,10 +28,8 @@ static GRAPHIQL_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/graphiql.
 
 /// Query shown in the editor until the user has one of their own (GraphiQL
 /// keeps the user's last query in localStorage).
-const DEFAULT_QUERY: &str = r#"# Welcome to Dialogue Insights.
-#
-# Press the run button (or Ctrl-Enter) to execute the query below.
-# If the server requires auth, open the "Headers" tab and add e.g.
+const DEFAULT_QUERY: &str = r#"# Dialogue Insights. Run: play button or Ctrl-Enter.
+# Needs auth? In the Headers tab below, add
 #   { "Authorization": "Bearer <token>" }
 # (headers are kept in this browser across reloads).
 {
@@ -71,6 +69,7 @@ pub fn page(endpoint: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
+<link rel="icon" href="data:,">
 <title>Dialogue Insights — GraphiQL</title>
 <style>
   html, body {{ height: 100%; margin: 0; width: 100%; overflow: hidden; }}

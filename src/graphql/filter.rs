@@ -350,7 +350,8 @@ fn range_condition<C: ColumnTrait, T: InputType + SqlValue>(
     budget: &mut Budget,
 ) -> ApiResult<Condition> {
     let mut atoms = Atoms::new(col, nullable);
-    let ops: [(&Option<T>, fn(C, Value) -> Expr); 5] = [
+    type Comparison<C> = fn(C, Value) -> Expr;
+    let ops: [(&Option<T>, Comparison<C>); 5] = [
         (&f.eq, |c, v| c.eq(v)),
         (&f.gt, |c, v| c.gt(v)),
         (&f.gte, |c, v| c.gte(v)),

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod loader;
 pub mod pagination;
 pub mod scalars;
+pub mod stats;
 
 use async_graphql::{
     Context, EmptyMutation, EmptySubscription, Enum, MergedObject, Request, Schema,
@@ -26,7 +27,11 @@ pub enum OrderDirection {
 
 /// The root query: one part per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(dialogues::DialogueQuery, endpoints::EndpointQuery);
+pub struct Query(
+    dialogues::DialogueQuery,
+    endpoints::EndpointQuery,
+    stats::StatsQuery,
+);
 
 pub type InsightsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 

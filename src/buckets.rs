@@ -1,0 +1,319 @@
+//! Time buckets aligned to local time in an IANA zone (API.md §4), expressed so that SQL can
+//! compute them with integer arithmetic on both SQLite (no time-zone support) and PostgreSQL.
+//!
+//! The range is cut into segments of constant UTC offset (DST changes split it). Within a
+//! segment, local wall time is `instant + offset`, so fixed-length buckets (15/30/60 minutes,
+//! days, ISO weeks) are integer divisions of it; months, which are not, use their boundary
+//! instants. The SQL yields a bucket key; [`Bucketing::period`] turns a key back into its exact
+//! `periodStart`/`periodEnd`.
+use async_graphql::Enum;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Size of the time buckets.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// Quarter hours of local time.
+    FifteenMinutes,
+    /// Half hours of local time.
+    ThirtyMinutes,
+    /// Hours of local time.
+    Hour,
+    /// Local calendar days (23 or 25 hours on DST change days).
+    Day,
+    /// ISO weeks, starting Monday at local midnight.
+    Week,
+    /// Calendar months, starting on the 1st at local midnight.
+    Month,
+    /// One bucket for the whole range.
+    Total,
+}
+
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 86_400_000;
+/// 1970-01-01 was a Thursday; day `d` belongs to ISO week `(d + 3) div 7`.
+const WEEK_SHIFT_DAYS: i64 = 3;
+
+/// How the dialogues of `[from, to)` are put into buckets.
+#[derive(Debug, Clone)]
+pub struct Bucketing {
+    pub zone: Tz,
+    pub granularity: Granularity,
+    pub from: i64,
+    pub to: i64,
+    /// (start instant, UTC offset in ms) of each constant-offset segment, in order.
+    segments: Vec<(i64, i64)>,
+    /// Month boundaries (instants) covering the range, for MONTH.
+    months: Vec<i64>,
+}
+
+/// UTC offset of `zone` at an instant, in milliseconds.
+pub fn offset_ms(zone: Tz, instant: i64) -> i64 {
+    let utc = DateTime::<Utc>::from_timestamp_millis(instant).unwrap_or_default();
+    zone.offset_from_utc_datetime(&utc.naive_utc())
+        .fix()
+        .local_minus_utc() as i64
+        * 1000
+}
+
+/// The instant local time `local` names in `zone`: the earlier one when it occurs twice, the
+/// first instant after the gap when a DST change skips it.
+pub fn local_instant(zone: Tz, local: NaiveDateTime) -> i64 {
+    let mut probe = local;
+    for _ in 0..(4 * 60) {
+        if let Some(t) = zone.from_local_datetime(&probe).earliest() {
+            return t.timestamp_millis();
+        }
+        probe += Duration::minutes(1);
+    }
+    local.and_utc().timestamp_millis()
+}
+
+fn local_midnight(zone: Tz, date: NaiveDate) -> i64 {
+    local_instant(zone, date.and_hms_opt(0, 0, 0).expect("midnight"))
+}
+
+fn epoch_day(date: NaiveDate) -> i64 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days()
+}
+
+fn date_of_epoch_day(day: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(day)
+}
+
+fn local_date(zone: Tz, instant: i64) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_millis(instant)
+        .unwrap_or_default()
+        .with_timezone(&zone)
+        .date_naive()
+}
+
+fn first_of_next_month(date: NaiveDate) -> NaiveDate {
+    let (y, m) = if date.month() == 12 {
+        (date.year() + 1, 1)
+    } else {
+        (date.year(), date.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).expect("first of month")
+}
+
+impl Bucketing {
+    pub fn new(zone: Tz, granularity: Granularity, from: i64, to: i64) -> Self {
+        let mut bucketing = Self {
+            zone,
+            granularity,
+            from,
+            to,
+            segments: Vec::new(),
+            months: Vec::new(),
+        };
+        if granularity != Granularity::Total {
+            bucketing.segments = Self::segments(zone, from, to);
+        }
+        if granularity == Granularity::Month {
+            let mut month = local_date(zone, from).with_day(1).expect("day 1");
+            loop {
+                let start = local_midnight(zone, month);
+                bucketing.months.push(start);
+                if start >= to {
+                    break;
+                }
+                month = first_of_next_month(month);
+            }
+        }
+        bucketing
+    }
+
+    /// Cuts `[from, to)` where the zone's offset changes (found by stepping, then bisecting).
+    fn segments(zone: Tz, from: i64, to: i64) -> Vec<(i64, i64)> {
+        const STEP: i64 = 6 * 3_600_000;
+        let mut segments = vec![(from, offset_ms(zone, from))];
+        let mut at = from;
+        while at < to {
+            let next = (at + STEP).min(to);
+            let current = segments.last().expect("a segment").1;
+            if offset_ms(zone, next) != current {
+                let (mut lo, mut hi) = (at, next);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if offset_ms(zone, mid) == current {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                segments.push((hi, offset_ms(zone, hi)));
+            }
+            at = next;
+        }
+        segments
+    }
+
+    /// How many buckets the range spans.
+    pub fn bucket_count(&self) -> u64 {
+        let span = (self.to - self.from).max(0);
+        match self.granularity {
+            Granularity::Total => 1,
+            Granularity::Month => self.months.len().saturating_sub(1).max(1) as u64,
+            Granularity::Day | Granularity::Week => {
+                let days = (epoch_day(local_date(self.zone, self.to - 1))
+                    - epoch_day(local_date(self.zone, self.from)))
+                    as u64
+                    + 1;
+                if self.granularity == Granularity::Day {
+                    days
+                } else {
+                    days / 7 + 2
+                }
+            }
+            _ => (span / self.unit_ms()) as u64 + 2,
+        }
+    }
+
+    fn unit_ms(&self) -> i64 {
+        match self.granularity {
+            Granularity::FifteenMinutes => 15 * MINUTE,
+            Granularity::ThirtyMinutes => 30 * MINUTE,
+            Granularity::Hour => 60 * MINUTE,
+            Granularity::Day | Granularity::Week | Granularity::Month | Granularity::Total => DAY,
+        }
+    }
+
+    /// The SQL offset (ms) in force at the instant in `column`.
+    fn offset_sql(&self, column: &str) -> String {
+        if self.segments.len() == 1 {
+            return self.segments[0].1.to_string();
+        }
+        let mut sql = String::from("(CASE");
+        for pair in self.segments.windows(2) {
+            sql.push_str(&format!(
+                " WHEN {column} < {} THEN {}",
+                pair[1].0, pair[0].1
+            ));
+        }
+        sql.push_str(&format!(
+            " ELSE {} END)",
+            self.segments.last().expect("a segment").1
+        ));
+        sql
+    }
+
+    /// Floor division that stays right for instants before 1970.
+    fn floor_div(x: &str, unit: i64) -> String {
+        let shift = unit * 100_000_000;
+        format!("((({x}) + {shift}) / {unit} - {})", shift / unit)
+    }
+
+    /// SQL for the bucket key of the instant in `column` (an integer expression).
+    pub fn key_sql(&self, column: &str) -> String {
+        let local = format!("{column} + {}", self.offset_sql(column));
+        match self.granularity {
+            Granularity::Total => "0".to_string(),
+            // The key is the bucket's start instant: distinct even for the hour a DST change repeats.
+            Granularity::FifteenMinutes | Granularity::ThirtyMinutes | Granularity::Hour => {
+                let unit = self.unit_ms();
+                format!(
+                    "({} * {unit} - {})",
+                    Self::floor_div(&local, unit),
+                    self.offset_sql(column)
+                )
+            }
+            Granularity::Day => Self::floor_div(&local, DAY),
+            Granularity::Week => Self::floor_div(
+                &format!("{} + {WEEK_SHIFT_DAYS}", Self::floor_div(&local, DAY)),
+                7,
+            ),
+            Granularity::Month => {
+                let mut sql = String::from("(CASE");
+                for (index, boundary) in self.months.iter().enumerate().skip(1) {
+                    sql.push_str(&format!(" WHEN {column} < {boundary} THEN {}", index - 1));
+                }
+                sql.push_str(&format!(" ELSE {} END)", self.months.len()));
+                sql
+            }
+        }
+    }
+
+    /// The exact bounds of the bucket a key names (None for TOTAL).
+    pub fn period(&self, key: i64) -> Option<(i64, i64)> {
+        match self.granularity {
+            Granularity::Total => None,
+            Granularity::FifteenMinutes | Granularity::ThirtyMinutes | Granularity::Hour => {
+                Some((key, key + self.unit_ms()))
+            }
+            Granularity::Day => {
+                let date = date_of_epoch_day(key);
+                Some((
+                    local_midnight(self.zone, date),
+                    local_midnight(self.zone, date + Duration::days(1)),
+                ))
+            }
+            Granularity::Week => {
+                let monday = date_of_epoch_day(key * 7 - WEEK_SHIFT_DAYS);
+                Some((
+                    local_midnight(self.zone, monday),
+                    local_midnight(self.zone, monday + Duration::days(7)),
+                ))
+            }
+            Granularity::Month => {
+                let index = key.max(0) as usize;
+                let start = *self.months.get(index)?;
+                let end = match self.months.get(index + 1) {
+                    Some(end) => *end,
+                    None => {
+                        local_midnight(self.zone, first_of_next_month(local_date(self.zone, start)))
+                    }
+                };
+                Some((start, end))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(text: &str) -> i64 {
+        crate::time::parse_rfc3339_ms(text).unwrap()
+    }
+
+    #[test]
+    fn amsterdam_spring_forward_splits_the_range() {
+        let b = Bucketing::new(
+            chrono_tz::Europe::Amsterdam,
+            Granularity::Day,
+            ms("2026-03-28T00:00:00Z"),
+            ms("2026-03-31T00:00:00Z"),
+        );
+        assert_eq!(
+            b.segments,
+            vec![
+                (ms("2026-03-28T00:00:00Z"), 3_600_000),
+                (ms("2026-03-29T01:00:00Z"), 7_200_000)
+            ]
+        );
+        let day = epoch_day(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap());
+        assert_eq!(
+            b.period(day),
+            Some((ms("2026-03-28T23:00:00Z"), ms("2026-03-29T22:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn iso_weeks_start_monday() {
+        let b = Bucketing::new(
+            chrono_tz::UTC,
+            Granularity::Week,
+            ms("2026-03-01T00:00:00Z"),
+            ms("2026-04-01T00:00:00Z"),
+        );
+        // 2026-03-04 is a Wednesday: its week started Monday 2026-03-02.
+        let day = epoch_day(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
+        let key = (day + WEEK_SHIFT_DAYS).div_euclid(7);
+        assert_eq!(
+            b.period(key),
+            Some((ms("2026-03-02T00:00:00Z"), ms("2026-03-09T00:00:00Z")))
+        );
+    }
+}
