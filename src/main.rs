@@ -67,9 +67,12 @@ enum Command {
         /// Number of dialogues.
         #[arg(long, default_value_t = 20_000)]
         dialogues: u64,
-        /// Days of history, ending yesterday.
+        /// Days of history, ending the day before --until.
         #[arg(long, default_value_t = 90)]
         days: u32,
+        /// First day after the history (YYYY-MM-DD); default today (UTC).
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
         /// Random seed (the same seed gives the same data).
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -188,6 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             dialogues,
             days,
+            until,
             seed,
             tenant,
             out_dir,
@@ -195,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut options = insights::demo::DemoOptions::new(dialogues);
             options.days = days;
             options.seed = seed;
+            if let Some(until) = until {
+                options.until = until;
+            }
             match out_dir {
                 Some(dir) => {
                     insights::demo::write_files(&options, &dir)?;

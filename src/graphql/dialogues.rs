@@ -24,6 +24,8 @@ async fn endpoint(
     Ok(loader.load_one(id.clone()).await?.map(Endpoint))
 }
 
+/// One call or chat of contact history: it enters an IVR, waits in a queue, is accepted by an
+/// agent or abandoned, and ends.
 #[Object]
 impl Dialogue {
     /// Unique identifier of the dialogue, as the platform gave it.
@@ -243,6 +245,7 @@ pub struct DialogueConnection {
 /// A dialogue and its cursor.
 pub struct DialogueEdge<'a>(&'a str, &'a dialogue::Model);
 
+/// A dialogue and its cursor.
 #[Object]
 impl DialogueEdge<'_> {
     /// Opaque cursor of this dialogue, for `after`/`before`.
@@ -255,6 +258,7 @@ impl DialogueEdge<'_> {
     }
 }
 
+/// A page of dialogues (Relay connection with keyset cursors).
 #[Object]
 impl DialogueConnection {
     /// The dialogues of this page with their cursors.

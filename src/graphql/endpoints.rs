@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 /// A party a dialogue passes through: an IVR, a queue, a customer or an agent.
 pub struct Endpoint(pub endpoint::Model);
 
+/// A party a dialogue passes through: an IVR, a queue, a customer or an agent.
 #[Object]
 impl Endpoint {
     /// Identifier as given by the source platform (often a GUID).
@@ -155,6 +156,7 @@ pub struct EndpointConnection {
 /// An endpoint and its cursor.
 pub struct EndpointEdge<'a>(&'a str, &'a endpoint::Model);
 
+/// An endpoint and its cursor.
 #[Object]
 impl EndpointEdge<'_> {
     /// Opaque cursor of this endpoint, for `after`/`before`.
@@ -167,6 +169,7 @@ impl EndpointEdge<'_> {
     }
 }
 
+/// A page of endpoints (Relay connection with keyset cursors).
 #[Object]
 impl EndpointConnection {
     /// The endpoints of this page with their cursors.
