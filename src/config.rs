@@ -9,9 +9,39 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_BIND", default_value = "127.0.0.1:4000")]
     pub bind: SocketAddr,
 
-    /// The tenant served to requests without an API key (until API keys exist).
+    /// The tenant served with `--no-auth` (with API keys, the key decides the tenant).
     #[arg(long, env = "INSIGHTS_TENANT", default_value = "default")]
     pub tenant: String,
+
+    /// Serve without API keys, as `--tenant`, with every scope. Only allowed on a loopback
+    /// address (demo and development); `--demo` on loopback implies it.
+    #[arg(long, env = "INSIGHTS_NO_AUTH")]
+    pub no_auth: bool,
+
+    /// Requests per second one API key may make (bursts of twice that are allowed); beyond it
+    /// requests get HTTP 429 with Retry-After.
+    #[arg(long, env = "INSIGHTS_RATE_LIMIT", default_value_t = 50)]
+    pub rate_limit: u32,
+
+    /// Upper bound for one request, in seconds.
+    #[arg(long, env = "INSIGHTS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    #[arg(
+        long = "cors-origin",
+        env = "INSIGHTS_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Most root fields one operation may select.
+    #[arg(long, env = "INSIGHTS_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most aliases one operation may use.
+    #[arg(long, env = "INSIGHTS_MAX_ALIASES", default_value_t = 200)]
+    pub max_aliases: usize,
 
     /// Fill an empty tenant with generated demo data before serving.
     #[arg(long, env = "INSIGHTS_DEMO")]

@@ -1,6 +1,9 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
 //! for browsers), `/healthz`, `/readyz`.
-use std::time::Duration;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_graphql::http::parse_query_string;
 use axum::body::{Body, Bytes};
@@ -9,22 +12,37 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument;
 
+use crate::auth::{self, Principal, Scopes};
 use crate::config::ServeConfig;
 use crate::error::ErrorCode;
 use crate::graphql::pagination::PageLimits;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use crate::tenant::{self, TenantScope};
 
+/// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
+#[derive(Clone, Debug)]
+pub enum Access {
+    Open { tenant_id: i32 },
+    ApiKeys,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
-    /// The scope of requests (the server's `--tenant`; API keys will choose it per request).
-    pub scope: TenantScope,
+    pub access: Access,
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// When each key's `last used` was last written (written at most once a minute).
+    touched: Arc<Mutex<HashMap<String, Instant>>>,
+    request_timeout: Duration,
 }
 
 /// Builds the schema from the configuration.
@@ -40,20 +58,62 @@ pub fn schema(config: &ServeConfig) -> InsightsSchema {
         Guards {
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
+            max_root_fields: config.max_root_fields,
+            max_aliases: config.max_aliases,
             introspection: config.introspection,
         },
     )
 }
 
+/// Whether the configuration may run without API keys: only bound to a loopback address.
+pub fn check_access(config: &ServeConfig) -> anyhow::Result<()> {
+    if config.no_auth && !config.bind.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing --no-auth on {}: without API keys the server may only listen on a loopback address \
+             (127.0.0.1 or ::1); create keys with `insights keys create` instead",
+            config.bind
+        );
+    }
+    Ok(())
+}
+
 /// The whole application for a migrated database.
 pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result<Router> {
-    let tenant = tenant::ensure(&db, &config.tenant).await?;
+    check_access(config)?;
+    let access = if config.no_auth {
+        Access::Open {
+            tenant_id: tenant::ensure(&db, &config.tenant).await?.id,
+        }
+    } else {
+        Access::ApiKeys
+    };
+    let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
+    let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
     let state = AppState {
-        scope: TenantScope::new(db.clone(), tenant.id),
         schema: schema(config),
         db,
+        access,
+        limiter: Arc::new(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        )),
+        touched: Arc::new(Mutex::new(HashMap::new())),
+        request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
     };
-    Ok(router(state).layer(RequestBodyLimitLayer::new(config.max_body_bytes)))
+    let mut app = router(state).layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+            .collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
+        );
+    }
+    Ok(app)
 }
 
 /// `serve --demo`: generate demo data when the tenant has no dialogues yet.
@@ -114,13 +174,166 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bo
         .into_response()
 }
 
-async fn execute(state: &AppState, request: async_graphql::Request, legacy: bool) -> Response {
-    let response = state
-        .schema
-        .execute(graphql::scoped(request, state.scope.clone()))
-        .await;
-    // A request that never reached execution (parse or validation failure) has no data.
-    let status = if !legacy && response.data == async_graphql::Value::Null && response.is_err() {
+/// The request's id: the client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            use rand::RngCore;
+            let mut bytes = [0u8; 8];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        })
+}
+
+/// Finds who is calling; an error response when they may not.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    legacy: bool,
+) -> Result<Principal, Response> {
+    if let Access::Open { tenant_id } = &state.access {
+        return Ok(Principal {
+            tenant_id: *tenant_id,
+            scopes: Scopes::all(),
+            key_id: None,
+        });
+    }
+    let unauthenticated = |message: &str| {
+        let mut response = error_response(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+            legacy,
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    };
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(unauthenticated("send an API key: `Authorization: Bearer <key>` (create one with `insights keys create`)"));
+    };
+    let secret = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    match auth::verify(&state.db, secret).await {
+        Ok(Some((_, principal))) => {
+            if let Some(id) = &principal.key_id {
+                if let Err(not_until) = state.limiter.check_key(id) {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    let mut response = error_response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        ErrorCode::RateLimited,
+                        "too many requests for this API key; retry after the time in Retry-After",
+                        legacy,
+                    );
+                    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                    return Err(response);
+                }
+                touch_later(state, id);
+            }
+            Ok(principal)
+        }
+        Ok(None) => Err(unauthenticated(
+            "the API key is not valid (unknown or revoked)",
+        )),
+        Err(error) => {
+            tracing::error!(%error, "API key lookup failed");
+            Err(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::InternalServerError,
+                "the service cannot check API keys right now",
+                legacy,
+            ))
+        }
+    }
+}
+
+/// Records a key's use, at most once a minute per key, off the request's path.
+fn touch_later(state: &AppState, id: &str) {
+    let due = {
+        let mut touched = state.touched.lock().expect("touched lock");
+        let due = touched
+            .get(id)
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(60));
+        if due {
+            touched.insert(id.to_string(), Instant::now());
+        }
+        due
+    };
+    if due {
+        let db = state.db.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            if let Err(error) = auth::touch(&db, &id).await {
+                tracing::warn!(%error, "could not record API key use");
+            }
+        });
+    }
+}
+
+fn with_request_id(mut response: Response, id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    legacy: bool,
+) -> Response {
+    let id = request_id(headers);
+    let principal = match authenticate(state, headers, legacy).await {
+        Ok(principal) => principal,
+        Err(response) => return with_request_id(response, &id),
+    };
+    let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
+    let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
+    let span = tracing::info_span!("graphql", request_id = %id, key = principal.key_id.as_deref().unwrap_or("-"));
+    let execution = state.schema.execute(request).instrument(span);
+    let response = match tokio::time::timeout(state.request_timeout, execution).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request_id = %id, "request timed out");
+            let message = format!(
+                "the request took longer than {} s and was stopped (request id {id})",
+                state.request_timeout.as_secs()
+            );
+            let response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::InternalServerError,
+                &message,
+                legacy,
+            );
+            return with_request_id(response, &id);
+        }
+    };
+    // A request error (it never reached execution: parse, validation, limits) has no `data`
+    // entry and, as application/graphql-response+json, status 400; field errors keep 200.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if request_error && !legacy {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -130,12 +343,18 @@ async fn execute(state: &AppState, request: async_graphql::Request, legacy: bool
     } else {
         "application/graphql-response+json"
     };
-    let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+    let mut json = serde_json::to_value(&response).unwrap_or_default();
+    if request_error {
+        if let Some(object) = json.as_object_mut() {
+            object.remove("data");
+        }
+    }
+    let body = json.to_string();
     let mut http = Response::new(Body::from(body));
     *http.status_mut() = status;
     http.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    http
+    with_request_id(http, &id)
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -178,7 +397,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
                 legacy,
             );
         };
-    execute(&state, request, legacy).await
+    execute(&state, &headers, request, legacy).await
 }
 
 async fn graphql_get(
@@ -231,7 +450,7 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         return response;
     }
-    execute(&state, request, legacy).await
+    execute(&state, &headers, request, legacy).await
 }
 
 async fn graphiql_asset(Path(name): Path<String>) -> Response {

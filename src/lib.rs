@@ -8,6 +8,7 @@
 //! - [`graphql`]: the schema (knows nothing about HTTP);
 //! - [`http`]: the axum server around it.
 
+pub mod auth;
 pub mod buckets;
 pub mod config;
 pub mod db;

@@ -84,6 +84,11 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// List tenants or change their default thresholds.
     Tenants {
         #[command(subcommand)]
@@ -103,6 +108,29 @@ enum TenantCommand {
         #[arg(long)]
         quick_drop_threshold_sec: Option<f64>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; prints the secret alone on stdout (it is shown only this once).
+    Create {
+        /// The tenant the key reads and writes (created if new).
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated scopes: read, ingest.
+        #[arg(long, default_value = "read")]
+        scope: String,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by its id (as `keys list` shows it).
+    Revoke { id: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -225,6 +253,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", insights::graphql::sdl());
             Ok(())
         }
+        Command::Keys { command } => {
+            let db = db::connect_and_migrate(&db_options)
+                .await
+                .context("cannot open the database")?;
+            match command {
+                KeyCommand::Create {
+                    tenant,
+                    scope,
+                    name,
+                } => {
+                    let scopes =
+                        insights::auth::Scopes::parse(&scope).map_err(anyhow::Error::msg)?;
+                    let created = insights::auth::create(&db, &tenant, &scopes, name).await?;
+                    eprintln!("created {} for tenant {tenant} with scopes {scopes}; the key is shown only now:", created.key.id);
+                    println!("{}", created.secret);
+                }
+                KeyCommand::List { tenant } => {
+                    println!("id\ttenant\tscopes\tlabel\tcreated\tlast used\tstatus");
+                    for listed in insights::auth::list(&db, tenant.as_deref()).await? {
+                        let k = &listed.key;
+                        let when = |ms: Option<i64>| {
+                            ms.map(insights::time::format_ms)
+                                .unwrap_or_else(|| "-".into())
+                        };
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            k.id,
+                            listed.tenant,
+                            k.scopes,
+                            k.label.as_deref().unwrap_or("-"),
+                            when(Some(k.created_at_ms)),
+                            when(k.last_used_at_ms),
+                            if k.revoked_at_ms.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                        );
+                    }
+                }
+                KeyCommand::Revoke { id } => {
+                    if !insights::auth::revoke(&db, &id).await? {
+                        anyhow::bail!("no API key with id {id}");
+                    }
+                    eprintln!("revoked {id}");
+                }
+            }
+            Ok(())
+        }
         Command::Tenants { command } => {
             let db = db::connect_and_migrate(&db_options)
                 .await
@@ -261,7 +338,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(mut db_options: DbOptions, config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Result<()> {
+    // A demo on this machine needs no keys; anywhere else it still does.
+    if config.demo && config.bind.ip().is_loopback() {
+        config.no_auth = true;
+    }
+    insights::http::check_access(&config)?;
     db_options.max_connections = config.max_connections;
     db_options.statement_timeout = Some(Duration::from_secs(config.statement_timeout_secs));
     let db = db::connect_and_migrate(&db_options)

@@ -8,6 +8,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
+use super::RequestId;
 use crate::error::ErrorCode;
 
 pub struct ErrorCodes;
@@ -92,6 +93,22 @@ impl Extension for ErrorCodesExtension {
                     tracing::error!(message = %error.message, "uncoded error");
                     error.message = "internal server error".to_string();
                     set_code(error, ErrorCode::InternalServerError);
+                }
+            }
+            // The request id lets an operator find the logged details of an internal error.
+            let internal = error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .is_some_and(|code| {
+                    *code == async_graphql::Value::from(ErrorCode::InternalServerError.as_str())
+                });
+            if internal {
+                if let Some(id) = ctx.data_opt::<RequestId>() {
+                    error
+                        .extensions
+                        .get_or_insert_with(Default::default)
+                        .set("requestId", id.0.clone());
                 }
             }
         }

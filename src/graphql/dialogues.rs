@@ -9,7 +9,9 @@ use super::filter::DialogueFilter;
 use super::loader::EndpointLoader;
 use super::pagination::{self, KeyKind, KeyValue, PageArgs, PageInfo, SortKey};
 use super::scalars::{Date, DateTime};
+use super::ScopeGuard;
 use super::{limits, scope, OrderDirection};
+use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 
 /// One call or chat of contact history.
@@ -330,6 +332,7 @@ pub struct DialogueQuery;
 #[Object]
 impl DialogueQuery {
     /// One dialogue by its id.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
     async fn dialogue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Dialogue>> {
         let scope = scope(ctx);
         let found = scope
@@ -342,6 +345,7 @@ impl DialogueQuery {
     }
 
     /// One dialogue by its readable order number.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
     async fn dialogue_by_order_number(
         &self,
         ctx: &Context<'_>,
@@ -358,7 +362,10 @@ impl DialogueQuery {
     }
 
     /// Dialogues matching `filter`, in `orderBy` order (default: newest first), a page at a time.
-    #[graphql(complexity = "super::page_complexity(first, last, child_complexity)")]
+    #[graphql(
+        guard = "ScopeGuard(Scope::Read)",
+        complexity = "super::page_complexity(first, last, child_complexity)"
+    )]
     async fn dialogues(
         &self,
         ctx: &Context<'_>,

@@ -6,7 +6,9 @@ use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, Select};
 use super::dialogues::{self, DialogueConnection, DialogueOrder};
 use super::filter::{DialogueFilter, EndpointFilter};
 use super::pagination::{self, KeyKind, KeyValue, PageArgs, PageInfo, SortKey};
+use super::ScopeGuard;
 use super::{limits, scope, OrderDirection};
+use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 
 /// A party a dialogue passes through: an IVR, a queue, a customer or an agent.
@@ -205,6 +207,7 @@ pub struct EndpointQuery;
 #[Object]
 impl EndpointQuery {
     /// One endpoint by its id.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
     async fn endpoint(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Endpoint>> {
         let scope = scope(ctx);
         let found = scope
@@ -217,7 +220,10 @@ impl EndpointQuery {
     }
 
     /// Endpoints matching `filter`, in `orderBy` order (default: by id), a page at a time.
-    #[graphql(complexity = "super::page_complexity(first, last, child_complexity)")]
+    #[graphql(
+        guard = "ScopeGuard(Scope::Read)",
+        complexity = "super::page_complexity(first, last, child_complexity)"
+    )]
     async fn endpoints(
         &self,
         ctx: &Context<'_>,

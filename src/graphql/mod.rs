@@ -7,12 +7,15 @@ pub mod filter;
 pub mod loader;
 pub mod pagination;
 pub mod scalars;
+mod shape;
 pub mod stats;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, MergedObject, Request, Schema,
+    Context, EmptyMutation, EmptySubscription, Enum, Guard, MergedObject, Request, Schema,
 };
 
+use crate::auth::{Scope, Scopes};
+use crate::error::{ApiError, ErrorCode};
 use crate::tenant::TenantScope;
 use pagination::PageLimits;
 
@@ -59,6 +62,10 @@ impl Default for ApiLimits {
 pub struct Guards {
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Most root fields one operation may select.
+    pub max_root_fields: usize,
+    /// Most aliases one operation may use.
+    pub max_aliases: usize,
     pub introspection: bool,
 }
 
@@ -67,6 +74,8 @@ impl Default for Guards {
         Self {
             max_depth: 12,
             max_complexity: 50_000,
+            max_root_fields: 20,
+            max_aliases: 200,
             introspection: true,
         }
     }
@@ -77,7 +86,11 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
         .data(limits)
         .limit_depth(guards.max_depth)
         .limit_complexity(guards.max_complexity)
-        .extension(codes::ErrorCodes);
+        .extension(codes::ErrorCodes)
+        .extension(shape::ShapeLimits {
+            max_root_fields: guards.max_root_fields,
+            max_aliases: guards.max_aliases,
+        });
     if !guards.introspection {
         builder = builder.disable_introspection();
     }
@@ -89,11 +102,45 @@ pub fn sdl() -> String {
     build_schema(ApiLimits::default(), Guards::default()).sdl()
 }
 
-/// Confines a request to one tenant: the scope and the batched endpoint loader built on it
-/// travel with the request, and every resolver reads through them.
+/// Confines a request to one tenant with every scope (no-auth mode and tests).
 pub fn scoped(request: impl Into<Request>, scope: TenantScope) -> Request {
+    authorized(request, scope, Scopes::all(), None)
+}
+
+/// Identifies a request in logs and in the `extensions.requestId` of internal errors.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Confines a request to one tenant and what its key may do: the tenant scope and the batched
+/// endpoint loader built on it travel with the request, and every resolver reads through them.
+pub fn authorized(
+    request: impl Into<Request>,
+    scope: TenantScope,
+    scopes: Scopes,
+    request_id: Option<String>,
+) -> Request {
     let loader = loader::EndpointLoader::new(scope.clone());
-    request.into().data(scope).data(loader)
+    let mut request = request.into().data(scope).data(loader).data(scopes);
+    if let Some(id) = request_id {
+        request = request.data(RequestId(id));
+    }
+    request
+}
+
+/// Lets a root field run only for keys that carry `Scope`.
+pub(crate) struct ScopeGuard(pub Scope);
+
+impl Guard for ScopeGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        match ctx.data_opt::<Scopes>() {
+            Some(scopes) if scopes.contains(self.0) => Ok(()),
+            _ => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("this API key lacks the `{}` scope", self.0.as_str()),
+            )
+            .into()),
+        }
+    }
 }
 
 pub(crate) fn scope<'a>(ctx: &Context<'a>) -> &'a TenantScope {

@@ -18,7 +18,9 @@ use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
 use super::loader::EndpointLoader;
 use super::scalars::DateTime;
+use super::ScopeGuard;
 use super::{limits, scope};
+use crate::auth::Scope;
 use crate::buckets::{Bucketing, Granularity};
 use crate::error::{ApiError, ApiResult};
 
@@ -589,6 +591,7 @@ impl StatsQuery {
     /// Contact-center KPIs per time bucket × group. Buckets are aligned to local time in
     /// `timeZone`; a dialogue belongs to the bucket of its startTimestamp; `from` is inclusive,
     /// `to` exclusive. Groups without dialogues are not returned. Sorted by period, then group keys.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
     async fn dialogue_stats(
         &self,
         ctx: &Context<'_>,
