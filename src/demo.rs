@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Transaction
 use serde_json::json;
 
 use crate::ingest::record::{derive_missing, Thresholds};
-use crate::ingest::writer::{self, EndpointStubs, MAX_BATCH_ROWS};
+use crate::ingest::writer::{self, EndpointStubs, IMPORT_BATCH_ROWS};
 use crate::time::format_ms;
 
 #[derive(Debug, Clone)]
@@ -376,13 +376,13 @@ pub async fn write_to_db(
     writer::upsert_endpoints(&txn, &endpoints(tenant.id)).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<dialogue::Model>>(4);
     let generator = tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::with_capacity(MAX_BATCH_ROWS);
+        let mut batch = Vec::with_capacity(IMPORT_BATCH_ROWS);
         dialogues(&options, tenant.id, |mut d| {
             if options.first_order_number > 1 {
                 d.id = format!("dlg-{prefix}{}", d.order_number);
             }
             batch.push(d);
-            if batch.len() == MAX_BATCH_ROWS {
+            if batch.len() == IMPORT_BATCH_ROWS {
                 return tx.blocking_send(std::mem::take(&mut batch)).is_ok();
             }
             true

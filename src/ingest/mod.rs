@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use record::{Cells, DialogueKind, EndpointKind, FieldError, RecordKind, Thresholds};
 use source::{Location, SourceError};
-use writer::{EndpointStubs, MAX_BATCH_ROWS};
+use writer::{EndpointStubs, IMPORT_BATCH_ROWS};
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,8 +231,8 @@ struct Batcher<T> {
 impl<T> Batcher<T> {
     fn new() -> Self {
         Self {
-            rows: Vec::with_capacity(MAX_BATCH_ROWS),
-            index: HashMap::with_capacity(MAX_BATCH_ROWS),
+            rows: Vec::with_capacity(IMPORT_BATCH_ROWS),
+            index: HashMap::with_capacity(IMPORT_BATCH_ROWS),
         }
     }
 
@@ -247,12 +247,12 @@ impl<T> Batcher<T> {
     }
 
     fn full(&self) -> bool {
-        self.rows.len() >= MAX_BATCH_ROWS
+        self.rows.len() >= IMPORT_BATCH_ROWS
     }
 
     fn take(&mut self) -> Vec<T> {
         self.index.clear();
-        std::mem::replace(&mut self.rows, Vec::with_capacity(MAX_BATCH_ROWS))
+        std::mem::replace(&mut self.rows, Vec::with_capacity(IMPORT_BATCH_ROWS))
     }
 }
 
