@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Compares the checked-in schema.graphql with the API contract (../shared/contract.graphql) using
+# GraphQL Inspector: breaking changes fail (exit 1), additions are fine.
+#   scripts/contract-diff.sh            # from anywhere in the repo
+# Regenerate schema.graphql first if the code changed: cargo run -q -- schema > schema.graphql
+# The version is pinned so the verdict does not change under our feet; npx downloads it once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+INSPECTOR_VERSION="7.0.0"
+CONTRACT="../shared/contract.graphql"
+
+if [ ! -f "$CONTRACT" ]; then
+  echo "contract-diff: $CONTRACT not found; nothing to compare" >&2
+  exit 2
+fi
+command -v npx >/dev/null || { echo "contract-diff: npx (Node.js) is required" >&2; exit 2; }
+
+exec npx --yes "@graphql-inspector/cli@${INSPECTOR_VERSION}" diff "$CONTRACT" schema.graphql "$@"

@@ -1,0 +1,558 @@
+//! The HTTP server (API.md §6) over a real socket: GraphQL over HTTP (POST and GET, media types,
+//! status codes), GraphiQL with embedded assets, health and readiness, the body size limit.
+mod common;
+
+use insights::config::ServeConfig;
+use insights::ingest::Kind;
+use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use reqwest::StatusCode;
+use sea_orm::DatabaseConnection;
+use serde_json::{json, Value};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    async fn start(db: &DatabaseConnection, config: ServeConfig) -> Server {
+        let app = insights::http::app(db.clone(), &config).await.expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Server {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn post(&self, body: Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url("/graphql")).json(&body)
+    }
+}
+
+async fn loaded_server(config: ServeConfig) -> (Vec<common::TestDb>, Vec<Server>) {
+    let dbs = common::databases().await;
+    let mut servers = Vec::new();
+    for t in &dbs {
+        for (kind, file) in [
+            (Kind::Endpoints, "read_endpoints.ndjson"),
+            (Kind::Dialogues, "read_dialogues.ndjson"),
+        ] {
+            common::import(&t.db, kind, &common::fixture(file), "default")
+                .await
+                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
+        }
+        servers.push(Server::start(&t.db, config.clone()).await);
+    }
+    (dbs, servers)
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Status, content type and JSON body.
+async fn parts(response: reqwest::Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let content_type = content_type(&response);
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, content_type, body)
+}
+
+const D1: &str = r#"{ dialogue(id: "d1") { id orderNumber startTimestamp queue { name } } }"#;
+
+fn d1() -> Value {
+    json!({ "data": { "dialogue": {
+        "id": "d1", "orderNumber": 101, "startTimestamp": "2026-03-02T09:00:00.000Z",
+        "queue": { "name": "Sales NL" }
+    } } })
+}
+
+#[tokio::test]
+async fn post_answers_graphql_response_json_by_default() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        for accept in [
+            None,
+            Some(GRAPHQL_RESPONSE),
+            Some("application/graphql-response+json, application/json;q=0.9"),
+            Some("*/*"),
+        ] {
+            let mut request = server.post(json!({ "query": D1 }));
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            let (status, content_type, body) = parts(request.send().await.unwrap()).await;
+            assert_eq!(status, StatusCode::OK, "{}: Accept {accept:?}", t.kind);
+            assert!(
+                content_type.starts_with(GRAPHQL_RESPONSE),
+                "{}: Accept {accept:?}: {content_type}",
+                t.kind
+            );
+            assert_eq!(body, d1(), "{}", t.kind);
+        }
+        // Variables and operationName in the body.
+        let (status, _, body) = parts(
+            server
+                .post(json!({
+                    "query": "query A { endpoints { totalCount } } query B($id: ID!) { dialogue(id: $id) { id } }",
+                    "operationName": "B",
+                    "variables": { "id": "d2" }
+                }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", t.kind);
+        assert_eq!(
+            body,
+            json!({ "data": { "dialogue": { "id": "d2" } } }),
+            "{}",
+            t.kind
+        );
+        // The query as an application/graphql body.
+        let (status, content_type, body) = parts(
+            server
+                .client
+                .post(server.url("/graphql"))
+                .header(CONTENT_TYPE, "application/graphql")
+                .body(D1)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", t.kind);
+        assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+        assert_eq!(body, d1(), "{}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn accept_application_json_gets_application_json() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        let (status, content_type, body) = parts(
+            server
+                .post(json!({ "query": D1 }))
+                .header(ACCEPT, "application/json")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", t.kind);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(body, d1(), "{}", t.kind);
+        // With application/json, request errors still come with 200 (GraphQL over HTTP,
+        // appendix A) and a code.
+        let (status, content_type, body) = parts(
+            server
+                .post(json!({ "query": "{ dialogues {" }))
+                .header(ACCEPT, "application/json")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(
+            common::error_codes(&body),
+            ["GRAPHQL_PARSE_FAILED"],
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_runs_queries() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        let (status, content_type, body) = parts(
+            server
+                .client
+                .get(server.url("/graphql"))
+                .query(&[("query", D1)])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+        assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+        assert_eq!(body, d1(), "{}", t.kind);
+        // With variables, and from a browser (Accept: text/html) as long as there is a query.
+        let (status, _, body) = parts(
+            server
+                .client
+                .get(server.url("/graphql"))
+                .header(ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+                .query(&[
+                    (
+                        "query",
+                        "query($n: Int!) { dialogueByOrderNumber(orderNumber: $n) { id } }",
+                    ),
+                    ("variables", r#"{"n": 108}"#),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+        assert_eq!(
+            body,
+            json!({ "data": { "dialogueByOrderNumber": { "id": "d8" } } }),
+            "{}",
+            t.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_refuses_mutations() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        for query in [
+            "mutation { x }",
+            "query Q { dialogues { totalCount } } mutation M { x }",
+        ] {
+            let response = server
+                .client
+                .get(server.url("/graphql"))
+                .query(&[("query", query), ("operationName", "M")])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let allow = response
+                .headers()
+                .get(ALLOW)
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = response.text().await.unwrap();
+            assert_ne!(status, StatusCode::OK, "{}: {query}: {body}", t.kind);
+            // GraphQL over HTTP: 405, and say what is allowed.
+            assert_eq!(
+                status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{}: {query}",
+                t.kind
+            );
+            assert!(
+                allow.is_some_and(|a| a.contains("POST")),
+                "{}: Allow",
+                t.kind
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_errors_are_400_with_a_code() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        for (query, code) in [
+            ("{ dialogues { totalCount }", "GRAPHQL_PARSE_FAILED"),
+            ("{ dialogues { noSuchField } }", "GRAPHQL_VALIDATION_FAILED"),
+            (
+                r#"{ dialogues(filter: { startDate: { eq: "5 March" } }) { totalCount } }"#,
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
+        ] {
+            let (status, content_type, body) = parts(
+                server
+                    .post(json!({ "query": query }))
+                    .header(ACCEPT, GRAPHQL_RESPONSE)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{}: {query}: {body}",
+                t.kind
+            );
+            assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+            assert_eq!(common::error_codes(&body), [code], "{}: {body}", t.kind);
+        }
+        // A body that is not a GraphQL request at all.
+        let response = server
+            .client
+            .post(server.url("/graphql"))
+            .header(CONTENT_TYPE, "application/json")
+            .body("{\"query\":")
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = parts(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", t.kind);
+        assert_eq!(common::error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+        // A media type the server does not take.
+        let response = server
+            .client
+            .post(server.url("/graphql"))
+            .header(CONTENT_TYPE, "text/plain")
+            .body(D1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}",
+            t.kind
+        );
+        // Partial data with a field error is a successful execution: 200.
+        let (status, _, body) = parts(
+            server
+                .post(json!({ "query": r#"{ dialogue(id: "d1") { id } endpoint(id: "q-vip") { dialogues(first: 501) { totalCount } } }"# }))
+                .header(ACCEPT, GRAPHQL_RESPONSE)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+        assert_eq!(body["data"]["dialogue"], json!({ "id": "d1" }), "{body}");
+        assert_eq!(common::error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "bug: a field error that nulls `data` is answered 400 (http.rs takes data == null for 'never executed')"]
+async fn execution_errors_with_null_data_are_200() {
+    // GraphQL over HTTP, application/graphql-response+json: "If the GraphQL response contains
+    // the data entry and it is null, then the server SHOULD reply with a 2xx status code"; and
+    // "Field errors encountered during execution ... SHOULD respond with 200". The page-size
+    // error below is raised during execution; today the answer is 400.
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        let (status, _, body) = parts(
+            server
+                .post(json!({ "query": "{ dialogues(first: 501) { totalCount } }" }))
+                .header(ACCEPT, GRAPHQL_RESPONSE)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(common::error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+    }
+}
+
+#[tokio::test]
+#[ignore = "bug: request errors (parse, validation) answer `\"data\": null` instead of leaving `data` out"]
+async fn request_errors_have_no_data_entry() {
+    // GraphQL spec, Response Format: "If an error was raised before execution begins, the data
+    // entry should not be present in the result"; GraphQL over HTTP ties 4xx to exactly that.
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        let (status, _, body) = parts(
+            server
+                .post(json!({ "query": "{ dialogues {" }))
+                .header(ACCEPT, GRAPHQL_RESPONSE)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", t.kind);
+        assert!(body.get("data").is_none(), "{}: {body}", t.kind);
+    }
+}
+
+/// Every `/graphiql/...` URL in `src="..."` or `href="..."` attributes of the page.
+fn asset_urls(html: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for (i, _) in html.match_indices(attribute) {
+            let rest = &html[i + attribute.len()..];
+            let url = &rest[..rest.find('"').unwrap()];
+            urls.push(url.to_string());
+        }
+    }
+    urls
+}
+
+#[tokio::test]
+async fn graphiql_is_served_with_embedded_assets() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        let response = server
+            .client
+            .get(server.url("/graphql"))
+            .header(
+                ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{}", t.kind);
+        assert!(
+            content_type(&response).starts_with("text/html"),
+            "{}",
+            t.kind
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains("GraphiQL"), "{html}");
+        assert!(
+            html.contains("\"/graphql\""),
+            "the page must send queries to /graphql"
+        );
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "the page must not load anything from the internet:\n{html}"
+        );
+        let urls = asset_urls(&html);
+        let assets: Vec<&String> = urls
+            .iter()
+            .filter(|u| u.starts_with("/graphiql/"))
+            .collect();
+        assert!(
+            assets.iter().any(|u| u.ends_with(".js")) && assets.iter().any(|u| u.ends_with(".css")),
+            "{urls:?}"
+        );
+        for url in urls.iter().filter(|u| !u.starts_with("data:")) {
+            assert!(
+                url.starts_with("/graphiql/"),
+                "{url} is not an embedded asset"
+            );
+            let response = server.client.get(server.url(url)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let content_type = content_type(&response);
+            let expected = if url.ends_with(".css") {
+                content_type.starts_with("text/css")
+            } else {
+                content_type.starts_with("text/javascript")
+                    || content_type.starts_with("application/javascript")
+            };
+            assert!(expected, "{url}: {content_type}");
+            assert!(
+                response.bytes().await.unwrap().len() > 1000,
+                "{url} looks empty"
+            );
+        }
+        let response = server
+            .client
+            .get(server.url("/graphiql/no-such-asset.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        for path in ["/healthz", "/readyz"] {
+            let response = server.client.get(server.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{}: {path}", t.kind);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let config = ServeConfig {
+        max_body_bytes: 512,
+        ..ServeConfig::default()
+    };
+    let (dbs, servers) = loaded_server(config).await;
+    for (t, server) in dbs.iter().zip(&servers) {
+        // Under the limit: fine.
+        let (status, _, body) =
+            parts(server.post(json!({ "query": D1 })).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", t.kind);
+        // Over it, with a Content-Length...
+        let padded = format!("{D1}{}", " ".repeat(1024));
+        let response = server
+            .post(json!({ "query": padded }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            t.kind
+        );
+        // ...and streamed without one (chunked, written by hand on the socket).
+        let status_line = chunked_post(
+            &server.base,
+            &[
+                br#"{"query": ""#,
+                &[b' '; 1024],
+                br#"{ dialogues { totalCount } }"}"#,
+            ],
+        )
+        .await;
+        assert!(
+            status_line.contains(" 413 "),
+            "{}: chunked: {status_line}",
+            t.kind
+        );
+    }
+}
+
+/// POSTs `chunks` to /graphql with `Transfer-Encoding: chunked`; returns the status line.
+async fn chunked_post(base: &str, chunks: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in chunks {
+        request.extend(format!("{:x}\r\n", chunk.len()).into_bytes());
+        request.extend_from_slice(chunk);
+        request.extend(b"\r\n");
+    }
+    request.extend(b"0\r\n\r\n");
+    // The server may answer (and close) before reading everything: ignore write errors.
+    let _ = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or("").to_string()
+}
