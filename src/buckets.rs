@@ -149,25 +149,44 @@ impl Bucketing {
         segments
     }
 
-    /// How many buckets the range spans.
+    /// How many buckets the range spans: exactly the number of keys the SQL can produce.
     pub fn bucket_count(&self) -> u64 {
-        let span = (self.to - self.from).max(0);
+        if self.to <= self.from {
+            return 0;
+        }
+        let last = self.to - 1;
         match self.granularity {
             Granularity::Total => 1,
             Granularity::Month => self.months.len().saturating_sub(1).max(1) as u64,
-            Granularity::Day | Granularity::Week => {
-                let days = (epoch_day(local_date(self.zone, self.to - 1))
-                    - epoch_day(local_date(self.zone, self.from)))
-                    as u64
-                    + 1;
-                if self.granularity == Granularity::Day {
-                    days
-                } else {
-                    days / 7 + 2
-                }
+            Granularity::Day => (self.day_key(last) - self.day_key(self.from) + 1) as u64,
+            Granularity::Week => {
+                let week = |at| (self.day_key(at) + WEEK_SHIFT_DAYS).div_euclid(7);
+                (week(last) - week(self.from) + 1) as u64
             }
-            _ => (span / self.unit_ms()) as u64 + 2,
+            _ => {
+                // Per constant-offset segment the keys are an arithmetic sequence; a bucket that
+                // straddles a segment boundary is one key on both sides.
+                let unit = self.unit_ms();
+                let mut count = 0u64;
+                let mut previous_last: Option<i64> = None;
+                for (index, (start, offset)) in self.segments.iter().enumerate() {
+                    let end = self.segments.get(index + 1).map_or(self.to, |next| next.0);
+                    let key = |at: i64| (at + offset).div_euclid(unit) * unit - offset;
+                    let (first, last) = (key(*start), key(end - 1));
+                    count += ((last - first) / unit + 1) as u64;
+                    if previous_last == Some(first) {
+                        count -= 1;
+                    }
+                    previous_last = Some(last);
+                }
+                count
+            }
         }
+    }
+
+    /// The local day number of an instant (as the SQL computes it).
+    fn day_key(&self, at: i64) -> i64 {
+        epoch_day(local_date(self.zone, at))
     }
 
     fn unit_ms(&self) -> i64 {
@@ -204,25 +223,26 @@ impl Bucketing {
         format!("((({x}) + {shift}) / {unit} - {})", shift / unit)
     }
 
-    /// SQL for the bucket key of the instant in `column` (an integer expression).
+    /// SQL for the bucket key of the instant in `column`: a 64-bit integer on both databases.
     pub fn key_sql(&self, column: &str) -> String {
-        let local = format!("{column} + {}", self.offset_sql(column));
-        match self.granularity {
+        let key = match self.granularity {
             Granularity::Total => "0".to_string(),
             // The key is the bucket's start instant: distinct even for the hour a DST change repeats.
             Granularity::FifteenMinutes | Granularity::ThirtyMinutes | Granularity::Hour => {
                 let unit = self.unit_ms();
+                let offset = self.offset_sql(column);
                 format!(
-                    "({} * {unit} - {})",
-                    Self::floor_div(&local, unit),
-                    self.offset_sql(column)
+                    "({} * {unit} - {offset})",
+                    Self::floor_div(&format!("{column} + {offset}"), unit)
                 )
             }
-            Granularity::Day => Self::floor_div(&local, DAY),
-            Granularity::Week => Self::floor_div(
-                &format!("{} + {WEEK_SHIFT_DAYS}", Self::floor_div(&local, DAY)),
-                7,
-            ),
+            Granularity::Day => {
+                Self::floor_div(&format!("{column} + {}", self.offset_sql(column)), DAY)
+            }
+            Granularity::Week => {
+                let day = Self::floor_div(&format!("{column} + {}", self.offset_sql(column)), DAY);
+                Self::floor_div(&format!("{day} + {WEEK_SHIFT_DAYS}"), 7)
+            }
             Granularity::Month => {
                 let mut sql = String::from("(CASE");
                 for (index, boundary) in self.months.iter().enumerate().skip(1) {
@@ -231,7 +251,8 @@ impl Bucketing {
                 sql.push_str(&format!(" ELSE {} END)", self.months.len()));
                 sql
             }
-        }
+        };
+        format!("CAST({key} AS BIGINT)")
     }
 
     /// The exact bounds of the bucket a key names (None for TOTAL).

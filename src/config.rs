@@ -60,7 +60,7 @@ pub struct ServeConfig {
     pub max_page_size: usize,
 
     /// Deepest query nesting accepted.
-    #[arg(long, env = "INSIGHTS_MAX_DEPTH", default_value_t = 12)]
+    #[arg(long, env = "INSIGHTS_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
 
     /// Highest query complexity accepted (each field counts 1, lists count their page size).

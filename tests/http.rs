@@ -50,6 +50,11 @@ impl Server {
 }
 
 async fn loaded_server(config: ServeConfig) -> (Vec<common::TestDb>, Vec<Server>) {
+    // These tests are about HTTP, not keys: serve the `default` tenant without them.
+    let config = ServeConfig {
+        no_auth: true,
+        ..config
+    };
     let dbs = common::databases().await;
     let mut servers = Vec::new();
     for t in &dbs {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
@@ -46,10 +46,12 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
+        let doc = next.run(ctx, query, variables).await.map_err(|mut error| {
             set_code(&mut error, ErrorCode::GraphqlParseFailed);
             error
-        })
+        })?;
+        check_required_variables(&doc, variables)?;
+        Ok(doc)
     }
 
     async fn validation(
@@ -74,22 +76,20 @@ impl Extension for ErrorCodesExtension {
         })
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
         for error in &mut response.errors {
-            // Argument values that fail to parse at execution time are the client's input;
-            // anything else uncoded is ours, and its text is not for the client.
             if !has_code(error) {
-                if error.message.starts_with("Failed to parse")
+                if error.path.is_empty() {
+                    // Raised outside parsing and validation but before execution (choosing the
+                    // operation, coercing variables): the request itself is not valid.
+                    set_code(error, ErrorCode::GraphqlValidationFailed);
+                } else if error.message.starts_with("Failed to parse")
                     || error.message.starts_with("Invalid value")
                 {
-                    set_code(error, ErrorCode::BadUserInput);
+                    set_code(error, ErrorCode::GraphqlValidationFailed);
                 } else {
+                    // Anything else uncoded is ours, and its text is not for the client.
                     tracing::error!(message = %error.message, "uncoded error");
                     error.message = "internal server error".to_string();
                     set_code(error, ErrorCode::InternalServerError);
@@ -114,4 +114,35 @@ impl Extension for ErrorCodesExtension {
         }
         response
     }
+}
+
+/// A variable of non-null type without a default must be given, and not as null (async-graphql
+/// 7 lets both through). Checked for single-operation documents, where the operation is known.
+fn check_required_variables(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    let mut operations = doc.operations.iter();
+    let (Some((_, operation)), None) = (operations.next(), operations.next()) else {
+        return Ok(());
+    };
+    for definition in &operation.node.variable_definitions {
+        let definition = &definition.node;
+        if definition.var_type.node.nullable || definition.default_value.is_some() {
+            continue;
+        }
+        let name = definition.name.node.as_str();
+        let problem = match variables.get(&definition.name.node) {
+            None => "was not provided",
+            Some(async_graphql::Value::Null) => "must not be null",
+            Some(_) => continue,
+        };
+        let mut error = ServerError::new(
+            format!(
+                "variable `${name}` of required type `{}` {problem}",
+                definition.var_type.node
+            ),
+            Some(definition.name.pos),
+        );
+        set_code(&mut error, ErrorCode::GraphqlValidationFailed);
+        return Err(error);
+    }
+    Ok(())
 }

@@ -1,12 +1,11 @@
 //! Dialogues: the object, its connection, and the queries that list and look them up.
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 use entity::{dialogue, Direction, Outcome};
 use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, Select};
 
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
-use super::loader::EndpointLoader;
+use super::loader::{endpoint, prefetch};
 use super::pagination::{self, KeyKind, KeyValue, PageArgs, PageInfo, SortKey};
 use super::scalars::{Date, DateTime};
 use super::ScopeGuard;
@@ -16,15 +15,6 @@ use crate::error::{ApiError, ApiResult};
 
 /// One call or chat of contact history.
 pub struct Dialogue(pub dialogue::Model);
-
-async fn endpoint(
-    ctx: &Context<'_>,
-    id: &Option<String>,
-) -> async_graphql::Result<Option<Endpoint>> {
-    let Some(id) = id else { return Ok(None) };
-    let loader = ctx.data_unchecked::<DataLoader<EndpointLoader>>();
-    Ok(loader.load_one(id.clone()).await?.map(Endpoint))
-}
 
 /// One call or chat of contact history: it enters an IVR, waits in a queue, is accepted by an
 /// agent or abandoned, and ends.
@@ -212,8 +202,8 @@ fn order(order_by: Option<Vec<DialogueOrder>>) -> ApiResult<Vec<DialogueOrder>> 
     for (i, entry) in order.iter().enumerate() {
         if order[..i].iter().any(|prior| prior.field == entry.field) {
             return Err(ApiError::bad_input(format!(
-                "`orderBy` names {:?} twice",
-                entry.field
+                "`orderBy` names {} twice",
+                async_graphql::InputType::to_value(&entry.field)
             )));
         }
     }
@@ -264,15 +254,18 @@ impl DialogueEdge<'_> {
 #[Object]
 impl DialogueConnection {
     /// The dialogues of this page with their cursors.
-    async fn edges(&self) -> Vec<DialogueEdge<'_>> {
-        self.edges.iter().map(|(c, d)| DialogueEdge(c, d)).collect()
+    async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DialogueEdge<'_>>> {
+        self.prefetch(ctx, ctx.look_ahead().field("node")).await?;
+        Ok(self.edges.iter().map(|(c, d)| DialogueEdge(c, d)).collect())
     }
     /// The dialogues of this page.
-    async fn nodes(&self) -> Vec<Dialogue> {
-        self.edges
+    async fn nodes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dialogue>> {
+        self.prefetch(ctx, ctx.look_ahead()).await?;
+        Ok(self
+            .edges
             .iter()
             .map(|(_, d)| Dialogue(d.clone()))
-            .collect()
+            .collect())
     }
     /// Where this page stands.
     async fn page_info(&self) -> &PageInfo {
@@ -288,6 +281,27 @@ impl DialogueConnection {
             .await
             .map_err(ApiError::from)?;
         Ok(count as i64)
+    }
+}
+
+impl DialogueConnection {
+    /// Loads the endpoints of every relation the page's dialogues select, in one batch.
+    async fn prefetch(
+        &self,
+        ctx: &Context<'_>,
+        node: async_graphql::Lookahead<'_>,
+    ) -> async_graphql::Result<()> {
+        let wanted = ["ivr", "queue", "customer", "agent"].map(|name| node.field(name).exists());
+        let mut ids = Vec::new();
+        for (_, d) in &self.edges {
+            let slots = [&d.ivr_id, &d.queue_id, &d.customer_id, &d.agent_id];
+            for (id, wanted) in slots.into_iter().zip(wanted) {
+                if let (Some(id), true) = (id, wanted) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        prefetch(ctx, ids).await
     }
 }
 
@@ -333,7 +347,11 @@ pub struct DialogueQuery;
 impl DialogueQuery {
     /// One dialogue by its id.
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
-    async fn dialogue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Dialogue>> {
+    async fn dialogue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The dialogue's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Dialogue>> {
         let scope = scope(ctx);
         let found = scope
             .dialogues()
@@ -349,7 +367,7 @@ impl DialogueQuery {
     async fn dialogue_by_order_number(
         &self,
         ctx: &Context<'_>,
-        order_number: i32,
+        #[graphql(desc = "The readable reference number.")] order_number: i32,
     ) -> async_graphql::Result<Option<Dialogue>> {
         let scope = scope(ctx);
         let found = scope

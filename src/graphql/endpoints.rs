@@ -111,8 +111,8 @@ fn sort_keys(
     for entry in &order {
         if fields.contains(&entry.field) {
             return Err(ApiError::bad_input(format!(
-                "`orderBy` names {:?} twice",
-                entry.field
+                "`orderBy` names {} twice",
+                async_graphql::InputType::to_value(&entry.field)
             )));
         }
         fields.push(entry.field);
@@ -208,7 +208,11 @@ pub struct EndpointQuery;
 impl EndpointQuery {
     /// One endpoint by its id.
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
-    async fn endpoint(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Endpoint>> {
+    async fn endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Endpoint>> {
         let scope = scope(ctx);
         let found = scope
             .endpoints()

@@ -1,12 +1,16 @@
 //! The one batched endpoint loader: every `ivr`/`queue`/`customer`/`agent` relation, on
 //! dialogues and on stats rows, goes through it. It is made per request around the request's
-//! tenant scope, so it can only ever load that tenant's endpoints.
+//! tenant scope, so it can only ever load that tenant's endpoints, and it caches for the
+//! request, so a list can fetch all its relations in one look-up before its items resolve.
 use std::collections::HashMap;
+use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::Context;
 use entity::endpoint;
 use sea_orm::{ColumnTrait, QueryFilter};
 
+use super::endpoints::Endpoint;
 use crate::error::ApiError;
 use crate::tenant::TenantScope;
 
@@ -17,9 +21,14 @@ pub struct EndpointLoader {
     scope: TenantScope,
 }
 
+/// The per-request loader as resolvers find it in the context.
+pub type Endpoints = DataLoader<EndpointLoader, HashMapCache>;
+
 impl EndpointLoader {
-    pub fn new(scope: TenantScope) -> DataLoader<Self> {
-        DataLoader::new(Self { scope }, tokio::spawn).max_batch_size(MAX_BATCH)
+    pub fn new(scope: TenantScope) -> Endpoints {
+        DataLoader::with_cache(Self { scope }, tokio::spawn, HashMapCache::default())
+            .max_batch_size(MAX_BATCH)
+            .delay(Duration::from_millis(2))
     }
 }
 
@@ -36,4 +45,25 @@ impl Loader<String> for EndpointLoader {
             .await?;
         Ok(rows.into_iter().map(|e| (e.id.clone(), e)).collect())
     }
+}
+
+/// The endpoint an id names (through the request's loader).
+pub async fn endpoint(
+    ctx: &Context<'_>,
+    id: &Option<String>,
+) -> async_graphql::Result<Option<Endpoint>> {
+    let Some(id) = id else { return Ok(None) };
+    let loader = ctx.data_unchecked::<Endpoints>();
+    Ok(loader.load_one(id.clone()).await?.map(Endpoint))
+}
+
+/// Loads every endpoint a list's items will ask for in one batch, so the items find them
+/// in the cache: a page costs one endpoint look-up however many items and relations it has.
+pub async fn prefetch(ctx: &Context<'_>, mut unique: Vec<String>) -> async_graphql::Result<()> {
+    unique.sort_unstable();
+    unique.dedup();
+    if !unique.is_empty() {
+        ctx.data_unchecked::<Endpoints>().load_many(unique).await?;
+    }
+    Ok(())
 }

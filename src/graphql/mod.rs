@@ -72,7 +72,7 @@ pub struct Guards {
 impl Default for Guards {
     fn default() -> Self {
         Self {
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 50_000,
             max_root_fields: 20,
             max_aliases: 200,

@@ -4,7 +4,6 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, Object, ID};
 use chrono_tz::Tz;
 use entity::{dialogue, Direction, Outcome};
@@ -16,7 +15,7 @@ use sea_orm::{
 
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
-use super::loader::EndpointLoader;
+use super::loader::{endpoint, prefetch};
 use super::scalars::DateTime;
 use super::ScopeGuard;
 use super::{limits, scope};
@@ -180,9 +179,9 @@ impl GroupKey {
         Ok(key)
     }
 
-    /// Period first, then group keys; absent keys last; ids by their bytes, so the order is
-    /// the same on every database whatever its collation.
-    fn order(&self, other: &Self) -> Ordering {
+    /// Period first, then the group keys in `groupBy` order; absent keys last; ids by their
+    /// bytes, so the order is the same on every database whatever its collation.
+    fn order(&self, other: &Self, groups: &[StatsDimension]) -> Ordering {
         fn none_last<T: Ord>(a: &Option<T>, b: &Option<T>) -> Ordering {
             match (a, b) {
                 (Some(a), Some(b)) => a.cmp(b),
@@ -191,13 +190,17 @@ impl GroupKey {
                 (None, None) => Ordering::Equal,
             }
         }
-        self.bucket
-            .cmp(&other.bucket)
-            .then_with(|| none_last(&self.queue_id, &other.queue_id))
-            .then_with(|| none_last(&self.agent_id, &other.agent_id))
-            .then_with(|| none_last(&self.ivr_id, &other.ivr_id))
-            .then_with(|| none_last(&self.direction, &other.direction))
-            .then_with(|| none_last(&self.outcome, &other.outcome))
+        groups
+            .iter()
+            .fold(self.bucket.cmp(&other.bucket), |order, dim| {
+                order.then_with(|| match dim {
+                    StatsDimension::Queue => none_last(&self.queue_id, &other.queue_id),
+                    StatsDimension::Agent => none_last(&self.agent_id, &other.agent_id),
+                    StatsDimension::Ivr => none_last(&self.ivr_id, &other.ivr_id),
+                    StatsDimension::Direction => none_last(&self.direction, &other.direction),
+                    StatsDimension::Outcome => none_last(&self.outcome, &other.outcome),
+                })
+            })
     }
 }
 
@@ -219,15 +222,6 @@ impl DialogueStats {
     fn value(&self, alias: &str) -> Option<f64> {
         self.values.get(alias).copied().flatten()
     }
-}
-
-async fn endpoint(
-    ctx: &Context<'_>,
-    id: &Option<String>,
-) -> async_graphql::Result<Option<Endpoint>> {
-    let Some(id) = id else { return Ok(None) };
-    let loader = ctx.data_unchecked::<DataLoader<EndpointLoader>>();
-    Ok(loader.load_one(id.clone()).await?.map(Endpoint))
 }
 
 #[Object]
@@ -509,8 +503,26 @@ pub async fn compute(ctx: &Context<'_>, request: StatsRequest) -> ApiResult<Vec<
                 .collect();
         }
     }
-    stats.sort_by(|a, b| a.key.order(&b.key));
+    stats.sort_by(|a, b| a.key.order(&b.key, &request.group_by));
     Ok(stats)
+}
+
+/// ⌈p·n⌉, at least 1, computed exactly for `p` as the decimal the client wrote (0.07 is 7%,
+/// not the binary float just above it).
+pub fn nearest_rank(p: f64, n: u64) -> u64 {
+    // Rust prints the shortest decimal that reads back as the same float, never in exponent form.
+    let text = format!("{p}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let rank = match (whole.parse::<u128>(), fraction.len() <= 30) {
+        (Ok(whole), true) => {
+            let scale = 10u128.pow(fraction.len() as u32);
+            let numerator = whole * scale + fraction.parse::<u128>().unwrap_or(0);
+            (numerator * n as u128).div_ceil(scale)
+        }
+        // A p too small to write in 30 decimals: p·n < 1 for any realistic n.
+        _ => ((p * n as f64).ceil()) as u128,
+    };
+    (rank as u64).max(1)
 }
 
 /// Exact nearest-rank quantiles of the queue duration over Q, per group, for every requested
@@ -548,12 +560,12 @@ async fn percentiles(
             "n",
         );
     let inner = select.build(backend);
-    // rank = ⌈p·n⌉, written as comparisons so that no database needs CEIL; the epsilon keeps
-    // p·n that is an integer up to float rounding (0.7 × 10) on that integer.
+    // The database narrows each group to the ranks near p·n (float arithmetic is close
+    // enough for that); the exact rank ⌈p·n⌉ is then chosen here, in integers.
     let wanted: Vec<String> = request
         .percentiles
         .iter()
-        .map(|p| format!("({p:?} * n - 1e-9 <= rn AND {p:?} * n - 1e-9 > rn - 1)"))
+        .map(|p| format!("(rn >= {p:?} * n - 1 AND rn <= {p:?} * n + 1)"))
         .collect();
     let sql = format!(
         "SELECT * FROM ({}) AS ranked WHERE {}",
@@ -574,8 +586,7 @@ async fn percentiles(
         let rank: i64 = row.try_get("", "rn")?;
         let n: i64 = row.try_get("", "n")?;
         for p in &request.percentiles {
-            let exact = p * n as f64 - 1e-9;
-            if exact <= rank as f64 && exact > (rank - 1) as f64 {
+            if nearest_rank(*p, n as u64) == rank as u64 {
                 found.insert((key.clone(), p.to_bits()), value);
             }
         }
@@ -623,7 +634,11 @@ impl StatsQuery {
         })?;
         for (i, dim) in group_by.iter().enumerate() {
             if group_by[..i].contains(dim) {
-                return Err(ApiError::bad_input(format!("`groupBy` names {dim:?} twice")).into());
+                return Err(ApiError::bad_input(format!(
+                    "`groupBy` names {} twice",
+                    async_graphql::InputType::to_value(dim)
+                ))
+                .into());
             }
         }
         let mut selected = Vec::new();
@@ -656,6 +671,42 @@ impl StatsQuery {
             percentiles,
             max_rows: limits(ctx).max_stats_rows,
         };
-        Ok(compute(ctx, request).await?)
+        let rows = compute(ctx, request).await?;
+        let look = ctx.look_ahead();
+        let wanted = [
+            look.field("queue").exists(),
+            look.field("agent").exists(),
+            look.field("ivr").exists(),
+        ];
+        let mut ids = Vec::new();
+        for row in &rows {
+            for (id, wanted) in [&row.key.queue_id, &row.key.agent_id, &row.key.ivr_id]
+                .into_iter()
+                .zip(wanted)
+            {
+                if let (Some(id), true) = (id, wanted) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        prefetch(ctx, ids).await?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_rank;
+
+    #[test]
+    fn nearest_rank_is_exact() {
+        assert_eq!(nearest_rank(0.7, 10), 7);
+        assert_eq!(nearest_rank(0.07, 100), 7);
+        assert_eq!(nearest_rank(0.56, 25), 14);
+        assert_eq!(nearest_rank(0.5, 100), 50);
+        assert_eq!(nearest_rank(0.500000000001, 100), 51);
+        assert_eq!(nearest_rank(1e-12, 100), 1);
+        assert_eq!(nearest_rank(1.0, 100), 100);
+        assert_eq!(nearest_rank(0.9, 10), 9);
     }
 }
