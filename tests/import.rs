@@ -894,6 +894,73 @@ async fn a_later_threshold_change_leaves_stored_in_sla_and_quick_drop_alone() {
     }
 }
 
+#[tokio::test]
+async fn reimporting_after_a_threshold_change_changes_nothing() {
+    for t in common::databases().await {
+        let tenant = import_derivations(&t.db).await;
+        let dir = tempdir();
+        change_every_threshold(&t.db, dir.path()).await;
+        let again = import(
+            &t.db,
+            Kind::Dialogues,
+            &common::fixture("derivations.ndjson"),
+        )
+        .await;
+        assert_eq!(
+            again,
+            ImportSummary {
+                records: 12,
+                unchanged: 12,
+                ..counts(&again)
+            },
+            "{}",
+            t.kind
+        );
+        assert_dialogues(
+            t.kind,
+            dialogues_of(&t.db, TENANT).await,
+            expected_derivations(tenant),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_given_in_sla_still_replaces_the_stored_one() {
+    for t in common::databases().await {
+        let tenant = import_derivations(&t.db).await;
+        let dir = tempdir();
+        let changed = changed_fixture(
+            dir.path(),
+            "derivations.ndjson",
+            r#""Outcome": "Accepted", "orderNumber": 102"#,
+            r#""Outcome": "Accepted", "InSLA": "True", "orderNumber": 102"#,
+        );
+        let summary = import(&t.db, Kind::Dialogues, &changed).await;
+        assert_eq!(
+            summary,
+            ImportSummary {
+                records: 12,
+                updated: 1,
+                unchanged: 11,
+                ..counts(&summary)
+            },
+            "{}",
+            t.kind
+        );
+        let expected = expected_derivations(tenant)
+            .into_iter()
+            .map(|d| match d.id.as_str() {
+                "d-2" => dialogue::Model {
+                    in_sla: Some(true),
+                    ..d
+                },
+                _ => d,
+            })
+            .collect();
+        assert_dialogues(t.kind, dialogues_of(&t.db, TENANT).await, expected);
+    }
+}
+
 // ---- endpoint stubs -------------------------------------------------------------------------
 
 #[tokio::test]
