@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use tokio::sync::mpsc;
 
-use record::{Cells, DialogueKind, EndpointKind, FieldError, RecordKind, Thresholds};
+use record::{Cells, Derived, DialogueKind, EndpointKind, FieldError, RecordKind, Thresholds};
 use source::{Location, SourceError};
 use writer::{EndpointStubs, IMPORT_BATCH_ROWS};
 
@@ -182,7 +182,8 @@ impl RejectsFile {
 
 /// Rows of one kind, validated, on their way from the parser thread to the writer.
 enum Rows {
-    Dialogues(Vec<dialogue::Model>),
+    /// With which of each row's `inSla`/`quickDrop` were derived rather than given.
+    Dialogues(Vec<dialogue::Model>, Vec<Derived>),
     Endpoints(Vec<endpoint::Model>),
 }
 
@@ -256,6 +257,11 @@ impl<T> Batcher<T> {
     }
 }
 
+fn dialogue_rows(batch: Vec<(dialogue::Model, Derived)>) -> Rows {
+    let (rows, derived) = batch.into_iter().unzip();
+    Rows::Dialogues(rows, derived)
+}
+
 /// Imports one file into `tenant` (created if new), in one transaction.
 pub async fn import_file(
     db: &DatabaseConnection,
@@ -316,10 +322,12 @@ pub async fn import_file(
                     .map_err(|reason| FieldError::new("record", reason))
                     .and_then(|cells| match kind {
                         Kind::Dialogues => {
-                            record::dialogue_from_cells(cells, tenant_id, &thresholds).map(|d| {
-                                let id = d.id.clone();
-                                dialogues.push(&id, d);
-                            })
+                            record::dialogue_from_cells_derived(cells, tenant_id, &thresholds).map(
+                                |(d, derived)| {
+                                    let id = d.id.clone();
+                                    dialogues.push(&id, (d, derived));
+                                },
+                            )
                         }
                         Kind::Endpoints => record::endpoint_from_cells(cells, tenant_id).map(|e| {
                             let id = e.id.clone();
@@ -352,7 +360,7 @@ pub async fn import_file(
                     }
                 }
                 let batch = if dialogues.full() {
-                    Some(Rows::Dialogues(dialogues.take()))
+                    Some(dialogue_rows(dialogues.take()))
                 } else if endpoints.full() {
                     Some(Rows::Endpoints(endpoints.take()))
                 } else {
@@ -373,7 +381,7 @@ pub async fn import_file(
                 }
                 Ok(()) => {
                     let last = match kind {
-                        Kind::Dialogues => Rows::Dialogues(dialogues.take()),
+                        Kind::Dialogues => dialogue_rows(dialogues.take()),
                         Kind::Endpoints => Rows::Endpoints(endpoints.take()),
                     };
                     let _ = tx.blocking_send(Message::Batch(last));
@@ -410,13 +418,17 @@ pub async fn import_file(
                 failure = Some(error);
                 break;
             }
-            Message::Batch(Rows::Dialogues(rows)) => {
+            Message::Batch(Rows::Dialogues(mut rows, derived)) => {
                 match stubs.ensure(&txn, &rows).await {
                     Ok(created) => endpoints_created += created,
                     Err(e) => {
                         failure = Some(e.into());
                         break;
                     }
+                }
+                if let Err(e) = writer::keep_stored_derivations(&txn, &mut rows, &derived).await {
+                    failure = Some(e.into());
+                    break;
                 }
                 writer::upsert_dialogues(&txn, &rows).await
             }

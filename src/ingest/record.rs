@@ -358,13 +358,29 @@ impl Thresholds {
     }
 }
 
+/// Which threshold-dependent values of a dialogue the record left out, so that they were derived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Derived {
+    pub in_sla: bool,
+    pub quick_drop: bool,
+}
+
 /// Validates one dialogue record and fills in what it leaves out (API.md §1 derivation rules).
 /// Values the record gives are kept as given: they are the platform's history.
 pub fn dialogue_from_cells(
-    mut cells: Cells,
+    cells: Cells,
     tenant_id: i32,
     thresholds: &Thresholds,
 ) -> Result<dialogue::Model, FieldError> {
+    dialogue_from_cells_derived(cells, tenant_id, thresholds).map(|(d, _)| d)
+}
+
+/// [`dialogue_from_cells`], also telling which of `inSla`/`quickDrop` were derived.
+pub fn dialogue_from_cells_derived(
+    mut cells: Cells,
+    tenant_id: i32,
+    thresholds: &Thresholds,
+) -> Result<(dialogue::Model, Derived), FieldError> {
     macro_rules! take {
         ($index:expr, $reader:ident) => {{
             let (field, cell) = cells.take($index);
@@ -496,8 +512,12 @@ pub fn dialogue_from_cells(
         in_sla,
         quick_drop,
     };
+    let derived = Derived {
+        in_sla: in_sla.is_none() && outcome == Outcome::Accepted,
+        quick_drop: quick_drop.is_none() && outcome == Outcome::Abandoned,
+    };
     derive_missing(&mut model, thresholds);
-    Ok(model)
+    Ok((model, derived))
 }
 
 /// Fills in the values a dialogue leaves out, by API.md §1's rules. Given values stay.

@@ -1,11 +1,15 @@
 //! Batched, idempotent upserts. One multi-row statement per batch; a row that is already stored
 //! with the same values is not rewritten, so re-importing a file changes nothing.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use entity::{dialogue, endpoint, EndpointRole};
-use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, Value,
+};
 
 use crate::db::placeholder;
+use crate::ingest::record::Derived;
 
 /// Largest number of rows in one statement: 20 values a dialogue stays below SQLite's 32,766
 /// bound parameters and PostgreSQL's 65,535.
@@ -250,6 +254,48 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
             .rows_affected();
     }
     Ok(affected)
+}
+
+/// For rows already stored, keeps the stored `inSla`/`quickDrop` where the record left them out
+/// (`derived`) and nothing they derive from changed (outcome, queue, queue duration): a threshold
+/// changed since must not rewrite history (API.md §1), and re-importing a file changes nothing.
+pub async fn keep_stored_derivations<C: ConnectionTrait>(
+    db: &C,
+    rows: &mut [dialogue::Model],
+    derived: &[Derived],
+) -> Result<(), DbErr> {
+    let candidates: Vec<usize> = (0..rows.len())
+        .filter(|&i| derived[i].in_sla || derived[i].quick_drop)
+        .collect();
+    for chunk in candidates.chunks(MAX_BATCH_ROWS) {
+        let tenant_id = rows[chunk[0]].tenant_id;
+        let stored: HashMap<String, dialogue::Model> = dialogue::Entity::find()
+            .filter(dialogue::Column::TenantId.eq(tenant_id))
+            .filter(dialogue::Column::Id.is_in(chunk.iter().map(|&i| rows[i].id.clone())))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        for &i in chunk {
+            let row = &mut rows[i];
+            let Some(old) = stored.get(&row.id) else {
+                continue;
+            };
+            if old.outcome == row.outcome
+                && old.queue_id == row.queue_id
+                && old.queue_duration_in_sec == row.queue_duration_in_sec
+            {
+                if derived[i].in_sla {
+                    row.in_sla = old.in_sla;
+                }
+                if derived[i].quick_drop {
+                    row.quick_drop = old.quick_drop;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Upserts endpoints (ids unique within `rows`); returns how many rows were inserted or changed.
