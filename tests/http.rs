@@ -359,7 +359,6 @@ async fn request_errors_are_400_with_a_code() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a field error that nulls `data` is answered 400 (http.rs takes data == null for 'never executed')"]
 async fn execution_errors_with_null_data_are_200() {
     // GraphQL over HTTP, application/graphql-response+json: "If the GraphQL response contains
     // the data entry and it is null, then the server SHOULD reply with a 2xx status code"; and
@@ -382,7 +381,6 @@ async fn execution_errors_with_null_data_are_200() {
 }
 
 #[tokio::test]
-#[ignore = "bug: request errors (parse, validation) answer `\"data\": null` instead of leaving `data` out"]
 async fn request_errors_have_no_data_entry() {
     // GraphQL spec, Response Format: "If an error was raised before execution begins, the data
     // entry should not be present in the result"; GraphQL over HTTP ties 4xx to exactly that.

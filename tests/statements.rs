@@ -21,7 +21,6 @@ const QUERY: &str = "query($n: Int) { dialogues(first: $n) {
 } }";
 
 #[tokio::test]
-#[ignore = "bug: the endpoint loader batches by a 1 ms timer, so big pages take many look-ups (6-40 statements seen)"]
 async fn a_page_with_all_relations_takes_at_most_three_statements() {
     let mut failures = Vec::new();
     for t in common::databases().await {

@@ -57,6 +57,8 @@ pub struct Ratio {
     pub denominator: i64,
 }
 
+/// A fraction with its parts, so clients can re-aggregate exactly (sum numerators and
+/// denominators across rows).
 #[Object]
 impl Ratio {
     /// numerator / denominator; null when the denominator is 0.
@@ -224,6 +226,7 @@ impl DialogueStats {
     }
 }
 
+/// The KPIs of one time bucket × group.
 #[Object]
 impl DialogueStats {
     /// Start of the time bucket (null for TOTAL).
@@ -610,20 +613,26 @@ impl StatsQuery {
         #[graphql(desc = "End of the range (exclusive).")] to: DateTime,
         #[graphql(
             desc = "IANA time zone the buckets are aligned in, e.g. Europe/Amsterdam.",
-            default = "UTC"
+            default_with = "Some(\"UTC\".to_string())"
         )]
-        time_zone: String,
+        time_zone: Option<String>,
         #[graphql(
             desc = "Size of the time buckets.",
-            default_with = "Granularity::Total"
+            default_with = "Some(Granularity::Total)"
         )]
-        granularity: Granularity,
-        #[graphql(desc = "Dimensions to group by, besides time.", default)] group_by: Vec<
-            StatsDimension,
-        >,
+        granularity: Option<Granularity>,
+        #[graphql(
+            desc = "Dimensions to group by, besides time.",
+            default_with = "Some(Vec::new())"
+        )]
+        group_by: Option<Vec<StatsDimension>>,
         #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
         filter: Option<DialogueFilter>,
     ) -> async_graphql::Result<Vec<DialogueStats>> {
+        // An explicit null means the default, as leaving the argument out does.
+        let time_zone = time_zone.unwrap_or_else(|| "UTC".to_string());
+        let granularity = granularity.unwrap_or(Granularity::Total);
+        let group_by = group_by.unwrap_or_default();
         if from.0 >= to.0 {
             return Err(ApiError::bad_input("`from` must be before `to`").into());
         }
