@@ -834,7 +834,6 @@ async fn endpoint_filters() {
 }
 
 #[tokio::test]
-#[ignore = "bug: startsWith/endsWith/contains ignore only ASCII case on SQLite (LOWER() is ASCII-only there)"]
 async fn endpoint_text_operators_ignore_non_ascii_case() {
     // API.md §3: the three text operators are case-insensitive; `ZOË ÄRZTE` must match
     // `zoë` and `ärzte` on both databases.

@@ -6,7 +6,7 @@
 //! `ne` does.
 use async_graphql::{InputObject, InputType, ID};
 use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr};
 use sea_orm::{ColumnTrait, Condition, Value};
 
 use super::scalars::{Date, DateTime};
@@ -438,8 +438,10 @@ fn like_escape(text: &str) -> String {
     out
 }
 
+/// `folded` is the column's case-folded copy, which the case-insensitive operators match.
 fn string_condition<C: ColumnTrait>(
     col: C,
+    folded: Expr,
     f: &StringFilter,
     budget: &mut Budget,
 ) -> ApiResult<Condition> {
@@ -465,8 +467,7 @@ fn string_condition<C: ColumnTrait>(
     ];
     for pattern in patterns.into_iter().flatten() {
         budget.spend(1)?;
-        let lowered = Expr::expr(Func::lower(Expr::col(col.as_column_ref())));
-        atoms.positive(lowered.like(LikeExpr::new(pattern).escape('\\')));
+        atoms.positive(folded.clone().like(LikeExpr::new(pattern).escape('\\')));
     }
     if let Some(is_null) = f.is_null {
         budget.spend(1)?;
@@ -635,7 +636,12 @@ fn endpoint_condition(
         )?);
     }
     if let Some(filter) = &f.name {
-        all = all.add(string_condition(C::Name, filter, budget)?);
+        all = all.add(string_condition(
+            C::Name,
+            Expr::col((endpoint::Entity, Alias::new("name_search"))),
+            filter,
+            budget,
+        )?);
     }
     combine(
         all,

@@ -41,13 +41,16 @@ const DIALOGUE_COLUMNS: [&str; 20] = [
     "quick_drop",
 ];
 
-const ENDPOINT_COLUMNS: [&str; 6] = [
+/// `name_search` is the name case-folded here, with Unicode rules, for the text filters
+/// (SQLite's LOWER() folds ASCII only); it is not part of the entity.
+const ENDPOINT_COLUMNS: [&str; 7] = [
     "tenant_id",
     "id",
     "name",
     "role",
     "sla_threshold_in_sec",
     "quick_drop_threshold_in_sec",
+    "name_search",
 ];
 
 #[derive(Clone, Copy)]
@@ -323,6 +326,7 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
                 Value::from(e.role.to_value()),
                 Value::from(e.sla_threshold_in_sec),
                 Value::from(e.quick_drop_threshold_in_sec),
+                Value::from(e.name.as_deref().map(str::to_lowercase)),
             ]);
         }
         affected += db
