@@ -49,8 +49,6 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
-                // A 64 MiB page cache (default 2 MiB) keeps the indexes of a large import hot.
-                .pragma("cache_size", "-65536")
         });
     }
     Database::connect(opts).await
