@@ -68,3 +68,21 @@ pub fn placeholder(backend: DbBackend, n: usize) -> String {
         _ => "?".to_string(),
     }
 }
+
+/// Runs a read that sorts or hashes many rows (stats). On PostgreSQL it gets more working
+/// memory than the default 4 MB for this one statement, so sorts stay in memory.
+pub async fn query_all_sorting(
+    db: &sea_orm::DatabaseConnection,
+    stmt: sea_orm::Statement,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return db.query_all_raw(stmt).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SET LOCAL work_mem = '64MB'")
+        .await?;
+    let rows = txn.query_all_raw(stmt).await?;
+    txn.commit().await?;
+    Ok(rows)
+}

@@ -449,9 +449,17 @@ pub async fn compute(ctx: &Context<'_>, request: StatsRequest) -> ApiResult<Vec<
         select = select.group_by(Expr::cust(*dim));
     }
     let grouped = select.clone();
-    let rows = db
-        .query_all_raw(select.limit(request.max_rows as u64 + 1).build(backend))
-        .await?;
+    // The aggregation and the percentile ranking are independent scans: run them side by side.
+    let aggregation =
+        crate::db::query_all_sorting(db, select.limit(request.max_rows as u64 + 1).build(backend));
+    let ranking = async {
+        if request.percentiles.is_empty() {
+            return Ok(HashMap::new());
+        }
+        percentiles(db, scope.dialogues(), &request, &key_sql, &dims).await
+    };
+    let (rows, found) = tokio::join!(aggregation, ranking);
+    let (rows, found) = (rows?, found?);
     if rows.len() > request.max_rows {
         let inner = grouped.build(backend);
         let count = db
@@ -496,8 +504,7 @@ pub async fn compute(ctx: &Context<'_>, request: StatsRequest) -> ApiResult<Vec<
         stats.push(entry);
     }
 
-    if !request.percentiles.is_empty() && !stats.is_empty() {
-        let found = percentiles(db, scope.dialogues(), &request, &key_sql, &dims).await?;
+    if !request.percentiles.is_empty() {
         for entry in &mut stats {
             entry.percentiles = request
                 .percentiles
@@ -575,13 +582,11 @@ async fn percentiles(
         inner.sql,
         wanted.join(" OR ")
     );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            inner.values.map(|v| v.0).unwrap_or_default(),
-        ))
-        .await?;
+    let rows = crate::db::query_all_sorting(
+        db,
+        Statement::from_sql_and_values(backend, sql, inner.values.map(|v| v.0).unwrap_or_default()),
+    )
+    .await?;
     let mut found = HashMap::new();
     for row in &rows {
         let key = GroupKey::read(row, &request.group_by)?;
