@@ -395,7 +395,7 @@ pub async fn import_file(
     if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
         // A larger page cache (default 2 MiB) keeps the indexes hot during a big import; it
         // stays within the importer's memory budget and is the importer's connection only.
-        txn.execute_unprepared("PRAGMA cache_size = -40000").await?;
+        txn.execute_unprepared("PRAGMA cache_size = -32000").await?;
     }
     let count_sql = format!(
         "SELECT COUNT(*) AS n FROM {} WHERE tenant_id = {}",
