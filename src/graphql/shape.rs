@@ -17,6 +17,8 @@ use crate::error::ErrorCode;
 pub struct ShapeLimits {
     pub max_root_fields: usize,
     pub max_aliases: usize,
+    /// Whether `__schema` and `__type` may be asked for.
+    pub introspection: bool,
 }
 
 impl ExtensionFactory for ShapeLimits {
@@ -228,6 +230,33 @@ fn expanded_fields(
     n
 }
 
+/// Whether a root selection set asks for `__schema` or `__type` (directly or in fragments).
+fn selects_introspection<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    stack: &mut Vec<&'a str>,
+) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(fragment) => {
+            selects_introspection(doc, &fragment.node.selection_set.node, stack)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            match doc.fragments.get(&spread.node.fragment_name.node) {
+                Some(fragment) if !stack.contains(&name) => {
+                    stack.push(name);
+                    let found =
+                        selects_introspection(doc, &fragment.node.selection_set.node, stack);
+                    stack.pop();
+                    found
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
 fn bad_input(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     error
@@ -304,6 +333,20 @@ impl Extension for ShapeLimits {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         for (_, operation) in doc.operations.iter() {
+            // With introspection off, async-graphql answers `__schema` with a silent null.
+            if !self.introspection
+                && selects_introspection(&doc, &operation.node.selection_set.node, &mut Vec::new())
+            {
+                let mut error = ServerError::new(
+                    "introspection is disabled on this server (`__schema` and `__type`)",
+                    None,
+                );
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", ErrorCode::GraphqlValidationFailed.as_str());
+                return Err(error);
+            }
             let roots = root_fields(
                 &doc,
                 &operation.node.selection_set.node,
