@@ -3,12 +3,14 @@
 //! cheap field are cheap each, and expensive together); and, before anything recurses over the
 //! request, how deeply its document and variables nest and how large its fragments expand.
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::ValidationResult;
 use async_graphql::{Name, Request, ServerError, ServerResult, Value as ConstValue, Variables};
 
 use crate::error::ErrorCode;
@@ -373,6 +375,111 @@ impl Extension for ShapeLimits {
             }
         }
         Ok(doc)
+    }
+}
+
+/// A page size above the maximum is a BAD_USER_INPUT error however large it is (API.md §3):
+/// the complexity check, which counts page sizes, must not turn `first: 1000000000` into
+/// QUERY_TOO_COMPLEX. When an operation is too complex and asks for such a page, the client
+/// is told about the page size instead.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSizes {
+    pub max_page_size: usize,
+}
+
+impl ExtensionFactory for PageSizes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PageSizesExtension {
+            max_page_size: self.max_page_size,
+            oversized: Mutex::new(None),
+        })
+    }
+}
+
+/// Made for each request: remembers the request's first oversized page argument.
+struct PageSizesExtension {
+    max_page_size: usize,
+    oversized: Mutex<Option<(String, i64)>>,
+}
+
+/// The first `first`/`last` argument (literal or variable) above `max` anywhere in `doc`.
+fn oversized_page(
+    doc: &ExecutableDocument,
+    variables: &Variables,
+    max: usize,
+) -> Option<(String, i64)> {
+    let mut sets: Vec<&SelectionSet> = doc
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .chain(doc.fragments.values().map(|f| &f.node.selection_set.node))
+        .collect();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    for (name, value) in &field.node.arguments {
+                        if !matches!(name.node.as_str(), "first" | "last") {
+                            continue;
+                        }
+                        let value = value
+                            .node
+                            .clone()
+                            .into_const_with(|var| variables.get(&var).cloned().ok_or(()));
+                        if let Ok(ConstValue::Number(n)) = value {
+                            if let Some(n) = n.as_i64().filter(|n| *n > max as i64) {
+                                return Some((name.node.to_string(), n));
+                            }
+                        }
+                    }
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => sets.push(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    None
+}
+
+#[async_trait::async_trait]
+impl Extension for PageSizesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        *self.oversized.lock().expect("page sizes lock") =
+            oversized_page(&doc, variables, self.max_page_size);
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            let Some((name, n)) = self.oversized.lock().expect("page sizes lock").take() else {
+                return errors;
+            };
+            errors
+                .into_iter()
+                .map(|error| {
+                    if error.message.contains("too complex") {
+                        bad_input(format!(
+                            "`{name}` is {n}; at most {} items can be asked for at once: page with the cursors",
+                            self.max_page_size
+                        ))
+                    } else {
+                        error
+                    }
+                })
+                .collect()
+        })
     }
 }
 
