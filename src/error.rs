@@ -1,7 +1,7 @@
 //! The one error type of the API. Client errors carry a stable `extensions.code`; internal
 //! errors are logged with their details and reach the client only as INTERNAL_SERVER_ERROR.
 use async_graphql::ErrorExtensions;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// Stable error codes (API.md §6); tests pin them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,28 @@ impl ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(error: DbErr) -> Self {
+        if unstorable_text(&error) {
+            return ApiError::bad_input(
+                "a text argument contains a character no stored value can hold (NUL, \\u0000)",
+            );
+        }
         ApiError::internal(error)
     }
+}
+
+/// PostgreSQL refuses text it cannot hold, such as a NUL character in an id or a filter
+/// (SQLSTATE 22021 character_not_in_repertoire, 22P05 untranslatable_character): that is the
+/// client's input, not an internal failure.
+fn unstorable_text(error: &DbErr) -> bool {
+    let (DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "22021" || code == "22P05")
 }
 
 impl From<ApiError> for async_graphql::Error {

@@ -99,7 +99,12 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
         touched: Arc::new(Mutex::new(HashMap::new())),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
     };
-    let mut app = router(state).layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    let max_body_bytes = config.max_body_bytes;
+    let mut app = router(state)
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::map_response(move |response: Response| {
+            coded_payload_too_large(response, max_body_bytes)
+        }));
     if !config.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .cors_origins
@@ -172,6 +177,20 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bo
         body.to_string(),
     )
         .into_response()
+}
+
+/// The body limit answers 413 in plain text (tower-http, or axum while buffering a streamed
+/// body); give it the coded JSON error every other refusal has.
+async fn coded_payload_too_large(response: Response, max_body_bytes: usize) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::BadUserInput,
+        &format!("the request body is larger than the {max_body_bytes} bytes this server accepts"),
+        false,
+    )
 }
 
 /// The request's id: the client's `x-request-id` when it is sane, else a fresh one.

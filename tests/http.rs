@@ -2,52 +2,15 @@
 //! status codes), GraphiQL with embedded assets, health and readiness, the body size limit.
 mod common;
 
+use common::Server;
+
 use insights::config::ServeConfig;
 use insights::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use reqwest::StatusCode;
-use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Server {
-    async fn start(db: &DatabaseConnection, config: ServeConfig) -> Server {
-        let app = insights::http::app(db.clone(), &config).await.expect("app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
-        });
-        Server {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn post(&self, body: Value) -> reqwest::RequestBuilder {
-        self.client.post(self.url("/graphql")).json(&body)
-    }
-}
 
 async fn loaded_server(config: ServeConfig) -> (Vec<common::TestDb>, Vec<Server>) {
     // These tests are about HTTP, not keys: serve the `default` tenant without them.

@@ -47,7 +47,17 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await.map_err(|mut error| {
-            set_code(&mut error, ErrorCode::GraphqlParseFailed);
+            // The parser's and async-graphql's nesting limits are limits, not syntax errors.
+            let limit = error.message.contains("recursion depth")
+                || error.message.contains("recursion limit exceeded");
+            set_code(
+                &mut error,
+                if limit {
+                    ErrorCode::QueryTooComplex
+                } else {
+                    ErrorCode::GraphqlParseFailed
+                },
+            );
             error
         })?;
         check_required_variables(&doc, variables)?;

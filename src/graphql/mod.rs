@@ -90,6 +90,10 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
         .extension(shape::ShapeLimits {
             max_root_fields: guards.max_root_fields,
             max_aliases: guards.max_aliases,
+            introspection: guards.introspection,
+        })
+        .extension(shape::PageSizes {
+            max_page_size: limits.page.max_size,
         });
     if !guards.introspection {
         builder = builder.disable_introspection();

@@ -1,12 +1,17 @@
 //! Limits on the shape of a query document that depth and complexity do not catch: how many
 //! root fields one request may ask for, and how many aliases it may use (10,000 aliases of a
-//! cheap field are cheap each, and expensive together).
-use std::collections::HashSet;
-use std::sync::Arc;
+//! cheap field are cheap each, and expensive together); and, before anything recurses over the
+//! request, how deeply its document and variables nest and how large its fragments expand.
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
+};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::ValidationResult;
+use async_graphql::{Name, Request, ServerError, ServerResult, Value as ConstValue, Variables};
 
 use crate::error::ErrorCode;
 
@@ -14,6 +19,8 @@ use crate::error::ErrorCode;
 pub struct ShapeLimits {
     pub max_root_fields: usize,
     pub max_aliases: usize,
+    /// Whether `__schema` and `__type` may be asked for.
+    pub introspection: bool,
 }
 
 impl ExtensionFactory for ShapeLimits {
@@ -87,6 +94,180 @@ fn root_fields(doc: &ExecutableDocument, set: &SelectionSet, stack: &mut HashSet
     n
 }
 
+/// Deepest nesting of brackets in a document, and of lists and objects in variables. The parser,
+/// the validator and input coercion all recurse once per level: a request nested thousands of
+/// levels deep would overflow the stack and abort the process. Legitimate requests stay far
+/// below: selections nest at most `max_depth` (16), filters 16 levels (two brackets each).
+pub const MAX_NESTING: usize = 64;
+
+/// Most fields an operation may hold once its fragments are expanded (a document of a few
+/// hundred bytes can spread fragments into billions of fields).
+pub const MAX_EXPANDED_FIELDS: usize = 100_000;
+
+/// How deeply a GraphQL document nests brackets: in all, and within argument values (inside
+/// parentheses), ignoring strings and comments. One pass, no recursion.
+fn text_nesting(text: &str) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut deepest_value, mut i) = (0usize, 0usize, 0usize, 0usize);
+    // The depth at which the outermost open parenthesis opened.
+    let mut arguments_at: Option<usize> = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            open @ (b'{' | b'[' | b'(') => {
+                if open == b'(' && arguments_at.is_none() {
+                    arguments_at = Some(depth);
+                }
+                depth += 1;
+                deepest = deepest.max(depth);
+                if let Some(at) = arguments_at {
+                    deepest_value = deepest_value.max(depth - at - 1);
+                }
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                if arguments_at == Some(depth) {
+                    arguments_at = None;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (deepest, deepest_value)
+}
+
+/// The deepest nesting of lists and objects in the variables (without recursing).
+fn variables_nesting(variables: &Variables) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&ConstValue, usize)> = variables.values().map(|v| (v, 1)).collect();
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            ConstValue::List(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            ConstValue::Object(fields) => stack.extend(fields.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// How many fields `set` holds with every fragment spread expanded; each fragment is sized
+/// once. Spreads nested past [`MAX_NESTING`] count as too many.
+fn expanded_fields(
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    depth: usize,
+    sizes: &mut HashMap<Name, usize>,
+    visiting: &mut HashSet<Name>,
+) -> usize {
+    if depth > MAX_NESTING {
+        return usize::MAX;
+    }
+    let mut n = 0usize;
+    for item in &set.items {
+        let size = match &item.node {
+            Selection::Field(field) => 1usize.saturating_add(expanded_fields(
+                doc,
+                &field.node.selection_set.node,
+                depth + 1,
+                sizes,
+                visiting,
+            )),
+            Selection::InlineFragment(fragment) => expanded_fields(
+                doc,
+                &fragment.node.selection_set.node,
+                depth + 1,
+                sizes,
+                visiting,
+            ),
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if let Some(size) = sizes.get(name) {
+                    *size
+                } else if let Some(fragment) = doc.fragments.get(name) {
+                    // A cycle is the validator's to report; it adds nothing here.
+                    if !visiting.insert(name.clone()) {
+                        0
+                    } else {
+                        let size = expanded_fields(
+                            doc,
+                            &fragment.node.selection_set.node,
+                            depth + 1,
+                            sizes,
+                            visiting,
+                        );
+                        visiting.remove(name);
+                        sizes.insert(name.clone(), size);
+                        size
+                    }
+                } else {
+                    0
+                }
+            }
+        };
+        n = n.saturating_add(size);
+    }
+    n
+}
+
+/// Whether a root selection set asks for `__schema` or `__type` (directly or in fragments).
+fn selects_introspection<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    stack: &mut Vec<&'a str>,
+) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(fragment) => {
+            selects_introspection(doc, &fragment.node.selection_set.node, stack)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            match doc.fragments.get(&spread.node.fragment_name.node) {
+                Some(fragment) if !stack.contains(&name) => {
+                    stack.push(name);
+                    let found =
+                        selects_introspection(doc, &fragment.node.selection_set.node, stack);
+                    stack.pop();
+                    found
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
+fn bad_input(message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", ErrorCode::BadUserInput.as_str());
+    error
+}
+
 fn too_complex(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     error
@@ -98,6 +279,53 @@ fn too_complex(message: String) -> ServerError {
 
 #[async_trait::async_trait]
 impl Extension for ShapeLimits {
+    /// Checks what the parser, the validator and input coercion would otherwise recurse over
+    /// without bound, before they run. The document is parsed here once, and kept for them.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let (nesting, value_nesting) = text_nesting(&request.query);
+        if value_nesting > MAX_NESTING {
+            return Err(bad_input(format!(
+                "an argument value nests lists and objects more than {MAX_NESTING} levels deep"
+            )));
+        }
+        if nesting > MAX_NESTING {
+            return Err(too_complex(format!(
+                "the document nests more than {MAX_NESTING} levels deep"
+            )));
+        }
+        let nesting = variables_nesting(&request.variables);
+        if nesting > MAX_NESTING {
+            return Err(bad_input(format!(
+                "the variables nest {nesting} levels deep; at most {MAX_NESTING} are allowed"
+            )));
+        }
+        // A document that does not parse is left to the parse step, which reports it.
+        if let Ok(doc) = request.parsed_query() {
+            let mut sizes = HashMap::new();
+            for (_, operation) in doc.operations.iter() {
+                let fields = expanded_fields(
+                    doc,
+                    &operation.node.selection_set.node,
+                    0,
+                    &mut sizes,
+                    &mut HashSet::new(),
+                );
+                if fields > MAX_EXPANDED_FIELDS {
+                    return Err(too_complex(format!(
+                        "the operation expands to more than {MAX_EXPANDED_FIELDS} fields \
+                         (fragments spread too often or nested too deep)"
+                    )));
+                }
+            }
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -107,6 +335,20 @@ impl Extension for ShapeLimits {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         for (_, operation) in doc.operations.iter() {
+            // With introspection off, async-graphql answers `__schema` with a silent null.
+            if !self.introspection
+                && selects_introspection(&doc, &operation.node.selection_set.node, &mut Vec::new())
+            {
+                let mut error = ServerError::new(
+                    "introspection is disabled on this server (`__schema` and `__type`)",
+                    None,
+                );
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", ErrorCode::GraphqlValidationFailed.as_str());
+                return Err(error);
+            }
             let roots = root_fields(
                 &doc,
                 &operation.node.selection_set.node,
@@ -133,5 +375,132 @@ impl Extension for ShapeLimits {
             }
         }
         Ok(doc)
+    }
+}
+
+/// A page size above the maximum is a BAD_USER_INPUT error however large it is (API.md §3):
+/// the complexity check, which counts page sizes, must not turn `first: 1000000000` into
+/// QUERY_TOO_COMPLEX. When an operation is too complex and asks for such a page, the client
+/// is told about the page size instead.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSizes {
+    pub max_page_size: usize,
+}
+
+impl ExtensionFactory for PageSizes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PageSizesExtension {
+            max_page_size: self.max_page_size,
+            oversized: Mutex::new(None),
+        })
+    }
+}
+
+/// Made for each request: remembers the request's first oversized page argument.
+struct PageSizesExtension {
+    max_page_size: usize,
+    oversized: Mutex<Option<(String, i64)>>,
+}
+
+/// The first `first`/`last` argument (literal or variable) above `max` anywhere in `doc`.
+fn oversized_page(
+    doc: &ExecutableDocument,
+    variables: &Variables,
+    max: usize,
+) -> Option<(String, i64)> {
+    let mut sets: Vec<&SelectionSet> = doc
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .chain(doc.fragments.values().map(|f| &f.node.selection_set.node))
+        .collect();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    for (name, value) in &field.node.arguments {
+                        if !matches!(name.node.as_str(), "first" | "last") {
+                            continue;
+                        }
+                        let value = value
+                            .node
+                            .clone()
+                            .into_const_with(|var| variables.get(&var).cloned().ok_or(()));
+                        if let Ok(ConstValue::Number(n)) = value {
+                            if let Some(n) = n.as_i64().filter(|n| *n > max as i64) {
+                                return Some((name.node.to_string(), n));
+                            }
+                        }
+                    }
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => sets.push(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    None
+}
+
+#[async_trait::async_trait]
+impl Extension for PageSizesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        *self.oversized.lock().expect("page sizes lock") =
+            oversized_page(&doc, variables, self.max_page_size);
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            let Some((name, n)) = self.oversized.lock().expect("page sizes lock").take() else {
+                return errors;
+            };
+            errors
+                .into_iter()
+                .map(|error| {
+                    if error.message.contains("too complex") {
+                        bad_input(format!(
+                            "`{name}` is {n}; at most {} items can be asked for at once: page with the cursors",
+                            self.max_page_size
+                        ))
+                    } else {
+                        error
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_nesting;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_and_comments() {
+        assert_eq!(text_nesting("{ a { b } }"), (2, 0));
+        assert_eq!(text_nesting("{ a(f: { x: [1, [2]] }) { b } }"), (5, 3));
+        assert_eq!(text_nesting(r#"{ a(s: "{{{[[[((") }"#), (2, 0));
+        assert_eq!(text_nesting(r#"{ a(s: "\"{{{") }"#), (2, 0));
+        assert_eq!(
+            text_nesting("{ a(s: \"\"\"{{{ \\\"\"\" [[[\"\"\") }"),
+            (2, 0)
+        );
+        assert_eq!(text_nesting("# {{{{{{\n{ a }"), (1, 0));
+        let deep = format!("{{ a(f: {}1{}) }}", "[".repeat(100), "]".repeat(100));
+        assert!(text_nesting(&deep).1 > 64);
+        let deep = format!("{}{}", "{ a ".repeat(100), "}".repeat(100));
+        assert!(text_nesting(&deep).0 > 64);
     }
 }

@@ -161,3 +161,78 @@ pub fn error_codes(response: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The real HTTP application on a real socket (127.0.0.1, a free port), stopped on drop.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    pub async fn start(db: &DatabaseConnection, config: insights::config::ServeConfig) -> Server {
+        let app = insights::http::app(db.clone(), &config).await.expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Server {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a JSON body to /graphql (no API key).
+    pub fn post(&self, body: Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url("/graphql")).json(&body)
+    }
+
+    /// POSTs a JSON body to /graphql with `Authorization: Bearer <key>`.
+    pub fn post_with_key(&self, key: &str, body: Value) -> reqwest::RequestBuilder {
+        self.post(body).bearer_auth(key)
+    }
+
+    /// Runs a query with `key`; returns status and JSON body.
+    pub async fn query(
+        &self,
+        key: &str,
+        query: &str,
+        variables: Value,
+    ) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .post_with_key(
+                key,
+                serde_json::json!({ "query": query, "variables": variables }),
+            )
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {status} {text}"));
+        (status, body)
+    }
+}
+
+/// Creates an API key for `tenant` with `scopes` (e.g. "read" or "read,ingest"); returns the secret.
+pub async fn key(db: &DatabaseConnection, tenant: &str, scopes: &str) -> String {
+    let scopes = insights::auth::Scopes::parse(scopes).expect("scopes");
+    insights::auth::create(db, tenant, &scopes, None)
+        .await
+        .expect("create key")
+        .secret
+}

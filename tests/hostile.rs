@@ -1,0 +1,966 @@
+//! Hostile requests over real HTTP with a valid read key (API.md §6): each gets a coded client
+//! error quickly, nothing leaks, and the server keeps answering everyone else meanwhile.
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use insights::config::ServeConfig;
+use insights::ingest::Kind;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// How long any hostile request may take to be answered.
+/// Levels of the fragment bomb (2^BOMB fields once expanded).
+const BOMB: usize = 30;
+
+const QUICK: Duration = Duration::from_secs(2);
+
+const NORMAL: &str = "{ dialogues(first: 5) { totalCount nodes { id queue { name } } } }";
+
+/// What a hostile request must get back (None: anything but a server error, and every error
+/// coded).
+#[derive(Debug)]
+struct Expect {
+    status: Option<StatusCode>,
+    /// Acceptable codes (any one of them, for every error).
+    codes: Option<&'static [&'static str]>,
+}
+
+const fn expect(status: StatusCode, codes: &'static [&'static str]) -> Expect {
+    Expect {
+        status: Some(status),
+        codes: Some(codes),
+    }
+}
+
+const fn anything_coded() -> Expect {
+    Expect {
+        status: None,
+        codes: None,
+    }
+}
+
+/// A hostile request: a name, the request, what must come back.
+struct Case {
+    name: String,
+    request: reqwest::RequestBuilder,
+    expect: Expect,
+}
+
+fn post(server: &Server, key: &str, body: Value) -> reqwest::RequestBuilder {
+    server.post_with_key(key, body)
+}
+
+fn query(server: &Server, key: &str, query: String) -> reqwest::RequestBuilder {
+    post(server, key, json!({ "query": query }))
+}
+
+/// `{ endpoint { dialogues { nodes { queue { dialogues { nodes { queue ... } } } } } } }`,
+/// `levels` selection sets deep.
+fn deep_query(levels: usize) -> String {
+    let mut open = String::from("{ endpoint(id: \"q-1\") {");
+    let mut depth = 2;
+    let mut close = String::from("} }");
+    let cycle = ["dialogues {", "nodes {", "queue {"];
+    let mut i = 0;
+    while depth < levels {
+        open.push_str(cycle[i % 3]);
+        close.push('}');
+        depth += 1;
+        i += 1;
+    }
+    format!("{open} id {close}")
+}
+
+fn aliases(n: usize, field: &str) -> String {
+    (0..n)
+        .map(|i| format!("a{i}: {field}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `{ not: { not: ... { id: { eq: "d1" } } } }`, `levels` deep.
+fn nested_filter(levels: usize, op: &str) -> Value {
+    let mut filter = json!({ "id": { "eq": "d1" } });
+    for _ in 0..levels {
+        filter = match op {
+            "not" => json!({ "not": filter }),
+            "and" => json!({ "and": [filter] }),
+            _ => json!({ "or": [filter, { "id": { "eq": "d2" } }] }),
+        };
+    }
+    filter
+}
+
+/// The same, written inline in the document (GraphQL syntax, not JSON).
+fn nested_filter_inline(levels: usize) -> String {
+    format!(
+        "{{ dialogues(filter: {}{{ id: {{ eq: \"d1\" }} }}{}) {{ totalCount }} }}",
+        "{ not: ".repeat(levels),
+        " }".repeat(levels)
+    )
+}
+
+fn fragment_bomb(levels: usize) -> String {
+    let mut doc = String::from("query { ...F0 }\n");
+    for i in 0..levels {
+        doc.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{n} ...F{n} }}\n",
+            n = i + 1
+        ));
+    }
+    doc.push_str(&format!("fragment F{levels} on Query {{ __typename }}\n"));
+    doc
+}
+
+fn cases(server: &Server, key: &str) -> Vec<Case> {
+    use StatusCode as S;
+    let bad_request = expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]);
+    let bad_request_input = || expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]);
+    let too_complex = || expect(S::BAD_REQUEST, &["QUERY_TOO_COMPLEX"]);
+    // Field errors come with 200 and `data` (GraphQL over HTTP).
+    let bad_input = || expect(S::OK, &["BAD_USER_INPUT"]);
+    let mut cases = vec![
+        Case {
+            name: "depth 50".into(),
+            request: query(server, key, deep_query(50)),
+            expect: too_complex(),
+        },
+        Case {
+            name: "depth 20".into(),
+            request: query(server, key, deep_query(20)),
+            expect: too_complex(),
+        },
+        Case {
+            name: "depth 1,000".into(),
+            request: query(server, key, deep_query(1000)),
+            expect: too_complex(),
+        },
+        Case {
+            name: "10,000 root aliases".into(),
+            request: query(server, key, format!("{{ {} }}", aliases(10_000, "__typename"))),
+            expect: too_complex(),
+        },
+        Case {
+            name: "10,000 nested aliases".into(),
+            request: query(
+                server,
+                key,
+                format!("{{ dialogues(first: 1) {{ nodes {{ {} }} }} }}", aliases(10_000, "id")),
+            ),
+            expect: too_complex(),
+        },
+        Case {
+            name: "10,000 aliases of dialogueStats".into(),
+            request: post(
+                server,
+                key,
+                json!({
+                    "query": format!(
+                        "query($f: DateTime!, $t: DateTime!) {{ {} }}",
+                        aliases(10_000, "dialogueStats(from: $f, to: $t) { dialogues }")
+                    ),
+                    "variables": { "f": "2026-01-01T00:00:00Z", "t": "2026-12-01T00:00:00Z" }
+                }),
+            ),
+            expect: too_complex(),
+        },
+        Case {
+            name: "fragment bomb (2^30 fields)".into(),
+            request: query(server, key, fragment_bomb(BOMB)),
+            expect: too_complex(),
+        },
+        Case {
+            name: "first: 1000000000".into(),
+            request: query(server, key, "{ dialogues(first: 1000000000) { totalCount } }".into()),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "first: 501".into(),
+            request: query(server, key, "{ dialogues(first: 501) { totalCount } }".into()),
+            expect: bad_input(),
+        },
+        Case {
+            name: "first: 1000000000 in a variable".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($n: Int) { dialogues(first: $n) { nodes { id } } }", "variables": { "n": 1_000_000_000 } }),
+            ),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "last: 1000000000 on Endpoint.dialogues".into(),
+            request: query(
+                server,
+                key,
+                "{ endpoint(id: \"q-1\") { dialogues(last: 1000000000) { totalCount } } }".into(),
+            ),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "first beyond Int".into(),
+            request: query(server, key, "{ dialogues(first: 99999999999) { totalCount } }".into()),
+            expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+        },
+        Case {
+            name: "first: -1".into(),
+            request: query(server, key, "{ dialogues(first: -1) { totalCount } }".into()),
+            expect: bad_input(),
+        },
+        Case {
+            name: "filter nested 100 levels (variables)".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($f: DialogueFilter) { dialogues(filter: $f) { totalCount } }", "variables": { "f": nested_filter(100, "not") } }),
+            ),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "filter nested 20 levels (variables)".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($f: DialogueFilter) { dialogues(filter: $f) { totalCount } }", "variables": { "f": nested_filter(20, "or") } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "filter nested 100 levels of and (variables)".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($f: DialogueFilter) { dialogueStats(from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", filter: $f) { dialogues } }", "variables": { "f": nested_filter(100, "and") } }),
+            ),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "filter nested 100 levels (inline)".into(),
+            request: query(server, key, nested_filter_inline(100)),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "filter nested 5,000 levels (inline)".into(),
+            request: query(server, key, nested_filter_inline(5_000)),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "list value nested 100,000 levels (inline)".into(),
+            request: query(
+                server,
+                key,
+                format!(
+                    "{{ dialogues(orderBy: {}{}) {{ totalCount }} }}",
+                    "[".repeat(100_000),
+                    "]".repeat(100_000)
+                ),
+            ),
+            expect: bad_request_input(),
+        },
+        Case {
+            name: "JSON nested 100,000 levels".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/json")
+                .body(format!(
+                    "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"x\": {}{}}}}}",
+                    "[".repeat(100_000),
+                    "]".repeat(100_000)
+                )),
+            expect: bad_request,
+        },
+        Case {
+            name: "filter with an `or` of 2,000 branches".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($f: DialogueFilter) { dialogues(filter: $f) { totalCount } }",
+                        "variables": { "f": { "or": (0..2_000).map(|i| json!({ "id": { "eq": format!("d{i}") } })).collect::<Vec<_>>() } } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "`in` list of 100,000 ids".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($ids: [ID!]) { dialogues(filter: { id: { in: $ids } }) { totalCount } }",
+                        "variables": { "ids": (0..100_000).map(|i| i.to_string()).collect::<Vec<_>>() } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "`notIn` list of 100,000 ids on endpoints".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($ids: [ID!]) { endpoints(filter: { id: { notIn: $ids } }) { totalCount } }",
+                        "variables": { "ids": (0..100_000).map(|i| i.to_string()).collect::<Vec<_>>() } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "malformed JSON".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/json")
+                .body("{\"query\": \"{ dialogues { totalCount } }\""),
+            expect: expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "JSON that is not a request".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/json")
+                .body("[1, 2, 3]"),
+            expect: expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "invalid UTF-8 in a JSON body".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/json")
+                .body(b"{\"query\": \"{ dialogue(id: \\\"\xff\xfe\\\") { id } }\"}".to_vec()),
+            expect: expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "invalid UTF-8 in an application/graphql body".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/graphql")
+                .body(b"{ dialogue(id: \"\xc3\x28\") { id } }".to_vec()),
+            expect: expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "a mutation over GET".into(),
+            request: server
+                .client
+                .get(server.url("/graphql"))
+                .bearer_auth(key)
+                .query(&[("query", "mutation { x }")]),
+            expect: expect(S::METHOD_NOT_ALLOWED, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "a mutation over POST".into(),
+            request: query(server, key, "mutation { x }".into()),
+            expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+        },
+        Case {
+            name: "a subscription over POST".into(),
+            request: query(server, key, "subscription { x }".into()),
+            expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+        },
+        Case {
+            name: "text/plain".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "text/plain")
+                .body(NORMAL),
+            expect: expect(S::UNSUPPORTED_MEDIA_TYPE, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "form-encoded".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(format!("query={NORMAL}")),
+            expect: expect(S::UNSUPPORTED_MEDIA_TYPE, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "empty body".into(),
+            request: server
+                .client
+                .post(server.url("/graphql"))
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/json"),
+            expect: expect(S::BAD_REQUEST, &["BAD_USER_INPUT"]),
+        },
+        Case {
+            name: "a cursor that is not one".into(),
+            request: query(
+                server,
+                key,
+                "{ dialogues(after: \"'; DROP TABLE dialogues; --\") { totalCount } }".into(),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "a forged cursor with the wrong types".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($c: String) { dialogues(after: $c) { totalCount } }",
+                        "variables": { "c": base64_json(json!({ "o": "START_TIMESTAMP:D,ID:D", "k": [{ "$gt": 1 }, ["x"]] })) } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "a huge number in a forged cursor".into(),
+            request: post(
+                server,
+                key,
+                json!({ "query": "query($c: String) { dialogues(after: $c) { totalCount } }",
+                        "variables": { "c": base64_json(json!({ "o": "START_TIMESTAMP:D,ID:D", "k": [1e300, "d1"] })) } }),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "a time zone that is not one".into(),
+            request: query(
+                server,
+                key,
+                "{ dialogueStats(from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", timeZone: \"../../etc/passwd\") { dialogues } }".into(),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "a million 15-minute buckets".into(),
+            request: query(
+                server,
+                key,
+                "{ dialogueStats(from: \"1970-01-01T00:00:00Z\", to: \"2100-01-01T00:00:00Z\", granularity: FIFTEEN_MINUTES) { dialogues } }".into(),
+            ),
+            expect: bad_input(),
+        },
+        Case {
+            name: "a percentile out of range".into(),
+            request: query(
+                server,
+                key,
+                "{ dialogueStats(from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\") { queueTimePercentile(p: 1e308) } }".into(),
+            ),
+            expect: bad_input(),
+        },
+    ];
+    cases.push(Case {
+        name: "a chain of 5,000 fragments".into(),
+        request: query(server, key, {
+            let mut doc = String::from("query { ...F0 }\n");
+            for i in 0..5_000 {
+                doc.push_str(&format!("fragment F{i} on Query {{ ...F{} }}\n", i + 1));
+            }
+            doc.push_str("fragment F5000 on Query { __typename }\n");
+            doc
+        }),
+        expect: too_complex(),
+    });
+    cases.push(Case {
+        name: "10,000 operations".into(),
+        request: post(
+            server,
+            key,
+            json!({
+                "query": (0..10_000).map(|i| format!("query Q{i} {{ __typename }}")).collect::<Vec<_>>().join("\n"),
+                "operationName": "Q9999"
+            }),
+        ),
+        expect: anything_coded(),
+    });
+    cases.push(Case {
+        name: "10,000 directives on one field".into(),
+        request: query(
+            server,
+            key,
+            format!(
+                "{{ dialogues {{ totalCount {} }} }}",
+                "@include(if: true) ".repeat(10_000)
+            ),
+        ),
+        expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+    });
+    cases.push(Case {
+        name: "10,000 variable definitions".into(),
+        request: query(
+            server,
+            key,
+            format!(
+                "query({}) {{ __typename }}",
+                (0..10_000)
+                    .map(|i| format!("$v{i}: Int"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+    });
+    cases.push(Case {
+        name: "10,000 unused fragments".into(),
+        request: query(
+            server,
+            key,
+            format!(
+                "{{ __typename }} {}",
+                (0..10_000)
+                    .map(|i| format!("fragment U{i} on Query {{ __typename }}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        expect: expect(S::BAD_REQUEST, &["GRAPHQL_VALIDATION_FAILED"]),
+    });
+    // Extra: a string with 10,000 characters of nonsense, a query that is only whitespace.
+    cases.push(Case {
+        name: "only whitespace".into(),
+        request: query(server, key, " ".repeat(10_000)),
+        expect: expect(S::BAD_REQUEST, &["GRAPHQL_PARSE_FAILED"]),
+    });
+    cases
+}
+
+/// POSTs a `size`-byte JSON body by hand (a client library may give up writing once the
+/// server has answered); returns status, content type and the JSON body of the answer.
+async fn raw_post(base: &str, key: &str, size: usize, chunked: bool) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let length = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {size}")
+    };
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\n{length}\r\nConnection: close\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        let mut body = br#"{"query": "{ dialogues { totalCount } }", "x": ""#.to_vec();
+        body.resize(size - 2, b'x');
+        body.extend(b"\"}");
+        for chunk in body.chunks(64 << 10) {
+            if chunked {
+                write
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await?;
+                write.write_all(chunk).await?;
+                write.write_all(b"\r\n").await?;
+            } else {
+                write.write_all(chunk).await?;
+            }
+        }
+        if chunked {
+            write.write_all(b"0\r\n\r\n").await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut answer)).await;
+    writer.abort();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("content-type:"))
+        .unwrap_or("")
+        .to_string();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (status, content_type, body)
+}
+
+fn base64_json(value: Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// Strings with NUL bytes where the API takes text: a coded client error or an empty answer,
+/// never an internal error.
+fn nul_cases(server: &Server, key: &str) -> Vec<(String, reqwest::RequestBuilder)> {
+    let nul = "d1\u{0}";
+    let nul_id_query = [
+        ("dialogue(id)", "query($s: ID!) { x: dialogue(id: $s) { id } }"),
+        ("endpoint(id)", "query($s: ID!) { x: endpoint(id: $s) { id } }"),
+        (
+            "id eq",
+            "query($s: ID!) { x: dialogues(filter: { id: { eq: $s } }) { totalCount } }",
+        ),
+        (
+            "queueId in",
+            "query($s: ID!) { x: dialogues(filter: { queueId: { in: [$s, \"q-1\"] } }) { totalCount } }",
+        ),
+        (
+            "agentId notIn",
+            "query($s: ID!) { x: dialogues(filter: { agentId: { notIn: [$s] } }) { totalCount } }",
+        ),
+        (
+            "name contains",
+            "query($s: String!) { x: endpoints(filter: { name: { contains: $s } }) { totalCount } }",
+        ),
+        (
+            "name eq",
+            "query($s: String!) { x: endpoints(filter: { name: { eq: $s } }) { totalCount } }",
+        ),
+        (
+            "stats filter",
+            "query($s: ID!) { x: dialogueStats(from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", filter: { queueId: { eq: $s } }) { dialogues } }",
+        ),
+        (
+            "timeZone",
+            "query($s: String!) { x: dialogueStats(from: \"2026-01-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", timeZone: $s) { dialogues } }",
+        ),
+        (
+            "Endpoint.dialogues filter",
+            "query($s: ID!) { endpoint(id: \"q-1\") { x: dialogues(filter: { customerId: { eq: $s } }) { totalCount } } }",
+        ),
+    ];
+    let mut cases: Vec<(String, reqwest::RequestBuilder)> = nul_id_query
+        .iter()
+        .map(|(name, q)| {
+            (
+                format!("NUL in {name}"),
+                post(
+                    server,
+                    key,
+                    json!({ "query": q, "variables": { "s": nul } }),
+                ),
+            )
+        })
+        .collect();
+    // In a forged cursor's text value.
+    cases.push((
+        "NUL in a cursor".into(),
+        post(
+            server,
+            key,
+            json!({ "query": "query($c: String) { x: dialogues(after: $c) { totalCount nodes { id } } }",
+                    "variables": { "c": base64_json(json!({ "o": "START_TIMESTAMP:D,ID:D", "k": [1772442000000i64, nul] })) } }),
+        ),
+    ));
+    // Written inline in the document as an escape.
+    cases.push((
+        "NUL escape inline".into(),
+        query(
+            server,
+            key,
+            "{ x: dialogue(id: \"d1\\u0000\") { id } }".into(),
+        ),
+    ));
+    cases
+}
+
+async fn parts(response: reqwest::Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, body)
+}
+
+/// Nothing internal in an error: no SQL, no driver or library wording.
+fn assert_no_internals(name: &str, body: &Value) {
+    let text = body.to_string().to_ascii_lowercase();
+    for word in [
+        "select ",
+        "sqlx",
+        "sqlite",
+        "postgres",
+        "database",
+        "syntax error at",
+        "panicked",
+        "thread '",
+        "stack overflow",
+        "sea_orm",
+        "dberr",
+        "/src/",
+        ".rs:",
+    ] {
+        assert!(!text.contains(word), "{name}: leaks {word:?}: {body}");
+    }
+}
+
+/// Sends normal queries with their own key until stopped; returns every failure and the count.
+fn bystander(
+    server: &Server,
+    key: String,
+) -> (
+    Arc<AtomicBool>,
+    tokio::task::JoinHandle<(usize, Vec<String>)>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = server.client.clone();
+    let url = server.url("/graphql");
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut ok = 0;
+        let mut failures = Vec::new();
+        while !flag.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let response = client
+                .post(&url)
+                .bearer_auth(&key)
+                .json(&json!({ "query": NORMAL }))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match response {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    let body: Value = response.json().await.unwrap_or_default();
+                    if body["data"]["dialogues"]["totalCount"] == json!(5)
+                        && body.get("errors").is_none()
+                    {
+                        ok += 1;
+                    } else {
+                        failures.push(format!("{body}"));
+                    }
+                }
+                Ok(response) => failures.push(format!("status {}", response.status())),
+                Err(e) => failures.push(format!("{e} after {:?}", started.elapsed())),
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        (ok, failures)
+    });
+    (stop, task)
+}
+
+async fn setup() -> Vec<(common::TestDb, Server, String, String)> {
+    let mut all = Vec::new();
+    for t in common::databases().await {
+        for (kind, file) in [
+            (Kind::Endpoints, "isolation_a_endpoints.ndjson"),
+            (Kind::Dialogues, "isolation_a_dialogues.ndjson"),
+        ] {
+            common::import(&t.db, kind, &common::fixture(file), "a")
+                .await
+                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
+        }
+        let hostile = common::key(&t.db, "a", "read").await;
+        let normal = common::key(&t.db, "a", "read").await;
+        let server = Server::start(
+            &t.db,
+            ServeConfig {
+                no_auth: false,
+                ..ServeConfig::default()
+            },
+        )
+        .await;
+        all.push((t, server, hostile, normal));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_coded_errors_quickly_while_others_are_served() {
+    for (t, server, hostile, normal) in setup().await {
+        let (stop, bystander) = bystander(&server, normal);
+        let mut problems = Vec::new();
+        for case in cases(&server, &hostile) {
+            let started = Instant::now();
+            let response = case.request.timeout(Duration::from_secs(30)).send().await;
+            let elapsed = started.elapsed();
+            let response = match response {
+                Ok(response) => response,
+                Err(e) => {
+                    problems.push(format!("{}: no answer ({e}) after {elapsed:?}", case.name));
+                    continue;
+                }
+            };
+            let (status, content_type, body) = parts(response).await;
+            let elapsed = started.elapsed();
+            let codes = common::error_codes(&body);
+            let mut wrong = Vec::new();
+            if elapsed > QUICK {
+                wrong.push(format!("took {elapsed:?}"));
+            }
+            match case.expect.status {
+                Some(expected) if status != expected => {
+                    wrong.push(format!("status {status}, expected {expected}"))
+                }
+                None if status.is_server_error() => wrong.push(format!("status {status}")),
+                _ => {}
+            }
+            match case.expect.codes {
+                Some(expected)
+                    if codes.is_empty()
+                        || !codes.iter().all(|c| expected.contains(&c.as_str())) =>
+                {
+                    wrong.push(format!("codes {codes:?}, expected one of {expected:?}"))
+                }
+                None if codes
+                    .iter()
+                    .any(|c| c == "<none>" || c == "INTERNAL_SERVER_ERROR") =>
+                {
+                    wrong.push(format!("codes {codes:?}"))
+                }
+                _ => {}
+            }
+            if !content_type.contains("json") {
+                wrong.push(format!("content type {content_type:?}"));
+            }
+            if !wrong.is_empty() {
+                let mut text = body.to_string();
+                text.truncate(400);
+                problems.push(format!("{}: {} — {text}", case.name, wrong.join("; ")));
+            }
+            assert_no_internals(&case.name, &body);
+            eprintln!(
+                "{}: {} {status} {codes:?} in {elapsed:?}",
+                t.kind, case.name
+            );
+        }
+        // 10 MB, announced by Content-Length and streamed without one: 413, coded, at once.
+        for chunked in [false, true] {
+            let started = Instant::now();
+            let (status, content_type, body) =
+                raw_post(&server.base, &hostile, 10 << 20, chunked).await;
+            let elapsed = started.elapsed();
+            eprintln!(
+                "{}: 10 MB body (chunked {chunked}): {status} {body} in {elapsed:?}",
+                t.kind
+            );
+            if status != 413
+                || common::error_codes(&body) != ["BAD_USER_INPUT"]
+                || !content_type.contains("json")
+                || elapsed > QUICK
+            {
+                problems.push(format!(
+                    "10 MB body (chunked {chunked}): {status} {content_type} {body} in {elapsed:?}"
+                ));
+            }
+        }
+        // Invalid UTF-8 percent-encoded in a GET query string: decoded lossily (U+FFFD), as
+        // URL decoders do; it must still be a normal answer or a coded client error.
+        let response = server
+            .client
+            .get(format!(
+                "{}?query=%7B%20dialogue(id%3A%20%22%FF%FE%22)%20%7B%20id%20%7D%20%7D",
+                server.url("/graphql")
+            ))
+            .bearer_auth(&hostile)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = parts(response).await;
+        assert!(
+            status == StatusCode::OK && body == json!({ "data": { "dialogue": null } })
+                || status == StatusCode::BAD_REQUEST && !common::error_codes(&body).is_empty(),
+            "{}: GET with invalid UTF-8: {status} {body}",
+            t.kind
+        );
+        stop.store(true, Ordering::SeqCst);
+        let (ok, failures) = bystander.await.unwrap();
+        assert!(
+            problems.is_empty(),
+            "{}: hostile requests not handled:\n{}",
+            t.kind,
+            problems.join("\n")
+        );
+        assert!(
+            failures.is_empty(),
+            "{}: normal queries failed meanwhile: {failures:?}",
+            t.kind
+        );
+        assert!(ok >= 5, "{}: only {ok} normal queries got through", t.kind);
+        // And the server still answers afterwards.
+        let (status, body) = server.query(&hostile, NORMAL, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_never_cause_internal_errors() {
+    for (t, server, hostile, normal) in setup().await {
+        let (stop, bystander) = bystander(&server, normal);
+        let mut problems = Vec::new();
+        for (name, request) in nul_cases(&server, &hostile) {
+            let started = Instant::now();
+            let (status, _, body) = parts(request.send().await.unwrap()).await;
+            let elapsed = started.elapsed();
+            let codes = common::error_codes(&body);
+            eprintln!("{}: {name}: {status} {codes:?} {body}", t.kind);
+            assert_no_internals(&name, &body);
+            let coded_client_error = !codes.is_empty()
+                && codes
+                    .iter()
+                    .all(|c| ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"].contains(&c.as_str()));
+            // An empty answer: nothing is stored under a name with a NUL in it.
+            let empty = codes.is_empty() && status == StatusCode::OK && {
+                let x = body["data"]["x"].clone();
+                let x = if x.is_null() {
+                    body["data"]["endpoint"]["x"].clone()
+                } else {
+                    x
+                };
+                x.is_null()
+                        || x["totalCount"] == json!(0)
+                        || (name.contains("notIn") && x["totalCount"].is_number())
+                        || (name.contains("queueId in") && x["totalCount"] == json!(2))
+                        || x == json!([])
+                        // A cursor just past d1 (the NUL sorts after it): a normal page.
+                        || name.contains("cursor")
+            };
+            if !(coded_client_error || empty) || status.is_server_error() || elapsed > QUICK {
+                problems.push(format!("{name}: {status} in {elapsed:?}: {body}"));
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        let (ok, failures) = bystander.await.unwrap();
+        assert!(
+            problems.is_empty(),
+            "{}: NUL bytes not handled:\n{}",
+            t.kind,
+            problems.join("\n")
+        );
+        assert!(failures.is_empty(), "{failures:?}");
+        assert!(ok >= 1);
+    }
+}
+
+#[tokio::test]
+async fn hostile_requests_without_a_key_are_401_before_any_work() {
+    // Nothing hostile gets parsed for a caller without a key.
+    for (t, server, _, _) in setup().await {
+        for body in [
+            json!({ "query": deep_query(1000) }),
+            json!({ "query": fragment_bomb(30) }),
+            json!({ "query": format!("{{ {} }}", aliases(10_000, "__typename")) }),
+        ] {
+            let started = Instant::now();
+            let response = server.post(body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{}", t.kind);
+            assert!(started.elapsed() < QUICK);
+        }
+        // Even with a JSON body that is not valid, 401 first would also be fine; either way coded.
+        let response = server
+            .client
+            .post(server.url("/graphql"))
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = parts(response).await;
+        assert!(status.is_client_error(), "{status}");
+        assert!(!common::error_codes(&body).is_empty(), "{body}");
+    }
+}
