@@ -11,6 +11,9 @@ use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Varia
 use super::RequestId;
 use crate::error::ErrorCode;
 
+/// Most errors one response lists.
+const MAX_ERRORS: usize = 50;
+
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -88,6 +91,25 @@ impl Extension for ErrorCodesExtension {
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
+        // A small hostile document can raise thousands of validation errors; the first ones
+        // say what is wrong, the rest would only make the response huge.
+        if response.errors.len() > MAX_ERRORS {
+            let more = response.errors.len() - MAX_ERRORS;
+            let code = response.errors[0]
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .cloned();
+            response.errors.truncate(MAX_ERRORS);
+            let mut summary = ServerError::new(format!("{more} more errors were left out"), None);
+            if let Some(code) = code {
+                summary
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code);
+            }
+            response.errors.push(summary);
+        }
         for error in &mut response.errors {
             if !has_code(error) {
                 if error.path.is_empty() {
