@@ -143,7 +143,12 @@ pub async fn fill_demo_if_empty(
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get)
+                .post(graphql_post)
+                .layer(axum::middleware::from_fn(assign_request_id)),
+        )
         .route("/graphiql/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -306,6 +311,20 @@ fn touch_later(state: &AppState, id: &str) {
             }
         });
     }
+}
+
+/// Gives every GraphQL request an id before anything can refuse it (bad body, 413, ...), and
+/// names it in the response: the handlers read the same id from the request's headers.
+async fn assign_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    let response = next.run(request).await;
+    with_request_id(response, &id)
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {

@@ -522,3 +522,35 @@ async fn chunked_post(base: &str, chunks: &[&[u8]]) -> String {
     let answer = String::from_utf8_lossy(&answer);
     answer.lines().next().unwrap_or("").to_string()
 }
+
+/// Every answer from /graphql names its request id, even a refusal before any GraphQL runs;
+/// a sane id the client sends is kept.
+#[tokio::test]
+async fn every_graphql_answer_names_its_request_id() {
+    let (_dbs, servers) = loaded_server(ServeConfig::default()).await;
+    let server = &servers[0];
+    let malformed = server
+        .client
+        .post(server.url("/graphql"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let id = malformed
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id on a refusal");
+    assert_eq!(id.len(), 16, "a fresh id is 8 random bytes in hex");
+    let echoed = server
+        .post(json!({ "query": "{ __typename }" }))
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        echoed.headers().get("x-request-id").unwrap(),
+        "client-chosen-42"
+    );
+}
