@@ -83,6 +83,11 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
     pub statement_timeout_secs: u64,
 
+    /// How long a request waits for a database connection, in milliseconds. While the database
+    /// is unreachable, requests fail after this long (INTERNAL_SERVER_ERROR) instead of hanging.
+    #[arg(long, env = "INSIGHTS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1500)]
+    pub db_acquire_timeout_ms: u64,
+
     /// Database connections in the pool.
     #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,

@@ -13,6 +13,10 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// Upper bound for one statement (PostgreSQL `statement_timeout`).
     pub statement_timeout: Option<Duration>,
+    /// How long a query waits for a pooled connection, including (re)connecting. While the
+    /// database is down, sqlx keeps retrying a refused connection until this runs out, so it is
+    /// also how long a request takes to fail then.
+    pub acquire_timeout: Duration,
 }
 
 impl DbOptions {
@@ -21,6 +25,7 @@ impl DbOptions {
             url: url.into(),
             max_connections: 16,
             statement_timeout: None,
+            acquire_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -35,8 +40,10 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(options.url.clone());
     opts.max_connections(options.max_connections)
         .min_connections(0)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        // sea-orm's `connect_timeout` is also sqlx's acquire timeout (not a TCP connect timeout):
+        // set both to the one bound, which covers connecting too.
+        .connect_timeout(options.acquire_timeout)
+        .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
     if let Some(timeout) = options.statement_timeout {
         opts.statement_timeout(timeout);

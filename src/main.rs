@@ -345,6 +345,7 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
     }
     insights::http::check_access(&config)?;
     db_options.max_connections = config.max_connections;
+    db_options.acquire_timeout = Duration::from_millis(config.db_acquire_timeout_ms.max(1));
     db_options.statement_timeout = Some(Duration::from_secs(config.statement_timeout_secs));
     let db = db::connect_and_migrate(&db_options)
         .await
