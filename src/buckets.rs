@@ -126,7 +126,9 @@ impl Bucketing {
 
     /// Cuts `[from, to)` where the zone's offset changes (found by stepping, then bisecting).
     fn segments(zone: Tz, from: i64, to: i64) -> Vec<(i64, i64)> {
-        const STEP: i64 = 6 * 3_600_000;
+        // Offset changes are weeks apart in every zone's rules, so weekly steps find each one
+        // (and keep ranges of centuries cheap).
+        const STEP: i64 = 7 * DAY;
         let mut segments = vec![(from, offset_ms(zone, from))];
         let mut at = from;
         while at < to {
@@ -147,6 +149,25 @@ impl Bucketing {
             at = next;
         }
         segments
+    }
+
+    /// How many buckets `[from, to)` spans, without building the month list (cheap for any
+    /// range): the guard against answers too large to return.
+    pub fn count(zone: Tz, granularity: Granularity, from: i64, to: i64) -> u64 {
+        if to <= from {
+            return 0;
+        }
+        match granularity {
+            Granularity::Total => 1,
+            Granularity::Month => {
+                let month = |at| {
+                    let date = local_date(zone, at);
+                    date.year() as i64 * 12 + date.month0() as i64
+                };
+                (month(to - 1) - month(from) + 1) as u64
+            }
+            _ => Self::new(zone, granularity, from, to).bucket_count(),
+        }
     }
 
     /// How many buckets the range spans: exactly the number of keys the SQL can produce.
