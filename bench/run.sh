@@ -97,7 +97,7 @@ run_wrk() { # label body-file
 
 bench_server() { # name url start_ms id
   local name=$1 url=$2
-  INSIGHTS_LOG=warn $BIN --database-url "$url" serve --bind 127.0.0.1:4400 --max-connections 16 &
+  INSIGHTS_LOG=warn $BIN --database-url "$url" serve --no-auth --bind 127.0.0.1:4400 --max-connections 16 --rate-limit 100000 &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf http://127.0.0.1:4400/readyz >/dev/null && break; sleep 0.2; done
   body "$page_query" null > "$WORK/first.json"

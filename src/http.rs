@@ -155,17 +155,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The media type of the answer: `application/graphql-response+json` unless the client asks
-/// for `application/json` only.
+/// The media type of the answer: `application/graphql-response+json` when the client accepts
+/// it by name, else `application/json` (as GraphQL over HTTP asks for `*/*`, no Accept header and
+/// legacy clients). Only the former answers request errors with HTTP 4xx.
 fn wants_legacy_json(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    accept.contains("application/json")
-        && !accept.contains("application/graphql-response+json")
-        && !accept.contains("*/*")
+    !accept.contains("application/graphql-response+json")
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bool) -> Response {

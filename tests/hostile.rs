@@ -51,8 +51,12 @@ struct Case {
     expect: Expect,
 }
 
+/// As a current client posts: accepting application/graphql-response+json, under which request
+/// errors are HTTP 4xx.
 fn post(server: &Server, key: &str, body: Value) -> reqwest::RequestBuilder {
-    server.post_with_key(key, body)
+    server
+        .post_with_key(key, body)
+        .header(ACCEPT, "application/graphql-response+json")
 }
 
 fn query(server: &Server, key: &str, query: String) -> reqwest::RequestBuilder {

@@ -431,9 +431,14 @@ pub async fn import_file(
                         break;
                     }
                 }
-                if let Err(e) = writer::keep_stored_derivations(&txn, &mut rows, &derived).await {
-                    failure = Some(e.into());
-                    break;
+                // Into a tenant that had no dialogues, every stored row comes from this same
+                // import with the same thresholds: there is no history to keep.
+                if before > 0 {
+                    if let Err(e) = writer::keep_stored_derivations(&txn, &mut rows, &derived).await
+                    {
+                        failure = Some(e.into());
+                        break;
+                    }
                 }
                 writer::upsert_dialogues(&txn, &rows).await
             }

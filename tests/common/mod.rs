@@ -206,7 +206,9 @@ impl Server {
         self.post(body).bearer_auth(key)
     }
 
-    /// Runs a query with `key`; returns status and JSON body.
+    /// Runs a query with `key` as a current client does (accepting
+    /// application/graphql-response+json, so request errors are HTTP 4xx); returns status and
+    /// JSON body.
     pub async fn query(
         &self,
         key: &str,
@@ -218,6 +220,7 @@ impl Server {
                 key,
                 serde_json::json!({ "query": query, "variables": variables }),
             )
+            .header(reqwest::header::ACCEPT, "application/graphql-response+json")
             .send()
             .await
             .expect("request");
