@@ -167,14 +167,18 @@ fn wants_legacy_json(headers: &HeaderMap) -> bool {
     !accept.contains("application/graphql-response+json")
 }
 
-fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bool) -> Response {
-    let body =
-        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
-    let content_type = if legacy {
+fn media_type(legacy: bool) -> &'static str {
+    if legacy {
         "application/json"
     } else {
         "application/graphql-response+json"
-    };
+    }
+}
+
+fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bool) -> Response {
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let content_type = media_type(legacy);
     (
         status,
         [(header::CONTENT_TYPE, content_type)],
@@ -375,11 +379,7 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    let content_type = if legacy {
-        "application/json"
-    } else {
-        "application/graphql-response+json"
-    };
+    let content_type = media_type(legacy);
     let mut json = serde_json::to_value(&response).unwrap_or_default();
     if request_error {
         if let Some(object) = json.as_object_mut() {

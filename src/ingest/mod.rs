@@ -322,7 +322,7 @@ pub async fn import_file(
                     .map_err(|reason| FieldError::new("record", reason))
                     .and_then(|cells| match kind {
                         Kind::Dialogues => {
-                            record::dialogue_from_cells_derived(cells, tenant_id, &thresholds).map(
+                            record::dialogue_from_cells(cells, tenant_id, &thresholds).map(
                                 |(d, derived)| {
                                     let id = d.id.clone();
                                     dialogues.push(&id, (d, derived));

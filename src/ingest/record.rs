@@ -365,18 +365,10 @@ pub struct Derived {
     pub quick_drop: bool,
 }
 
-/// Validates one dialogue record and fills in what it leaves out (API.md §1 derivation rules).
-/// Values the record gives are kept as given: they are the platform's history.
+/// Validates one dialogue record and fills in what it leaves out (API.md §1 derivation rules),
+/// telling which of `inSla`/`quickDrop` were derived. Values the record gives are kept as given:
+/// they are the platform's history.
 pub fn dialogue_from_cells(
-    cells: Cells,
-    tenant_id: i32,
-    thresholds: &Thresholds,
-) -> Result<dialogue::Model, FieldError> {
-    dialogue_from_cells_derived(cells, tenant_id, thresholds).map(|(d, _)| d)
-}
-
-/// [`dialogue_from_cells`], also telling which of `inSla`/`quickDrop` were derived.
-pub fn dialogue_from_cells_derived(
     mut cells: Cells,
     tenant_id: i32,
     thresholds: &Thresholds,

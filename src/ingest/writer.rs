@@ -404,9 +404,4 @@ impl EndpointStubs {
         self.ensured.extend(missing.into_iter().map(|(id, _)| id));
         Ok(created)
     }
-
-    /// Forgets what was ensured (after a rolled-back transaction).
-    pub fn forget(&mut self) {
-        self.ensured.clear();
-    }
 }
