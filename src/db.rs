@@ -44,9 +44,16 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
         // set both to the one bound, which covers connecting too.
         .connect_timeout(options.acquire_timeout)
         .acquire_timeout(options.acquire_timeout)
+        // No ping on every checkout (a round trip per request); only a connection idle long
+        // enough to have been dropped by the server or a firewall is tested first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     if let Some(timeout) = options.statement_timeout {
         opts.statement_timeout(timeout);
+    }
+    if !is_sqlite(&options.url) {
+        // Stats sort and hash many rows: 64 MB keeps those sorts in memory (default 4 MB).
+        opts.map_sqlx_postgres_opts(|o| o.options([("work_mem", "64MB")]));
     }
     if is_sqlite(&options.url) {
         opts.map_sqlx_sqlite_opts(|o| {
@@ -74,22 +81,4 @@ pub fn placeholder(backend: DbBackend, n: usize) -> String {
         DbBackend::Postgres => format!("${n}"),
         _ => "?".to_string(),
     }
-}
-
-/// Runs a read that sorts or hashes many rows (stats). On PostgreSQL it gets more working
-/// memory than the default 4 MB for this one statement, so sorts stay in memory.
-pub async fn query_all_sorting(
-    db: &sea_orm::DatabaseConnection,
-    stmt: sea_orm::Statement,
-) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    if db.get_database_backend() != DbBackend::Postgres {
-        return db.query_all_raw(stmt).await;
-    }
-    let txn = db.begin().await?;
-    txn.execute_unprepared("SET LOCAL work_mem = '64MB'")
-        .await?;
-    let rows = txn.query_all_raw(stmt).await?;
-    txn.commit().await?;
-    Ok(rows)
 }

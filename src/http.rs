@@ -23,8 +23,8 @@ use tracing::Instrument;
 use crate::auth::{self, Principal, Scopes};
 use crate::config::ServeConfig;
 use crate::error::ErrorCode;
-use crate::graphql::pagination::PageLimits;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
+use crate::query::PageLimits;
 use crate::tenant::{self, TenantScope};
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
@@ -126,10 +126,13 @@ pub async fn fill_demo_if_empty(
     db: &DatabaseConnection,
     config: &ServeConfig,
 ) -> anyhow::Result<()> {
-    use sea_orm::PaginatorTrait;
     let tenant = tenant::ensure(db, &config.tenant).await?;
     let scope = TenantScope::new(db.clone(), tenant.id);
-    if scope.dialogues().count(db).await? == 0 {
+    let existing = scope
+        .count_dialogues(None)
+        .await
+        .map_err(|e| anyhow::anyhow!("counting the demo tenant's dialogues: {}", e.message))?;
+    if existing == 0 {
         tracing::info!(dialogues = config.demo_dialogues, tenant = %config.tenant, "generating demo data");
         crate::demo::write_to_db(
             db,

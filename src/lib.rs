@@ -2,10 +2,11 @@
 //!
 //! `main.rs` only parses the command line and wires these modules together:
 //! - [`db`]: connecting to SQLite or PostgreSQL and migrating;
-//! - [`tenant`]: tenants and the tenant-scoped data access every query goes through;
+//! - [`tenant`]: tenants and their default thresholds;
 //! - [`ingest`]: importing vendor-shaped records (files and, later, mutations);
 //! - [`demo`]: realistic generated data;
-//! - [`graphql`]: the schema (knows nothing about HTTP);
+//! - [`query`]: the query core (filters, orders, keyset pages, stats → SQL), free of GraphQL;
+//! - [`graphql`]: the schema (knows nothing about HTTP), thin adapters over the query core;
 //! - [`http`]: the axum server around it.
 
 pub mod auth;
@@ -18,5 +19,6 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
+pub mod query;
 pub mod tenant;
 pub mod time;

@@ -1,11 +1,9 @@
-//! Tenants, and the one tenant-scoped gate to their rows.
-//!
-//! Every read goes through [`TenantScope`]: it hands out queries that already carry the tenant's
-//! predicate, so no resolver, loader or stats query can forget it.
-use entity::{dialogue, endpoint, tenant};
+//! Tenants: their names and default thresholds. Reads of a tenant's rows go through
+//! [`TenantScope`] (in the query core), which adds the tenant's predicate to every statement.
+use entity::tenant;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 
 /// Out-of-the-box defaults for queues without thresholds of their own (API.md §1).
@@ -65,34 +63,4 @@ pub async fn set_thresholds<C: ConnectionTrait>(
     active.update(db).await
 }
 
-/// Read access confined to one tenant.
-#[derive(Clone, Debug)]
-pub struct TenantScope {
-    db: DatabaseConnection,
-    tenant_id: i32,
-}
-
-impl TenantScope {
-    pub fn new(db: DatabaseConnection, tenant_id: i32) -> Self {
-        Self { db, tenant_id }
-    }
-
-    pub fn tenant_id(&self) -> i32 {
-        self.tenant_id
-    }
-
-    /// The connection to run the scoped queries below on.
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    /// All of this tenant's dialogues; callers add their own filters and order.
-    pub fn dialogues(&self) -> Select<dialogue::Entity> {
-        dialogue::Entity::find().filter(dialogue::Column::TenantId.eq(self.tenant_id))
-    }
-
-    /// All of this tenant's endpoints.
-    pub fn endpoints(&self) -> Select<endpoint::Entity> {
-        endpoint::Entity::find().filter(endpoint::Column::TenantId.eq(self.tenant_id))
-    }
-}
+pub use crate::query::TenantScope;

@@ -86,6 +86,9 @@ fn compare_inputs(
     for c in contract {
         let c = &c.node;
         match ours.iter().find(|o| o.node.name.node == c.name.node) {
+            None if NOT_YET_SERVED.contains(&format!("{at}({})", c.name.node).as_str()) => {
+                println!("note: not served yet (tolerated): {at}({})", c.name.node)
+            }
             None => problems.push(format!("{at}({}): missing", c.name.node)),
             Some(o) => {
                 let o = &o.node;
@@ -117,14 +120,23 @@ fn compare_inputs(
     }
 }
 
-/// What the service does not serve yet (API.md §4, in progress). Absent entries are tolerated
-/// so that the rest of the contract stays guarded; once they exist they are checked in full.
-const NOT_YET_SERVED: [&str; 5] = [
-    "Query.dialogueStats",
-    "DialogueStats",
-    "Ratio",
-    "Granularity",
-    "StatsDimension",
+/// What the contract already holds but open issues will add (the contract runs ahead of the
+/// code). Absent entries are tolerated so that the rest of the contract stays guarded; once they
+/// exist they are checked in full. The issue that adds an entry deletes it here and in
+/// scripts/contract-diff.sh.
+const NOT_YET_SERVED: [&str; 10] = [
+    // Issue 10 (write path and live updates).
+    "Mutation",
+    "Subscription",
+    "IngestSummary",
+    "EndpointInput",
+    "DialogueInput",
+    // Issue 11 (relative periods, what-if thresholds).
+    "StatsPeriod",
+    "Query.dialogueStats(period)",
+    "DialogueStats.serviceLevel(thresholdInSec)",
+    "DialogueStats.quickDrops(thresholdInSec)",
+    "DialogueStats.abandonRate(quickDropThresholdInSec)",
 ];
 
 #[test]

@@ -85,3 +85,84 @@ async fn a_page_with_all_relations_takes_at_most_three_statements() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The read path's floor: a page of dialogues with the endpoints it shows is one statement, a
+/// single dialogue with all four endpoints is one statement, and `totalCount` adds exactly one.
+#[tokio::test]
+async fn pages_and_single_dialogues_are_one_statement_each() {
+    const PAGE: &str = "{ dialogues(first: 100) { pageInfo { hasNextPage endCursor }
+        nodes { id startTimestamp queue { id name } agent { id name } } } }";
+    const COUNTED: &str = "{ dialogues(first: 100) { totalCount
+        edges { cursor node { id queue { id name } agent { id name } } } } }";
+    const DEEP: &str = "query($after: String) { dialogues(first: 100, after: $after,
+        filter: { outcome: { eq: ABANDONED } }) { nodes { id queue { name } agent { name } } } }";
+    const ONE: &str = "query($id: ID!) { dialogue(id: $id) { id outcome
+        ivr { name } queue { name } customer { name } agent { name } } }";
+    for t in common::databases().await {
+        demo::write_to_db(&t.db, "default", DemoOptions::new(400))
+            .await
+            .expect("demo data");
+        let mut metered = db::connect(&DbOptions::new(t.url.clone()))
+            .await
+            .expect("second connection");
+        let statements: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = statements.clone();
+        metered.set_metric_callback(move |info| {
+            log.lock().unwrap().push(info.statement.to_string());
+        });
+        let scope = common::scope(&metered, "default").await;
+        let schema = common::schema();
+        let run = |query: &'static str, variables: serde_json::Value| {
+            let schema = schema.clone();
+            let scope = scope.clone();
+            let statements = statements.clone();
+            async move {
+                statements.lock().unwrap().clear();
+                let request = async_graphql::Request::new(query)
+                    .variables(async_graphql::Variables::from_json(variables));
+                let response = schema
+                    .execute(graphql::scoped(request, scope))
+                    .await
+                    .into_result()
+                    .unwrap_or_else(|e| panic!("{query}: {e:?}"));
+                let taken = statements.lock().unwrap().clone();
+                (response.data.into_json().unwrap(), taken)
+            }
+        };
+
+        let (page, taken) = run(PAGE, serde_json::json!({})).await;
+        let nodes = page["dialogues"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 100, "{}", t.kind);
+        assert!(
+            nodes.iter().any(|d| d["agent"]["name"].is_string())
+                && nodes
+                    .iter()
+                    .all(|d| d["queue"].is_null() || d["queue"]["id"].is_string()),
+            "{}: {page}",
+            t.kind
+        );
+        assert_eq!(taken.len(), 1, "{}: {taken:#?}", t.kind);
+
+        let (counted, taken) = run(COUNTED, serde_json::json!({})).await;
+        assert_eq!(counted["dialogues"]["totalCount"], 400, "{}", t.kind);
+        assert_eq!(taken.len(), 2, "{}: {taken:#?}", t.kind);
+
+        let cursor = page["dialogues"]["pageInfo"]["endCursor"].clone();
+        let (deep, taken) = run(DEEP, serde_json::json!({ "after": cursor })).await;
+        assert!(
+            !deep["dialogues"]["nodes"].as_array().unwrap().is_empty(),
+            "{}",
+            t.kind
+        );
+        assert_eq!(taken.len(), 1, "{}: {taken:#?}", t.kind);
+
+        let id = nodes[0]["id"].clone();
+        let (one, taken) = run(ONE, serde_json::json!({ "id": id })).await;
+        assert_eq!(one["dialogue"]["id"], id, "{}", t.kind);
+        assert!(
+            one["dialogue"]["customer"]["name"].is_string()
+                || one["dialogue"]["customer"].is_null()
+        );
+        assert_eq!(taken.len(), 1, "{}: {taken:#?}", t.kind);
+    }
+}

@@ -32,6 +32,21 @@ impl EndpointRole {
         }
     }
 
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Ivr => 1,
+            Self::Queue => 2,
+            Self::Customer => 3,
+            Self::Agent => 4,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        [Self::Ivr, Self::Queue, Self::Customer, Self::Agent]
+            .into_iter()
+            .find(|r| r.code() as i64 == code)
+    }
+
     pub fn vendor_name(self) -> &'static str {
         match self {
             Self::Ivr => "Ivr",
@@ -124,5 +139,11 @@ impl Outcome {
             Self::Abandoned => 2,
             Self::IvrDrop => 3,
         }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        [Self::Accepted, Self::Abandoned, Self::IvrDrop]
+            .into_iter()
+            .find(|o| o.code() as i64 == code)
     }
 }

@@ -1,17 +1,18 @@
-//! Dialogues: the object, its connection, and the queries that list and look them up.
-use async_graphql::{Context, Enum, InputObject, Object, ID};
+//! Dialogues: the object, its connection, and the queries that list and look them up — thin
+//! adapters over the query core, which answers each with one SQL statement.
+use async_graphql::{Context, Enum, InputObject, Lookahead, Object, ID};
 use entity::{dialogue, Direction, Outcome};
-use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, Select};
 
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
-use super::loader::{endpoint, prefetch};
-use super::pagination::{self, KeyKind, KeyValue, PageArgs, PageInfo, SortKey};
+use super::loader::{endpoint, Endpoints};
 use super::scalars::{Date, DateTime};
-use super::ScopeGuard;
-use super::{limits, scope, OrderDirection};
+use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult};
+use crate::query::{
+    self, DialogueField, DialogueKey, DialogueListRequest, DialogueSelection, Filter, PageArgs,
+    Slot,
+};
 
 /// One call or chat of contact history.
 pub struct Dialogue(pub dialogue::Model);
@@ -116,6 +117,7 @@ impl Dialogue {
 
 /// What dialogues can be ordered by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::query::DialogueOrderField")]
 pub enum DialogueOrderField {
     /// When the dialogue was received.
     StartTimestamp,
@@ -140,98 +142,64 @@ pub struct DialogueOrder {
     pub direction: OrderDirection,
 }
 
-fn sort_key(field: DialogueOrderField, descending: bool) -> SortKey<dialogue::Column> {
-    use dialogue::Column as C;
-    let (col, name, nullable, kind) = match field {
-        DialogueOrderField::StartTimestamp => {
-            (C::StartTimestampMs, "START_TIMESTAMP", false, KeyKind::Int)
+impl From<DialogueOrder> for query::DialogueOrder {
+    fn from(o: DialogueOrder) -> Self {
+        query::DialogueOrder {
+            field: o.field.into(),
+            descending: o.direction == OrderDirection::Desc,
         }
-        DialogueOrderField::EndTimestamp => {
-            (C::EndTimestampMs, "END_TIMESTAMP", true, KeyKind::Int)
-        }
-        DialogueOrderField::OrderNumber => (C::OrderNumber, "ORDER_NUMBER", false, KeyKind::Int),
-        DialogueOrderField::QueueDuration => (
-            C::QueueDurationInSec,
-            "QUEUE_DURATION",
-            true,
-            KeyKind::Float,
-        ),
-        DialogueOrderField::SessionDuration => (
-            C::SessionDurationInSec,
-            "SESSION_DURATION",
-            true,
-            KeyKind::Float,
-        ),
-        DialogueOrderField::InitialTalkDuration => (
-            C::InitialTalkDurationInSec,
-            "INITIAL_TALK_DURATION",
-            true,
-            KeyKind::Float,
-        ),
-    };
-    SortKey {
-        col,
-        name,
-        nullable,
-        kind,
-        descending,
     }
 }
 
-fn key_value(field: DialogueOrderField, d: &dialogue::Model) -> KeyValue {
-    match field {
-        DialogueOrderField::StartTimestamp => KeyValue::Int(d.start_timestamp_ms),
-        DialogueOrderField::EndTimestamp => d.end_timestamp_ms.into(),
-        DialogueOrderField::OrderNumber => KeyValue::Int(d.order_number as i64),
-        DialogueOrderField::QueueDuration => d.queue_duration_in_sec.into(),
-        DialogueOrderField::SessionDuration => d.session_duration_in_sec.into(),
-        DialogueOrderField::InitialTalkDuration => d.initial_talk_duration_in_sec.into(),
+/// The fields of `Dialogue` a selection reads, and the endpoints it shows: what the query core
+/// fetches, in one statement.
+pub fn selection(node: Lookahead<'_>) -> DialogueSelection {
+    use DialogueField as D;
+    let fields = [
+        ("startDate", D::StartDate),
+        ("startTimestamp", D::StartTimestamp),
+        ("queueEnterTimestamp", D::QueueEnterTimestamp),
+        ("acceptTimestamp", D::AcceptTimestamp),
+        ("endTimestamp", D::EndTimestamp),
+        ("ivrDurationInSec", D::IvrDuration),
+        ("queueDurationInSec", D::QueueDuration),
+        ("initialTalkDurationInSec", D::InitialTalkDuration),
+        ("sessionDurationInSec", D::SessionDuration),
+        ("ivrId", D::IvrId),
+        ("queueId", D::QueueId),
+        ("customerId", D::CustomerId),
+        ("agentId", D::AgentId),
+        ("direction", D::Direction),
+        ("outcome", D::Outcome),
+        ("inSla", D::InSla),
+        ("quickDrop", D::QuickDrop),
+        ("orderNumber", D::OrderNumber),
+    ];
+    let slots = [
+        ("ivr", Slot::Ivr),
+        ("queue", Slot::Queue),
+        ("customer", Slot::Customer),
+        ("agent", Slot::Agent),
+    ];
+    DialogueSelection {
+        fields: fields
+            .into_iter()
+            .filter(|(name, _)| node.field(name).exists())
+            .map(|(_, field)| field)
+            .collect(),
+        endpoints: slots
+            .into_iter()
+            .filter(|(name, _)| node.field(name).exists())
+            .map(|(_, slot)| slot)
+            .collect(),
     }
-}
-
-/// The requested order (default: newest first) with `id` as the final tie-breaker, in the
-/// direction of the last entry.
-fn order(order_by: Option<Vec<DialogueOrder>>) -> ApiResult<Vec<DialogueOrder>> {
-    let order = match order_by {
-        Some(list) if !list.is_empty() => list,
-        _ => vec![DialogueOrder {
-            field: DialogueOrderField::StartTimestamp,
-            direction: OrderDirection::Desc,
-        }],
-    };
-    for (i, entry) in order.iter().enumerate() {
-        if order[..i].iter().any(|prior| prior.field == entry.field) {
-            return Err(ApiError::bad_input(format!(
-                "`orderBy` names {} twice",
-                async_graphql::InputType::to_value(&entry.field)
-            )));
-        }
-    }
-    Ok(order)
-}
-
-fn sort_keys(order: &[DialogueOrder]) -> Vec<SortKey<dialogue::Column>> {
-    let mut keys: Vec<_> = order
-        .iter()
-        .map(|o| sort_key(o.field, o.direction == OrderDirection::Desc))
-        .collect();
-    let last_desc = keys.last().is_some_and(|k| k.descending);
-    keys.push(SortKey {
-        col: dialogue::Column::Id,
-        name: "ID",
-        nullable: false,
-        kind: KeyKind::Text,
-        descending: last_desc,
-    });
-    keys
 }
 
 /// A page of dialogues.
 pub struct DialogueConnection {
-    edges: Vec<(String, dialogue::Model)>,
-    page_info: PageInfo,
-    /// The filtered (unpaged) query, counted only when `totalCount` is selected.
-    matching: Select<dialogue::Entity>,
+    page: query::DialoguePage,
+    /// The filter of the page, counted only when `totalCount` is selected.
+    matching: Option<Filter<DialogueField>>,
 }
 
 /// A dialogue and its cursor.
@@ -254,89 +222,101 @@ impl DialogueEdge<'_> {
 #[Object]
 impl DialogueConnection {
     /// The dialogues of this page with their cursors.
-    async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DialogueEdge<'_>>> {
-        self.prefetch(ctx, ctx.look_ahead().field("node")).await?;
-        Ok(self.edges.iter().map(|(c, d)| DialogueEdge(c, d)).collect())
+    async fn edges(&self) -> Vec<DialogueEdge<'_>> {
+        self.page
+            .edges
+            .iter()
+            .map(|(c, d)| DialogueEdge(c, d))
+            .collect()
     }
     /// The dialogues of this page.
-    async fn nodes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Dialogue>> {
-        self.prefetch(ctx, ctx.look_ahead()).await?;
-        Ok(self
+    async fn nodes(&self) -> Vec<Dialogue> {
+        self.page
             .edges
             .iter()
             .map(|(_, d)| Dialogue(d.clone()))
-            .collect())
+            .collect()
     }
     /// Where this page stands.
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
+    async fn page_info(&self) -> PageInfo {
+        PageInfo::from(&self.page.info)
     }
     /// How many dialogues match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let scope = scope(ctx);
-        let count = self
-            .matching
-            .clone()
-            .count(scope.connection())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(count as i64)
+        Ok(scope(ctx).count_dialogues(self.matching.as_ref()).await?)
     }
 }
 
-impl DialogueConnection {
-    /// Loads the endpoints of every relation the page's dialogues select, in one batch.
-    async fn prefetch(
-        &self,
-        ctx: &Context<'_>,
-        node: async_graphql::Lookahead<'_>,
-    ) -> async_graphql::Result<()> {
-        let wanted = ["ivr", "queue", "customer", "agent"].map(|name| node.field(name).exists());
-        let mut ids = Vec::new();
-        for (_, d) in &self.edges {
-            let slots = [&d.ivr_id, &d.queue_id, &d.customer_id, &d.agent_id];
-            for (id, wanted) in slots.into_iter().zip(wanted) {
-                if let (Some(id), true) = (id, wanted) {
-                    ids.push(id.clone());
-                }
-            }
+/// What a connection field's nodes select (through `nodes` or `edges.node`).
+fn page_selection(ctx: &Context<'_>) -> DialogueSelection {
+    let look = ctx.look_ahead();
+    let mut wanted = selection(look.field("nodes"));
+    let through_edges = selection(look.field("edges").field("node"));
+    for field in through_edges.fields {
+        if !wanted.fields.contains(&field) {
+            wanted.fields.push(field);
         }
-        prefetch(ctx, ids).await
     }
+    for slot in through_edges.endpoints {
+        if !wanted.endpoints.contains(&slot) {
+            wanted.endpoints.push(slot);
+        }
+    }
+    wanted
 }
 
 /// Lists the tenant's dialogues matching `filter` (and `within`, a condition of the caller).
 pub async fn list(
     ctx: &Context<'_>,
-    within: Option<Condition>,
+    within: Option<Filter<DialogueField>>,
     filter: Option<DialogueFilter>,
     order_by: Option<Vec<DialogueOrder>>,
-    args: PageArgs,
+    page: PageArgs,
 ) -> async_graphql::Result<DialogueConnection> {
-    let scope = scope(ctx);
-    let order = order(order_by)?;
-    let keys = sort_keys(&order);
-    let page = pagination::page(&args, &keys, limits(ctx).page)?;
-    let mut matching = scope.dialogues();
-    if let Some(within) = within {
-        matching = matching.filter(within);
-    }
-    if let Some(filter) = &filter {
-        matching = matching.filter(filter.condition()?);
-    }
-    let rows = pagination::apply(matching.clone(), &keys, &page)
-        .all(scope.connection())
-        .await
-        .map_err(ApiError::from)?;
-    let (edges, page_info) = pagination::finish(rows, &page, |d| {
-        let mut values: Vec<KeyValue> = order.iter().map(|o| key_value(o.field, d)).collect();
-        values.push(KeyValue::Text(d.id.clone()));
-        pagination::encode_cursor(&keys, &values)
-    });
+    let filter = filter.map(|f| f.tree()).transpose()?;
+    let filter = match (within, filter) {
+        (Some(within), Some(filter)) => Some(within.and(filter)),
+        (within, filter) => within.or(filter),
+    };
+    let request = DialogueListRequest {
+        filter,
+        order: order_by
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        page,
+        selection: page_selection(ctx),
+    };
+    let page = scope(ctx).dialogue_page(&request, limits(ctx).page).await?;
+    feed(ctx, &page.endpoints).await;
     Ok(DialogueConnection {
-        edges,
-        page_info,
-        matching,
+        page,
+        matching: request.filter,
+    })
+}
+
+/// Puts endpoints a statement already joined into the request's loader, so the relation
+/// resolvers find them without another query.
+async fn feed(ctx: &Context<'_>, endpoints: &[entity::endpoint::Model]) {
+    if !endpoints.is_empty() {
+        ctx.data_unchecked::<Endpoints>()
+            .feed_many(endpoints.iter().map(|e| (e.id.clone(), e.clone())))
+            .await;
+    }
+}
+
+/// One dialogue, with the endpoints its selection shows.
+async fn find(ctx: &Context<'_>, key: DialogueKey) -> async_graphql::Result<Option<Dialogue>> {
+    let found = scope(ctx)
+        .find_dialogue(&key, &selection(ctx.look_ahead()))
+        .await?;
+    Ok(match found {
+        Some((dialogue, endpoints)) => {
+            feed(ctx, &endpoints).await;
+            Some(Dialogue(dialogue))
+        }
+        None => None,
     })
 }
 
@@ -352,14 +332,7 @@ impl DialogueQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The dialogue's id.")] id: ID,
     ) -> async_graphql::Result<Option<Dialogue>> {
-        let scope = scope(ctx);
-        let found = scope
-            .dialogues()
-            .filter(dialogue::Column::Id.eq(id.as_str()))
-            .one(scope.connection())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(found.map(Dialogue))
+        find(ctx, DialogueKey::Id(id.to_string())).await
     }
 
     /// One dialogue by its readable order number.
@@ -369,14 +342,7 @@ impl DialogueQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The readable reference number.")] order_number: i32,
     ) -> async_graphql::Result<Option<Dialogue>> {
-        let scope = scope(ctx);
-        let found = scope
-            .dialogues()
-            .filter(dialogue::Column::OrderNumber.eq(order_number))
-            .one(scope.connection())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(found.map(Dialogue))
+        find(ctx, DialogueKey::OrderNumber(order_number)).await
     }
 
     /// Dialogues matching `filter`, in `orderBy` order (default: newest first), a page at a time.

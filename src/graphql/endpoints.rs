@@ -1,15 +1,12 @@
-//! Endpoints: the parties a dialogue passes through.
+//! Endpoints: the parties a dialogue passes through — thin adapters over the query core.
 use async_graphql::{Context, Enum, InputObject, Object, ID};
-use entity::{dialogue, endpoint, EndpointRole};
-use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, Select};
+use entity::{endpoint, EndpointRole};
 
 use super::dialogues::{self, DialogueConnection, DialogueOrder};
 use super::filter::{DialogueFilter, EndpointFilter};
-use super::pagination::{self, KeyKind, KeyValue, PageArgs, PageInfo, SortKey};
-use super::ScopeGuard;
-use super::{limits, scope, OrderDirection};
+use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult};
+use crate::query::{self, EndpointField, EndpointListRequest, Filter, Op, Operand, PageArgs, Slot};
 
 /// A party a dialogue passes through: an IVR, a queue, a customer or an agent.
 pub struct Endpoint(pub endpoint::Model);
@@ -55,13 +52,8 @@ impl Endpoint {
         #[graphql(desc = "Page size going backward.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<DialogueConnection> {
-        let slot = match self.0.role {
-            EndpointRole::Ivr => dialogue::Column::IvrId,
-            EndpointRole::Queue => dialogue::Column::QueueId,
-            EndpointRole::Customer => dialogue::Column::CustomerId,
-            EndpointRole::Agent => dialogue::Column::AgentId,
-        };
-        let within = Condition::all().add(slot.eq(self.0.id.as_str()));
+        let slot = Slot::of_role(self.0.role);
+        let within = Filter::Is(slot.field(), Op::Eq(Operand::Text(self.0.id.clone())));
         dialogues::list(
             ctx,
             Some(within),
@@ -80,6 +72,7 @@ impl Endpoint {
 
 /// What endpoints can be ordered by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::query::EndpointOrderField")]
 pub enum EndpointOrderField {
     /// Display name (endpoints without a name sort last ascending).
     Name,
@@ -96,63 +89,19 @@ pub struct EndpointOrder {
     pub direction: OrderDirection,
 }
 
-fn sort_keys(
-    order_by: Option<Vec<EndpointOrder>>,
-) -> ApiResult<(Vec<EndpointOrderField>, Vec<SortKey<endpoint::Column>>)> {
-    let order = match order_by {
-        Some(list) if !list.is_empty() => list,
-        _ => vec![EndpointOrder {
-            field: EndpointOrderField::Id,
-            direction: OrderDirection::Asc,
-        }],
-    };
-    let mut fields = Vec::new();
-    let mut keys = Vec::new();
-    for entry in &order {
-        if fields.contains(&entry.field) {
-            return Err(ApiError::bad_input(format!(
-                "`orderBy` names {} twice",
-                async_graphql::InputType::to_value(&entry.field)
-            )));
+impl From<EndpointOrder> for query::EndpointOrder {
+    fn from(o: EndpointOrder) -> Self {
+        query::EndpointOrder {
+            field: o.field.into(),
+            descending: o.direction == OrderDirection::Desc,
         }
-        fields.push(entry.field);
-        let descending = entry.direction == OrderDirection::Desc;
-        keys.push(match entry.field {
-            EndpointOrderField::Name => SortKey {
-                col: endpoint::Column::Name,
-                name: "NAME",
-                nullable: true,
-                kind: KeyKind::Text,
-                descending,
-            },
-            EndpointOrderField::Id => SortKey {
-                col: endpoint::Column::Id,
-                name: "ID",
-                nullable: false,
-                kind: KeyKind::Text,
-                descending,
-            },
-        });
     }
-    if !fields.contains(&EndpointOrderField::Id) {
-        let descending = keys.last().is_some_and(|k| k.descending);
-        fields.push(EndpointOrderField::Id);
-        keys.push(SortKey {
-            col: endpoint::Column::Id,
-            name: "ID",
-            nullable: false,
-            kind: KeyKind::Text,
-            descending,
-        });
-    }
-    Ok((fields, keys))
 }
 
 /// A page of endpoints.
 pub struct EndpointConnection {
-    edges: Vec<(String, endpoint::Model)>,
-    page_info: PageInfo,
-    matching: Select<endpoint::Entity>,
+    page: query::EndpointPage,
+    matching: Option<Filter<EndpointField>>,
 }
 
 /// An endpoint and its cursor.
@@ -176,28 +125,27 @@ impl EndpointEdge<'_> {
 impl EndpointConnection {
     /// The endpoints of this page with their cursors.
     async fn edges(&self) -> Vec<EndpointEdge<'_>> {
-        self.edges.iter().map(|(c, e)| EndpointEdge(c, e)).collect()
+        self.page
+            .edges
+            .iter()
+            .map(|(c, e)| EndpointEdge(c, e))
+            .collect()
     }
     /// The endpoints of this page.
     async fn nodes(&self) -> Vec<Endpoint> {
-        self.edges
+        self.page
+            .edges
             .iter()
             .map(|(_, e)| Endpoint(e.clone()))
             .collect()
     }
     /// Where this page stands.
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
+    async fn page_info(&self) -> PageInfo {
+        PageInfo::from(&self.page.info)
     }
     /// How many endpoints match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let count = self
-            .matching
-            .clone()
-            .count(scope(ctx).connection())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(count as i64)
+        Ok(scope(ctx).count_endpoints(self.matching.as_ref()).await?)
     }
 }
 
@@ -213,14 +161,8 @@ impl EndpointQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint's id.")] id: ID,
     ) -> async_graphql::Result<Option<Endpoint>> {
-        let scope = scope(ctx);
-        let found = scope
-            .endpoints()
-            .filter(endpoint::Column::Id.eq(id.as_str()))
-            .one(scope.connection())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(found.map(Endpoint))
+        let found = scope(ctx).endpoints_by_ids(&[id.to_string()]).await?;
+        Ok(found.into_iter().next().map(Endpoint))
     }
 
     /// Endpoints matching `filter`, in `orderBy` order (default: by id), a page at a time.
@@ -243,40 +185,24 @@ impl EndpointQuery {
         #[graphql(desc = "Page size going backward.")] last: Option<i32>,
         #[graphql(desc = "End before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<EndpointConnection> {
-        let scope = scope(ctx);
-        let (fields, keys) = sort_keys(order_by)?;
-        let page = pagination::page(
-            &PageArgs {
+        let request = EndpointListRequest {
+            filter: filter.map(|f| f.tree()).transpose()?,
+            order: order_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            page: PageArgs {
                 first,
                 after,
                 last,
                 before,
             },
-            &keys,
-            limits(ctx).page,
-        )?;
-        let mut matching = scope.endpoints();
-        if let Some(filter) = &filter {
-            matching = matching.filter(filter.condition()?);
-        }
-        let rows = pagination::apply(matching.clone(), &keys, &page)
-            .all(scope.connection())
-            .await
-            .map_err(ApiError::from)?;
-        let (edges, page_info) = pagination::finish(rows, &page, |e| {
-            let values: Vec<KeyValue> = fields
-                .iter()
-                .map(|f| match f {
-                    EndpointOrderField::Name => e.name.clone().into(),
-                    EndpointOrderField::Id => KeyValue::Text(e.id.clone()),
-                })
-                .collect();
-            pagination::encode_cursor(&keys, &values)
-        });
+        };
+        let page = scope(ctx).endpoint_page(&request, limits(ctx).page).await?;
         Ok(EndpointConnection {
-            edges,
-            page_info,
-            matching,
+            page,
+            matching: request.filter,
         })
     }
 }

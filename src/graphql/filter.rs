@@ -1,23 +1,15 @@
-//! The filter language (API.md §3): typed operator inputs per field, combined with and/or/not,
-//! translated to one SQL condition. Nothing is ever filtered in Rust after fetching.
-//!
-//! Every atom is two-valued (true or false, never SQL NULL), so `not` is the exact complement
-//! of what it wraps; `ne` and `notIn` therefore match rows where the field is null, as OData's
-//! `ne` does.
+//! The filter language's GraphQL inputs (API.md §3): typed operator inputs per field, combined
+//! with and/or/not. Each becomes the query core's [`Filter`] tree, which alone is translated to
+//! SQL (the same tree OData's `$filter` becomes).
 use async_graphql::{InputObject, InputType, ID};
-use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr};
-use sea_orm::{ColumnTrait, Condition, Value};
+use entity::{Direction, EndpointRole, Outcome};
 
 use super::scalars::{Date, DateTime};
 use crate::error::{ApiError, ApiResult};
+use crate::query::{DialogueField, EndpointField, Filter, Op, Operand};
 
 /// Deepest and/or/not nesting a filter may have.
 pub const MAX_FILTER_DEPTH: usize = 16;
-/// Most conditions (operators) one filter may hold in all.
-pub const MAX_FILTER_CONDITIONS: usize = 1_000;
-/// Longest `in`/`notIn` list.
-pub const MAX_IN_LIST: usize = 5_000;
 
 /// Operators on an id. All given operators must hold.
 #[derive(InputObject, Clone, Debug, Default)]
@@ -43,7 +35,7 @@ pub struct IdFilter {
     concrete(name = "FloatFilter", params(f64)),
     concrete(name = "IntFilter", params(i32))
 )]
-pub struct RangeFilter<T: InputType + SqlValue> {
+pub struct RangeFilter<T: InputType + ToOperand> {
     /// Equal to.
     pub eq: Option<T>,
     /// Not equal to (a missing value counts as not equal).
@@ -190,411 +182,256 @@ pub struct EndpointFilter {
     pub not: Option<Box<EndpointFilter>>,
 }
 
-/// A filter operand as it is stored.
-pub trait SqlValue {
-    fn sql_value(&self) -> Value;
+/// A GraphQL operand as the query core's literal.
+pub trait ToOperand {
+    fn operand(&self) -> Operand;
 }
 
-impl SqlValue for DateTime {
-    fn sql_value(&self) -> Value {
-        Value::from(self.0)
+impl ToOperand for DateTime {
+    fn operand(&self) -> Operand {
+        Operand::Instant(self.0)
     }
 }
-impl SqlValue for Date {
-    fn sql_value(&self) -> Value {
-        Value::from(self.0)
+impl ToOperand for Date {
+    fn operand(&self) -> Operand {
+        Operand::Date(self.0)
     }
 }
-impl SqlValue for f64 {
-    fn sql_value(&self) -> Value {
-        Value::from(*self)
+impl ToOperand for f64 {
+    fn operand(&self) -> Operand {
+        Operand::Float(*self)
     }
 }
-impl SqlValue for i32 {
-    fn sql_value(&self) -> Value {
-        Value::from(*self)
+impl ToOperand for i32 {
+    fn operand(&self) -> Operand {
+        Operand::Int(*self as i64)
+    }
+}
+impl ToOperand for ID {
+    fn operand(&self) -> Operand {
+        Operand::Text(self.to_string())
+    }
+}
+impl ToOperand for String {
+    fn operand(&self) -> Operand {
+        Operand::Text(self.clone())
+    }
+}
+impl ToOperand for Direction {
+    fn operand(&self) -> Operand {
+        Operand::Direction(*self)
+    }
+}
+impl ToOperand for Outcome {
+    fn operand(&self) -> Operand {
+        Operand::Outcome(*self)
+    }
+}
+impl ToOperand for EndpointRole {
+    fn operand(&self) -> Operand {
+        Operand::Role(*self)
     }
 }
 
-/// Counts what a filter costs while it is translated, to refuse hostile ones.
-struct Budget {
-    conditions: usize,
+/// The comparisons one field's operator input asks for (all must hold).
+struct Atoms<F> {
+    field: F,
+    list: Vec<Filter<F>>,
 }
 
-impl Budget {
-    fn spend(&mut self, n: usize) -> ApiResult<()> {
-        self.conditions += n;
-        if self.conditions > MAX_FILTER_CONDITIONS {
-            return Err(ApiError::bad_input(format!(
-                "the filter has more than {MAX_FILTER_CONDITIONS} conditions"
-            )));
-        }
-        Ok(())
-    }
-
-    fn list<T>(&mut self, field: &str, list: &[T]) -> ApiResult<()> {
-        if list.len() > MAX_IN_LIST {
-            return Err(ApiError::bad_input(format!(
-                "the `in`/`notIn` list of `{field}` has {} values; at most {MAX_IN_LIST} are allowed",
-                list.len()
-            )));
-        }
-        self.spend(1)
-    }
-}
-
-fn never() -> Expr {
-    Expr::cust("1 = 0")
-}
-
-fn always() -> Expr {
-    Expr::cust("1 = 1")
-}
-
-/// One column's conditions, made two-valued: positive operators require the value present,
-/// negative ones accept it absent.
-struct Atoms<C: ColumnTrait> {
-    col: C,
-    nullable: bool,
-    all: Condition,
-}
-
-impl<C: ColumnTrait> Atoms<C> {
-    fn new(col: C, nullable: bool) -> Self {
+impl<F: Copy> Atoms<F> {
+    fn new(field: F) -> Self {
         Self {
-            col,
-            nullable,
-            all: Condition::all(),
+            field,
+            list: Vec::new(),
         }
     }
 
-    fn positive(&mut self, expr: Expr) {
-        self.all = std::mem::replace(&mut self.all, Condition::all()).add(if self.nullable {
-            Condition::all().add(self.col.is_not_null()).add(expr)
-        } else {
-            Condition::all().add(expr)
-        });
+    fn push(&mut self, op: Op) {
+        self.list.push(Filter::Is(self.field, op));
     }
 
-    fn negative(&mut self, expr: Expr) {
-        self.all = std::mem::replace(&mut self.all, Condition::all()).add(if self.nullable {
-            Condition::any().add(self.col.is_null()).add(expr)
-        } else {
-            Condition::all().add(expr)
-        });
-    }
-
-    fn is_null(&mut self, is_null: bool) {
-        let expr = match (is_null, self.nullable) {
-            (true, true) => self.col.is_null(),
-            (false, true) => self.col.is_not_null(),
-            (true, false) => never(),
-            (false, false) => always(),
-        };
-        self.all = std::mem::replace(&mut self.all, Condition::all()).add(expr);
-    }
-
-    fn is_in(&mut self, values: Vec<Value>) {
-        if values.is_empty() {
-            self.positive(never());
-        } else {
-            let col = self.col;
-            self.positive(col.is_in(values));
+    fn one<T: ToOperand>(&mut self, value: &Option<T>, op: fn(Operand) -> Op) {
+        if let Some(v) = value {
+            self.push(op(v.operand()));
         }
     }
 
-    fn not_in(&mut self, values: Vec<Value>) {
-        if !values.is_empty() {
-            let col = self.col;
-            self.negative(col.is_not_in(values));
+    fn many<T: ToOperand>(&mut self, values: &Option<Vec<T>>, op: fn(Vec<Operand>) -> Op) {
+        if let Some(list) = values {
+            self.push(op(list.iter().map(ToOperand::operand).collect()));
+        }
+    }
+
+    fn is_null(&mut self, is_null: Option<bool>) {
+        if let Some(wanted) = is_null {
+            self.push(Op::IsNull(wanted));
         }
     }
 }
 
-fn id_condition<C: ColumnTrait>(
-    col: C,
-    nullable: bool,
-    field: &str,
-    f: &IdFilter,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    let mut atoms = Atoms::new(col, nullable);
-    let text = |id: &ID| Value::from(id.to_string());
-    if let Some(v) = &f.eq {
-        budget.spend(1)?;
-        atoms.positive(col.eq(text(v)));
+impl IdFilter {
+    fn atoms<F: Copy>(&self, into: &mut Atoms<F>) {
+        into.one(&self.eq, Op::Eq);
+        into.one(&self.ne, Op::Ne);
+        into.many(&self.in_, Op::In);
+        into.many(&self.not_in, Op::NotIn);
+        into.is_null(self.is_null);
     }
-    if let Some(v) = &f.ne {
-        budget.spend(1)?;
-        atoms.negative(col.ne(text(v)));
-    }
-    if let Some(list) = &f.in_ {
-        budget.list(field, list)?;
-        atoms.is_in(list.iter().map(text).collect());
-    }
-    if let Some(list) = &f.not_in {
-        budget.list(field, list)?;
-        atoms.not_in(list.iter().map(text).collect());
-    }
-    if let Some(is_null) = f.is_null {
-        budget.spend(1)?;
-        atoms.is_null(is_null);
-    }
-    Ok(atoms.all)
 }
 
-fn range_condition<C: ColumnTrait, T: InputType + SqlValue>(
-    col: C,
-    nullable: bool,
-    f: &RangeFilter<T>,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    let mut atoms = Atoms::new(col, nullable);
-    type Comparison<C> = fn(C, Value) -> Expr;
-    let ops: [(&Option<T>, Comparison<C>); 5] = [
-        (&f.eq, |c, v| c.eq(v)),
-        (&f.gt, |c, v| c.gt(v)),
-        (&f.gte, |c, v| c.gte(v)),
-        (&f.lt, |c, v| c.lt(v)),
-        (&f.lte, |c, v| c.lte(v)),
-    ];
-    for (operand, op) in ops {
-        if let Some(v) = operand {
-            budget.spend(1)?;
-            atoms.positive(op(col, v.sql_value()));
+impl<T: InputType + ToOperand> RangeFilter<T> {
+    fn atoms<F: Copy>(&self, into: &mut Atoms<F>) {
+        into.one(&self.eq, Op::Eq);
+        into.one(&self.gt, Op::Gt);
+        into.one(&self.gte, Op::Gte);
+        into.one(&self.lt, Op::Lt);
+        into.one(&self.lte, Op::Lte);
+        into.one(&self.ne, Op::Ne);
+        into.is_null(self.is_null);
+    }
+}
+
+impl BooleanFilter {
+    fn atoms<F: Copy>(&self, into: &mut Atoms<F>) {
+        if let Some(v) = self.eq {
+            into.push(Op::Eq(Operand::Bool(v)));
         }
+        into.is_null(self.is_null);
     }
-    if let Some(v) = &f.ne {
-        budget.spend(1)?;
-        atoms.negative(col.ne(v.sql_value()));
-    }
-    if let Some(is_null) = f.is_null {
-        budget.spend(1)?;
-        atoms.is_null(is_null);
-    }
-    Ok(atoms.all)
 }
 
-fn boolean_condition<C: ColumnTrait>(
-    col: C,
-    f: &BooleanFilter,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    let mut atoms = Atoms::new(col, true);
-    if let Some(v) = f.eq {
-        budget.spend(1)?;
-        atoms.positive(col.eq(v));
-    }
-    if let Some(is_null) = f.is_null {
-        budget.spend(1)?;
-        atoms.is_null(is_null);
-    }
-    Ok(atoms.all)
-}
-
-/// `eq`, `ne`, `in`, `notIn` on a non-null enum column.
-fn enum_condition<C: ColumnTrait, E: sea_orm::ActiveEnum + Copy>(
-    col: C,
-    field: &str,
-    eq: Option<E>,
-    ne: Option<E>,
-    in_: Option<&Vec<E>>,
-    not_in: Option<&Vec<E>>,
-    budget: &mut Budget,
-) -> ApiResult<Condition>
-where
-    E::Value: Into<Value>,
-{
-    let mut atoms = Atoms::new(col, false);
-    let value = |e: &E| -> Value { e.to_value().into() };
-    if let Some(v) = eq {
-        budget.spend(1)?;
-        atoms.positive(col.eq(value(&v)));
-    }
-    if let Some(v) = ne {
-        budget.spend(1)?;
-        atoms.negative(col.ne(value(&v)));
-    }
-    if let Some(list) = in_ {
-        budget.list(field, list)?;
-        atoms.is_in(list.iter().map(value).collect());
-    }
-    if let Some(list) = not_in {
-        budget.list(field, list)?;
-        atoms.not_in(list.iter().map(value).collect());
-    }
-    Ok(atoms.all)
-}
-
-/// `%`, `_` and `\` in user text match themselves in a LIKE pattern.
-fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
+impl StringFilter {
+    fn atoms<F: Copy>(&self, into: &mut Atoms<F>) {
+        into.one(&self.eq, Op::Eq);
+        into.one(&self.ne, Op::Ne);
+        into.many(&self.in_, Op::In);
+        if let Some(v) = &self.starts_with {
+            into.push(Op::StartsWith(v.clone()));
         }
-        out.push(ch);
+        if let Some(v) = &self.ends_with {
+            into.push(Op::EndsWith(v.clone()));
+        }
+        if let Some(v) = &self.contains {
+            into.push(Op::Contains(v.clone()));
+        }
+        into.is_null(self.is_null);
     }
-    out
-}
-
-/// `folded` is the column's case-folded copy, which the case-insensitive operators match.
-fn string_condition<C: ColumnTrait>(
-    col: C,
-    folded: Expr,
-    f: &StringFilter,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    let mut atoms = Atoms::new(col, true);
-    if let Some(v) = &f.eq {
-        budget.spend(1)?;
-        atoms.positive(col.eq(v.as_str()));
-    }
-    if let Some(v) = &f.ne {
-        budget.spend(1)?;
-        atoms.negative(col.ne(v.as_str()));
-    }
-    if let Some(list) = &f.in_ {
-        budget.list("name", list)?;
-        atoms.is_in(list.iter().map(|s| Value::from(s.clone())).collect());
-    }
-    let patterns = [
-        f.starts_with
-            .as_ref()
-            .map(|v| format!("{}%", like_escape(v))),
-        f.ends_with.as_ref().map(|v| format!("%{}", like_escape(v))),
-        f.contains.as_ref().map(|v| format!("%{}%", like_escape(v))),
-    ];
-    for pattern in patterns.into_iter().flatten() {
-        budget.spend(1)?;
-        atoms.positive(folded.clone().like(LikeExpr::new(pattern).escape('\\')));
-    }
-    if let Some(is_null) = f.is_null {
-        budget.spend(1)?;
-        atoms.is_null(is_null);
-    }
-    Ok(atoms.all)
 }
 
 /// Shared and/or/not handling for both filter kinds.
-fn combine<F>(
-    own: Condition,
-    and: Option<&Vec<F>>,
-    or: Option<&Vec<F>>,
-    not: Option<&F>,
+fn combine<T, F>(
+    mut all: Vec<Filter<F>>,
+    and: Option<&Vec<T>>,
+    or: Option<&Vec<T>>,
+    not: Option<&T>,
     depth: usize,
-    budget: &mut Budget,
-    translate: fn(&F, usize, &mut Budget) -> ApiResult<Condition>,
-) -> ApiResult<Condition> {
+    tree: fn(&T, usize) -> ApiResult<Filter<F>>,
+) -> ApiResult<Filter<F>> {
     if depth > MAX_FILTER_DEPTH {
         return Err(ApiError::bad_input(format!(
             "the filter nests and/or/not more than {MAX_FILTER_DEPTH} levels deep"
         )));
     }
-    let mut all = own;
     if let Some(list) = and {
         for f in list {
-            all = all.add(translate(f, depth + 1, budget)?);
+            all.push(tree(f, depth + 1)?);
         }
     }
     if let Some(list) = or {
-        let mut any = Condition::any();
-        for f in list {
-            any = any.add(translate(f, depth + 1, budget)?);
-        }
-        all = all.add(if list.is_empty() {
-            Condition::all().add(never())
-        } else {
-            any
-        });
+        let any = list
+            .iter()
+            .map(|f| tree(f, depth + 1))
+            .collect::<ApiResult<Vec<_>>>()?;
+        all.push(Filter::Any(any));
     }
     if let Some(f) = not {
-        all = all.add(translate(f, depth + 1, budget)?.not());
+        all.push(Filter::Not(Box::new(tree(f, depth + 1)?)));
     }
-    Ok(all)
+    Ok(Filter::All(all))
 }
 
 impl DialogueFilter {
-    /// The SQL condition this filter stands for.
-    pub fn condition(&self) -> ApiResult<Condition> {
-        dialogue_condition(self, 0, &mut Budget { conditions: 0 })
+    /// The query core's filter tree this input stands for.
+    pub fn tree(&self) -> ApiResult<Filter<DialogueField>> {
+        dialogue_tree(self, 0)
     }
 }
 
-fn dialogue_condition(
-    f: &DialogueFilter,
-    depth: usize,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    use dialogue::Column as C;
-    let mut all = Condition::all();
+fn dialogue_tree(f: &DialogueFilter, depth: usize) -> ApiResult<Filter<DialogueField>> {
+    use DialogueField as D;
+    let mut all = Vec::new();
+    let mut add = |atoms: Atoms<D>| all.extend(atoms.list);
     let ids = [
-        (&f.id, C::Id, false, "id"),
-        (&f.ivr_id, C::IvrId, true, "ivrId"),
-        (&f.queue_id, C::QueueId, true, "queueId"),
-        (&f.customer_id, C::CustomerId, true, "customerId"),
-        (&f.agent_id, C::AgentId, true, "agentId"),
+        (&f.id, D::Id),
+        (&f.ivr_id, D::IvrId),
+        (&f.queue_id, D::QueueId),
+        (&f.customer_id, D::CustomerId),
+        (&f.agent_id, D::AgentId),
     ];
-    for (filter, col, nullable, field) in ids {
+    for (filter, field) in ids {
         if let Some(filter) = filter {
-            all = all.add(id_condition(col, nullable, field, filter, budget)?);
+            let mut atoms = Atoms::new(field);
+            filter.atoms(&mut atoms);
+            add(atoms);
         }
     }
     if let Some(filter) = &f.start_date {
-        all = all.add(range_condition(C::StartDate, false, filter, budget)?);
+        let mut atoms = Atoms::new(D::StartDate);
+        filter.atoms(&mut atoms);
+        add(atoms);
     }
     let instants = [
-        (&f.start_timestamp, C::StartTimestampMs, false),
-        (&f.queue_enter_timestamp, C::QueueEnterTimestampMs, true),
-        (&f.accept_timestamp, C::AcceptTimestampMs, true),
-        (&f.end_timestamp, C::EndTimestampMs, true),
+        (&f.start_timestamp, D::StartTimestamp),
+        (&f.queue_enter_timestamp, D::QueueEnterTimestamp),
+        (&f.accept_timestamp, D::AcceptTimestamp),
+        (&f.end_timestamp, D::EndTimestamp),
     ];
-    for (filter, col, nullable) in instants {
+    for (filter, field) in instants {
         if let Some(filter) = filter {
-            all = all.add(range_condition(col, nullable, filter, budget)?);
+            let mut atoms = Atoms::new(field);
+            filter.atoms(&mut atoms);
+            add(atoms);
         }
     }
     let durations = [
-        (&f.ivr_duration_in_sec, C::IvrDurationInSec),
-        (&f.queue_duration_in_sec, C::QueueDurationInSec),
-        (&f.initial_talk_duration_in_sec, C::InitialTalkDurationInSec),
-        (&f.session_duration_in_sec, C::SessionDurationInSec),
+        (&f.ivr_duration_in_sec, D::IvrDuration),
+        (&f.queue_duration_in_sec, D::QueueDuration),
+        (&f.initial_talk_duration_in_sec, D::InitialTalkDuration),
+        (&f.session_duration_in_sec, D::SessionDuration),
     ];
-    for (filter, col) in durations {
+    for (filter, field) in durations {
         if let Some(filter) = filter {
-            all = all.add(range_condition(col, true, filter, budget)?);
+            let mut atoms = Atoms::new(field);
+            filter.atoms(&mut atoms);
+            add(atoms);
         }
     }
     if let Some(filter) = &f.order_number {
-        all = all.add(range_condition(C::OrderNumber, false, filter, budget)?);
+        let mut atoms = Atoms::new(D::OrderNumber);
+        filter.atoms(&mut atoms);
+        add(atoms);
     }
     if let Some(filter) = &f.direction {
-        all = all.add(enum_condition(
-            C::Direction,
-            "direction",
-            filter.eq,
-            None,
-            filter.in_.as_ref(),
-            None,
-            budget,
-        )?);
+        let mut atoms = Atoms::new(D::Direction);
+        atoms.one(&filter.eq, Op::Eq);
+        atoms.many(&filter.in_, Op::In);
+        add(atoms);
     }
     if let Some(filter) = &f.outcome {
-        all = all.add(enum_condition(
-            C::Outcome,
-            "outcome",
-            filter.eq,
-            filter.ne,
-            filter.in_.as_ref(),
-            filter.not_in.as_ref(),
-            budget,
-        )?);
+        let mut atoms = Atoms::new(D::Outcome);
+        atoms.one(&filter.eq, Op::Eq);
+        atoms.one(&filter.ne, Op::Ne);
+        atoms.many(&filter.in_, Op::In);
+        atoms.many(&filter.not_in, Op::NotIn);
+        add(atoms);
     }
-    if let Some(filter) = &f.in_sla {
-        all = all.add(boolean_condition(C::InSla, filter, budget)?);
-    }
-    if let Some(filter) = &f.quick_drop {
-        all = all.add(boolean_condition(C::QuickDrop, filter, budget)?);
+    for (filter, field) in [(&f.in_sla, D::InSla), (&f.quick_drop, D::QuickDrop)] {
+        if let Some(filter) = filter {
+            let mut atoms = Atoms::new(field);
+            filter.atoms(&mut atoms);
+            add(atoms);
+        }
     }
     combine(
         all,
@@ -602,46 +439,34 @@ fn dialogue_condition(
         f.or.as_ref(),
         f.not.as_deref(),
         depth,
-        budget,
-        dialogue_condition,
+        dialogue_tree,
     )
 }
 
 impl EndpointFilter {
-    /// The SQL condition this filter stands for.
-    pub fn condition(&self) -> ApiResult<Condition> {
-        endpoint_condition(self, 0, &mut Budget { conditions: 0 })
+    /// The query core's filter tree this input stands for.
+    pub fn tree(&self) -> ApiResult<Filter<EndpointField>> {
+        endpoint_tree(self, 0)
     }
 }
 
-fn endpoint_condition(
-    f: &EndpointFilter,
-    depth: usize,
-    budget: &mut Budget,
-) -> ApiResult<Condition> {
-    use endpoint::Column as C;
-    let mut all = Condition::all();
+fn endpoint_tree(f: &EndpointFilter, depth: usize) -> ApiResult<Filter<EndpointField>> {
+    let mut all = Vec::new();
     if let Some(filter) = &f.id {
-        all = all.add(id_condition(C::Id, false, "id", filter, budget)?);
+        let mut atoms = Atoms::new(EndpointField::Id);
+        filter.atoms(&mut atoms);
+        all.extend(atoms.list);
     }
     if let Some(filter) = &f.role {
-        all = all.add(enum_condition(
-            C::Role,
-            "role",
-            filter.eq,
-            None,
-            filter.in_.as_ref(),
-            None,
-            budget,
-        )?);
+        let mut atoms = Atoms::new(EndpointField::Role);
+        atoms.one(&filter.eq, Op::Eq);
+        atoms.many(&filter.in_, Op::In);
+        all.extend(atoms.list);
     }
     if let Some(filter) = &f.name {
-        all = all.add(string_condition(
-            C::Name,
-            Expr::col((endpoint::Entity, Alias::new("name_search"))),
-            filter,
-            budget,
-        )?);
+        let mut atoms = Atoms::new(EndpointField::Name);
+        filter.atoms(&mut atoms);
+        all.extend(atoms.list);
     }
     combine(
         all,
@@ -649,7 +474,6 @@ fn endpoint_condition(
         f.or.as_ref(),
         f.not.as_deref(),
         depth,
-        budget,
-        endpoint_condition,
+        endpoint_tree,
     )
 }

@@ -1,21 +1,19 @@
 //! The one batched endpoint loader: every `ivr`/`queue`/`customer`/`agent` relation, on
 //! dialogues and on stats rows, goes through it. It is made per request around the request's
 //! tenant scope, so it can only ever load that tenant's endpoints, and it caches for the
-//! request, so a list can fetch all its relations in one look-up before its items resolve.
+//! request: a page of dialogues feeds it the endpoints its statement joined, and a list of stats
+//! rows fetches all its relations in one look-up before its items resolve.
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 use entity::endpoint;
-use sea_orm::{ColumnTrait, QueryFilter};
 
 use super::endpoints::Endpoint;
 use crate::error::ApiError;
-use crate::tenant::TenantScope;
-
-/// Most ids in one batched look-up.
-pub const MAX_BATCH: usize = 1000;
+use crate::query::endpoints::MAX_BATCH;
+use crate::query::TenantScope;
 
 pub struct EndpointLoader {
     scope: TenantScope,
@@ -37,12 +35,7 @@ impl Loader<String> for EndpointLoader {
     type Error = ApiError;
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, endpoint::Model>, ApiError> {
-        let rows = self
-            .scope
-            .endpoints()
-            .filter(endpoint::Column::Id.is_in(ids.iter().cloned()))
-            .all(self.scope.connection())
-            .await?;
+        let rows = self.scope.endpoints_by_ids(ids).await?;
         Ok(rows.into_iter().map(|e| (e.id.clone(), e)).collect())
     }
 }

@@ -5,19 +5,18 @@ pub mod dialogues;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
-pub mod pagination;
 pub mod scalars;
 mod shape;
 pub mod stats;
 
 use async_graphql::{
     Context, EmptyMutation, EmptySubscription, Enum, Guard, MergedObject, Request, Schema,
+    SimpleObject,
 };
 
 use crate::auth::{Scope, Scopes};
 use crate::error::{ApiError, ErrorCode};
-use crate::tenant::TenantScope;
-use pagination::PageLimits;
+use crate::query::{self, PageLimits, TenantScope};
 
 /// Ascending or descending.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -26,6 +25,30 @@ pub enum OrderDirection {
     Asc,
     /// Largest first; absent values first.
     Desc,
+}
+
+/// Relay page information.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct PageInfo {
+    /// More items follow the last one returned.
+    pub has_next_page: bool,
+    /// More items precede the first one returned.
+    pub has_previous_page: bool,
+    /// Cursor of the first item returned.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item returned.
+    pub end_cursor: Option<String>,
+}
+
+impl From<&query::PageInfo> for PageInfo {
+    fn from(info: &query::PageInfo) -> Self {
+        Self {
+            has_next_page: info.has_next_page,
+            has_previous_page: info.has_previous_page,
+            start_cursor: info.start_cursor.clone(),
+            end_cursor: info.end_cursor.clone(),
+        }
+    }
 }
 
 /// The root query: one part per domain.

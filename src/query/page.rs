@@ -4,7 +4,6 @@
 //! NULLs sort last in ascending and first in descending order on both databases; that rule is
 //! closed under reversal, which lets `last`/`before` reuse the forward machinery on the
 //! reversed order.
-use async_graphql::SimpleObject;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
@@ -15,8 +14,8 @@ use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Relay page information.
-#[derive(SimpleObject, Clone, Debug, Default)]
+/// Where a page stands (Relay's page information).
+#[derive(Clone, Debug, Default)]
 pub struct PageInfo {
     /// More items follow the last one returned.
     pub has_next_page: bool,

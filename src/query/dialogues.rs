@@ -1,0 +1,519 @@
+//! Dialogues: pages in any order with keyset cursors, counts and single look-ups, each one SQL
+//! statement that selects only the columns the caller will read and joins the endpoints it will
+//! show (so a page with its queue and agent is one round trip, not one plus a batch).
+use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DbErr, Iden, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement,
+};
+
+use super::filter::{DialogueField, Filter};
+use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortKey};
+use super::TenantScope;
+use crate::error::{ApiError, ApiResult};
+
+/// The endpoint slots of a dialogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Ivr,
+    Queue,
+    Customer,
+    Agent,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 4] = [Slot::Ivr, Slot::Queue, Slot::Customer, Slot::Agent];
+
+    /// The dialogue's column holding this slot's endpoint id.
+    pub fn field(self) -> DialogueField {
+        match self {
+            Slot::Ivr => DialogueField::IvrId,
+            Slot::Queue => DialogueField::QueueId,
+            Slot::Customer => DialogueField::CustomerId,
+            Slot::Agent => DialogueField::AgentId,
+        }
+    }
+
+    /// The slot an endpoint of `role` takes.
+    pub fn of_role(role: EndpointRole) -> Slot {
+        match role {
+            EndpointRole::Ivr => Slot::Ivr,
+            EndpointRole::Queue => Slot::Queue,
+            EndpointRole::Customer => Slot::Customer,
+            EndpointRole::Agent => Slot::Agent,
+        }
+    }
+
+    pub fn id(self, d: &dialogue::Model) -> Option<&String> {
+        match self {
+            Slot::Ivr => d.ivr_id.as_ref(),
+            Slot::Queue => d.queue_id.as_ref(),
+            Slot::Customer => d.customer_id.as_ref(),
+            Slot::Agent => d.agent_id.as_ref(),
+        }
+    }
+}
+
+/// What of a dialogue the caller will read: the fields (the id is always read) and the
+/// endpoints to join. Fields not named hold their type's default in the returned models.
+#[derive(Debug, Clone, Default)]
+pub struct DialogueSelection {
+    pub fields: Vec<DialogueField>,
+    pub endpoints: Vec<Slot>,
+}
+
+impl DialogueSelection {
+    /// Every field, no endpoints.
+    pub fn all_fields() -> Self {
+        Self {
+            fields: DialogueField::ALL.to_vec(),
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// What dialogues can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogueOrderField {
+    StartTimestamp,
+    EndTimestamp,
+    OrderNumber,
+    QueueDuration,
+    SessionDuration,
+    InitialTalkDuration,
+}
+
+impl DialogueOrderField {
+    /// The name in cursors and messages (as GraphQL spells it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StartTimestamp => "START_TIMESTAMP",
+            Self::EndTimestamp => "END_TIMESTAMP",
+            Self::OrderNumber => "ORDER_NUMBER",
+            Self::QueueDuration => "QUEUE_DURATION",
+            Self::SessionDuration => "SESSION_DURATION",
+            Self::InitialTalkDuration => "INITIAL_TALK_DURATION",
+        }
+    }
+
+    pub fn field(self) -> DialogueField {
+        match self {
+            Self::StartTimestamp => DialogueField::StartTimestamp,
+            Self::EndTimestamp => DialogueField::EndTimestamp,
+            Self::OrderNumber => DialogueField::OrderNumber,
+            Self::QueueDuration => DialogueField::QueueDuration,
+            Self::SessionDuration => DialogueField::SessionDuration,
+            Self::InitialTalkDuration => DialogueField::InitialTalkDuration,
+        }
+    }
+
+    fn key_value(self, d: &dialogue::Model) -> KeyValue {
+        match self {
+            Self::StartTimestamp => KeyValue::Int(d.start_timestamp_ms),
+            Self::EndTimestamp => d.end_timestamp_ms.into(),
+            Self::OrderNumber => KeyValue::Int(d.order_number as i64),
+            Self::QueueDuration => d.queue_duration_in_sec.into(),
+            Self::SessionDuration => d.session_duration_in_sec.into(),
+            Self::InitialTalkDuration => d.initial_talk_duration_in_sec.into(),
+        }
+    }
+}
+
+/// One key of a dialogue order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialogueOrder {
+    pub field: DialogueOrderField,
+    pub descending: bool,
+}
+
+/// The requested order (default: newest first), each field at most once.
+fn order(requested: &[DialogueOrder]) -> ApiResult<Vec<DialogueOrder>> {
+    if requested.is_empty() {
+        return Ok(vec![DialogueOrder {
+            field: DialogueOrderField::StartTimestamp,
+            descending: true,
+        }]);
+    }
+    for (i, entry) in requested.iter().enumerate() {
+        if requested[..i]
+            .iter()
+            .any(|prior| prior.field == entry.field)
+        {
+            return Err(ApiError::bad_input(format!(
+                "`orderBy` names {} twice",
+                entry.field.name()
+            )));
+        }
+    }
+    Ok(requested.to_vec())
+}
+
+/// The sort keys of an order, with `id` as the final tie-breaker in the direction of the last
+/// entry.
+fn sort_keys(order: &[DialogueOrder]) -> Vec<SortKey<dialogue::Column>> {
+    use super::filter::Field;
+    let mut keys: Vec<_> = order
+        .iter()
+        .map(|o| {
+            let field = o.field.field();
+            SortKey {
+                col: field.db_column(),
+                name: o.field.name(),
+                nullable: field.nullable(),
+                kind: match o.field {
+                    DialogueOrderField::StartTimestamp
+                    | DialogueOrderField::EndTimestamp
+                    | DialogueOrderField::OrderNumber => KeyKind::Int,
+                    _ => KeyKind::Float,
+                },
+                descending: o.descending,
+            }
+        })
+        .collect();
+    let last_desc = keys.last().is_some_and(|k| k.descending);
+    keys.push(SortKey {
+        col: dialogue::Column::Id,
+        name: "ID",
+        nullable: false,
+        kind: KeyKind::Text,
+        descending: last_desc,
+    });
+    keys
+}
+
+/// A request for one page of dialogues.
+#[derive(Debug, Clone, Default)]
+pub struct DialogueListRequest {
+    pub filter: Option<Filter<DialogueField>>,
+    /// Sort keys, most significant first; empty means newest first.
+    pub order: Vec<DialogueOrder>,
+    pub page: PageArgs,
+    pub selection: DialogueSelection,
+}
+
+/// A page of dialogues, each with its cursor, and the endpoints the selection joined.
+#[derive(Debug, Clone, Default)]
+pub struct DialoguePage {
+    pub edges: Vec<(String, dialogue::Model)>,
+    pub info: PageInfo,
+    pub endpoints: Vec<endpoint::Model>,
+}
+
+/// How one dialogue is looked up.
+#[derive(Debug, Clone)]
+pub enum DialogueKey {
+    Id(String),
+    OrderNumber(i32),
+}
+
+impl TenantScope {
+    /// One page of the tenant's dialogues matching the request's filter, in its order.
+    pub async fn dialogue_page(
+        &self,
+        request: &DialogueListRequest,
+        limits: PageLimits,
+    ) -> ApiResult<DialoguePage> {
+        let order = order(&request.order)?;
+        let keys = sort_keys(&order);
+        let page = page::page(&request.page, &keys, limits)?;
+        let mut select = self.dialogues();
+        if let Some(filter) = &request.filter {
+            select = select.filter(filter.condition()?);
+        }
+        let mut fields = request.selection.fields.clone();
+        fields.extend(order.iter().map(|o| o.field.field()));
+        let select = page::apply(select, &keys, &page);
+        let effective: Vec<(dialogue::Column, bool)> = keys
+            .iter()
+            .map(|k| (k.col, k.descending != page.backward))
+            .collect();
+        let (rows, endpoints) = self
+            .fetch_dialogues(
+                select,
+                &fields,
+                &request.selection.endpoints,
+                Some(&effective),
+            )
+            .await?;
+        let (edges, info) = page::finish(rows, &page, |d| {
+            let mut values: Vec<KeyValue> = order.iter().map(|o| o.field.key_value(d)).collect();
+            values.push(KeyValue::Text(d.id.clone()));
+            page::encode_cursor(&keys, &values)
+        });
+        Ok(DialoguePage {
+            edges,
+            info,
+            endpoints,
+        })
+    }
+
+    /// How many of the tenant's dialogues match `filter`.
+    pub async fn count_dialogues(&self, filter: Option<&Filter<DialogueField>>) -> ApiResult<i64> {
+        let mut select = self.dialogues();
+        if let Some(filter) = filter {
+            select = select.filter(filter.condition()?);
+        }
+        let statement = select
+            .select_only()
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .build(self.backend());
+        let row = self.one(statement).await?;
+        Ok(row
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// One dialogue, with the endpoints the selection joins.
+    pub async fn find_dialogue(
+        &self,
+        key: &DialogueKey,
+        selection: &DialogueSelection,
+    ) -> ApiResult<Option<(dialogue::Model, Vec<endpoint::Model>)>> {
+        let select = match key {
+            DialogueKey::Id(id) => self
+                .dialogues()
+                .filter(dialogue::Column::Id.eq(id.as_str())),
+            DialogueKey::OrderNumber(n) => self
+                .dialogues()
+                .filter(dialogue::Column::OrderNumber.eq(*n)),
+        }
+        .limit(1);
+        let (rows, endpoints) = self
+            .fetch_dialogues(select, &selection.fields, &selection.endpoints, None)
+            .await?;
+        Ok(rows.into_iter().next().map(|d| (d, endpoints)))
+    }
+
+    /// The ids of the tenant's dialogues among `ids` that match `filter` (how a subscription
+    /// tells which new dialogues its subscriber asked for, by the same SQL as every read).
+    pub async fn matching_dialogue_ids(
+        &self,
+        ids: &[String],
+        filter: Option<&Filter<DialogueField>>,
+    ) -> ApiResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut select = self
+            .dialogues()
+            .filter(dialogue::Column::Id.is_in(ids.iter().cloned()));
+        if let Some(filter) = filter {
+            select = select.filter(filter.condition()?);
+        }
+        let statement = select
+            .select_only()
+            .column(dialogue::Column::Id)
+            .build(self.backend());
+        self.all(statement)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String>("", "id").map_err(ApiError::from))
+            .collect()
+    }
+
+    /// Runs `select` (filtered, ordered and limited already) for the `fields` wanted, joining
+    /// the endpoints of `slots` in the same statement: the page is limited first, then joined,
+    /// so the endpoints cost an index look-up per row of the page, never a scan.
+    async fn fetch_dialogues(
+        &self,
+        select: Select<dialogue::Entity>,
+        fields: &[DialogueField],
+        slots: &[Slot],
+        order: Option<&[(dialogue::Column, bool)]>,
+    ) -> ApiResult<(Vec<dialogue::Model>, Vec<endpoint::Model>)> {
+        let mut read = vec![DialogueField::Id];
+        let wanted = fields
+            .iter()
+            .copied()
+            .chain(slots.iter().map(|s| s.field()));
+        for field in wanted {
+            if !read.contains(&field) {
+                read.push(field);
+            }
+        }
+        let columns: Vec<dialogue::Column> = read.iter().map(|f| f.db_column()).collect();
+        let mut inner = select.select_only();
+        for col in &columns {
+            inner = inner.column(*col);
+        }
+        let inner = inner.build(self.backend());
+        let statement = if slots.is_empty() {
+            inner
+        } else {
+            with_endpoints(inner, slots, order, self.tenant_id())
+        };
+        let rows = self.all(statement).await?;
+        let mut dialogues = Vec::with_capacity(rows.len());
+        let mut endpoints: Vec<endpoint::Model> = Vec::new();
+        for row in &rows {
+            dialogues.push(read_dialogue(row, &columns, self.tenant_id())?);
+            for (i, _) in slots.iter().enumerate() {
+                if let Some(found) = read_endpoint(row, i, self.tenant_id())? {
+                    if !endpoints.iter().any(|e| e.id == found.id) {
+                        endpoints.push(found);
+                    }
+                }
+            }
+        }
+        Ok((dialogues, endpoints))
+    }
+}
+
+/// Wraps the page's statement in the joins to its endpoints, keeping its order.
+fn with_endpoints(
+    inner: Statement,
+    slots: &[Slot],
+    order: Option<&[(dialogue::Column, bool)]>,
+    tenant_id: i32,
+) -> Statement {
+    let mut columns = String::from("p.*");
+    let mut joins = String::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let id_column = slot.field().db_column().to_string();
+        columns.push_str(&format!(
+            ", e{i}.id AS e{i}_id, e{i}.name AS e{i}_name, e{i}.role AS e{i}_role, \
+             e{i}.sla_threshold_in_sec AS e{i}_sla, e{i}.quick_drop_threshold_in_sec AS e{i}_qd"
+        ));
+        // The tenant is a literal integer here, from the scope, never from the request.
+        joins.push_str(&format!(
+            " LEFT JOIN endpoints AS e{i} ON e{i}.tenant_id = {tenant_id} AND e{i}.id = p.{id_column}"
+        ));
+    }
+    let mut sql = format!("SELECT {columns} FROM ({}) AS p{joins}", inner.sql);
+    if let Some(order) = order {
+        let keys: Vec<String> = order
+            .iter()
+            .map(|(col, descending)| {
+                if *descending {
+                    format!("p.{} DESC NULLS FIRST", col.to_string())
+                } else {
+                    format!("p.{} ASC NULLS LAST", col.to_string())
+                }
+            })
+            .collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&keys.join(", "));
+    }
+    Statement { sql, ..inner }
+}
+
+/// A dialogue from a row holding `columns`; the others keep their type's default.
+fn read_dialogue(
+    row: &QueryResult,
+    columns: &[dialogue::Column],
+    tenant_id: i32,
+) -> Result<dialogue::Model, DbErr> {
+    use dialogue::Column as C;
+    let mut d = dialogue::Model {
+        tenant_id,
+        id: String::new(),
+        order_number: 0,
+        start_date: chrono::NaiveDate::default(),
+        start_timestamp_ms: 0,
+        queue_enter_timestamp_ms: None,
+        accept_timestamp_ms: None,
+        end_timestamp_ms: None,
+        ivr_duration_in_sec: None,
+        queue_duration_in_sec: None,
+        initial_talk_duration_in_sec: None,
+        session_duration_in_sec: None,
+        ivr_id: None,
+        queue_id: None,
+        customer_id: None,
+        agent_id: None,
+        direction: Direction::Inbound,
+        outcome: Outcome::Accepted,
+        in_sla: None,
+        quick_drop: None,
+    };
+    for col in columns {
+        let name = col.to_string();
+        let name = name.as_str();
+        match col {
+            C::TenantId => {}
+            C::Id => d.id = row.try_get("", name)?,
+            C::OrderNumber => d.order_number = row.try_get("", name)?,
+            C::StartDate => d.start_date = row.try_get("", name)?,
+            C::StartTimestampMs => d.start_timestamp_ms = row.try_get("", name)?,
+            C::QueueEnterTimestampMs => d.queue_enter_timestamp_ms = row.try_get("", name)?,
+            C::AcceptTimestampMs => d.accept_timestamp_ms = row.try_get("", name)?,
+            C::EndTimestampMs => d.end_timestamp_ms = row.try_get("", name)?,
+            C::IvrDurationInSec => d.ivr_duration_in_sec = row.try_get("", name)?,
+            C::QueueDurationInSec => d.queue_duration_in_sec = row.try_get("", name)?,
+            C::InitialTalkDurationInSec => {
+                d.initial_talk_duration_in_sec = row.try_get("", name)?
+            }
+            C::SessionDurationInSec => d.session_duration_in_sec = row.try_get("", name)?,
+            C::IvrId => d.ivr_id = row.try_get("", name)?,
+            C::QueueId => d.queue_id = row.try_get("", name)?,
+            C::CustomerId => d.customer_id = row.try_get("", name)?,
+            C::AgentId => d.agent_id = row.try_get("", name)?,
+            C::Direction => {
+                let code: i16 = row.try_get("", name)?;
+                d.direction = Direction::from_code(code as i64).ok_or_else(|| {
+                    DbErr::Type(format!("direction code {code} is not a direction"))
+                })?;
+            }
+            C::Outcome => {
+                let code: i16 = row.try_get("", name)?;
+                d.outcome = Outcome::from_code(code as i64)
+                    .ok_or_else(|| DbErr::Type(format!("outcome code {code} is not an outcome")))?;
+            }
+            C::InSla => d.in_sla = row.try_get("", name)?,
+            C::QuickDrop => d.quick_drop = row.try_get("", name)?,
+        }
+    }
+    Ok(d)
+}
+
+/// The endpoint joined as `e{i}`, if the row has one.
+fn read_endpoint(
+    row: &QueryResult,
+    i: usize,
+    tenant_id: i32,
+) -> Result<Option<endpoint::Model>, DbErr> {
+    let Some(id) = row.try_get::<Option<String>>("", &format!("e{i}_id"))? else {
+        return Ok(None);
+    };
+    let role: i16 = row.try_get("", &format!("e{i}_role"))?;
+    Ok(Some(endpoint::Model {
+        tenant_id,
+        id,
+        name: row.try_get("", &format!("e{i}_name"))?,
+        role: EndpointRole::from_code(role as i64)
+            .ok_or_else(|| DbErr::Type(format!("role code {role} is not a role")))?,
+        sla_threshold_in_sec: row.try_get("", &format!("e{i}_sla"))?,
+        quick_drop_threshold_in_sec: row.try_get("", &format!("e{i}_qd"))?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoints_join_the_limited_page_in_its_order() {
+        let inner = Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id, queue_id FROM dialogues LIMIT 11",
+        );
+        let outer = with_endpoints(
+            inner,
+            &[Slot::Queue],
+            Some(&[
+                (dialogue::Column::StartTimestampMs, true),
+                (dialogue::Column::Id, true),
+            ]),
+            7,
+        );
+        assert_eq!(
+            outer.sql,
+            "SELECT p.*, e0.id AS e0_id, e0.name AS e0_name, e0.role AS e0_role, \
+             e0.sla_threshold_in_sec AS e0_sla, e0.quick_drop_threshold_in_sec AS e0_qd \
+             FROM (SELECT id, queue_id FROM dialogues LIMIT 11) AS p \
+             LEFT JOIN endpoints AS e0 ON e0.tenant_id = 7 AND e0.id = p.queue_id \
+             ORDER BY p.start_timestamp_ms DESC NULLS FIRST, p.id DESC NULLS FIRST"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! The query core: everything that turns a question about a tenant's dialogues and endpoints
+//! into SQL and its answer into plain Rust values. It knows nothing of GraphQL or HTTP: the
+//! GraphQL resolvers, the subscriptions and the OData endpoint are thin adapters over it, so a
+//! filter, an order, a keyset page or a KPI means the same rows whichever way it was asked.
+//!
+//! Every read starts from a [`TenantScope`], the only holder of the database connection here.
+pub mod dialogues;
+pub mod endpoints;
+pub mod filter;
+pub mod page;
+mod scope;
+pub mod stats;
+
+pub use dialogues::{
+    DialogueKey, DialogueListRequest, DialogueOrder, DialogueOrderField, DialoguePage,
+    DialogueSelection, Slot,
+};
+pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
+pub use filter::{DialogueField, EndpointField, Filter, Op, Operand};
+pub use page::{PageArgs, PageInfo, PageLimits};
+pub use scope::TenantScope;
+pub use stats::{Dimension, GroupKey, Measure, StatsRequest, StatsRow};

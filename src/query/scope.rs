@@ -1,0 +1,55 @@
+//! The one door to a tenant's rows. Every read of the query core starts from a [`TenantScope`]:
+//! the tenant predicate is added here, and the connection never leaves the query core, so no
+//! resolver, loader, stats query or OData handler can forget it.
+use entity::{dialogue, endpoint};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryResult, Select, Statement,
+};
+
+/// Read access confined to one tenant.
+#[derive(Clone, Debug)]
+pub struct TenantScope {
+    db: DatabaseConnection,
+    tenant_id: i32,
+}
+
+impl TenantScope {
+    pub fn new(db: DatabaseConnection, tenant_id: i32) -> Self {
+        Self { db, tenant_id }
+    }
+
+    pub fn tenant_id(&self) -> i32 {
+        self.tenant_id
+    }
+
+    pub(super) fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// All of this tenant's dialogues; the core adds filters and order.
+    pub(super) fn dialogues(&self) -> Select<dialogue::Entity> {
+        dialogue::Entity::find().filter(dialogue::Column::TenantId.eq(self.tenant_id))
+    }
+
+    /// All of this tenant's endpoints.
+    pub(super) fn endpoints(&self) -> Select<endpoint::Entity> {
+        endpoint::Entity::find().filter(endpoint::Column::TenantId.eq(self.tenant_id))
+    }
+
+    /// Runs a statement built from [`Self::dialogues`] or [`Self::endpoints`].
+    pub(super) async fn all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.db.query_all_raw(statement).await
+    }
+
+    pub(super) async fn one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.db.query_one_raw(statement).await
+    }
+
+    pub(super) async fn models<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        select.all(&self.db).await
+    }
+}

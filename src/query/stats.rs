@@ -1,0 +1,535 @@
+//! Contact-center KPIs per time bucket × group (API.md §4), aggregated by the database with
+//! GROUP BY and conditional aggregates, never by loading dialogues; exact nearest-rank
+//! percentiles by window functions. Front ends name the [`Measure`]s they will show and only
+//! those aggregates run.
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use chrono_tz::Tz;
+use entity::{dialogue, Direction, Outcome};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement};
+
+use super::filter::{DialogueField, Filter};
+use super::TenantScope;
+use crate::buckets::{Bucketing, Granularity};
+use crate::error::{ApiError, ApiResult};
+
+/// What stats rows can be grouped by.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Queue,
+    Agent,
+    Ivr,
+    Direction,
+    Outcome,
+}
+
+impl Dimension {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Queue => "queue_id",
+            Self::Agent => "agent_id",
+            Self::Ivr => "ivr_id",
+            Self::Direction => "direction",
+            Self::Outcome => "outcome",
+        }
+    }
+
+    /// The name in messages (as GraphQL spells it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queue => "QUEUE",
+            Self::Agent => "AGENT",
+            Self::Ivr => "IVR",
+            Self::Direction => "DIRECTION",
+            Self::Outcome => "OUTCOME",
+        }
+    }
+}
+
+/// One aggregate of a group: a count, or a mean or maximum in seconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// All dialogues.
+    Dialogues,
+    Inbound,
+    Outbound,
+    /// |Q|: queued, then accepted or abandoned.
+    Offered,
+    /// |A|.
+    Accepted,
+    /// |B|.
+    Abandoned,
+    /// |QD|: abandoned within the quick-drop threshold.
+    QuickDrops,
+    /// |I|: ended in the IVR.
+    IvrDrops,
+    AcceptedInSla,
+    AverageSpeedOfAnswer,
+    AverageAbandonTime,
+    AverageTalkTime,
+    AverageIvrTime,
+    AverageSessionTime,
+    MaxQueueTime,
+}
+
+impl Measure {
+    fn is_count(self) -> bool {
+        !matches!(
+            self,
+            Self::AverageSpeedOfAnswer
+                | Self::AverageAbandonTime
+                | Self::AverageTalkTime
+                | Self::AverageIvrTime
+                | Self::AverageSessionTime
+                | Self::MaxQueueTime
+        )
+    }
+
+    fn alias(self) -> &'static str {
+        match self {
+            Self::Dialogues => "dialogues",
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+            Self::Offered => "offered",
+            Self::Accepted => "accepted",
+            Self::Abandoned => "abandoned",
+            Self::QuickDrops => "quick_drops",
+            Self::IvrDrops => "ivr_drops",
+            Self::AcceptedInSla => "accepted_in_sla",
+            Self::AverageSpeedOfAnswer => "avg_speed_of_answer",
+            Self::AverageAbandonTime => "avg_abandon_time",
+            Self::AverageTalkTime => "avg_talk_time",
+            Self::AverageIvrTime => "avg_ivr_time",
+            Self::AverageSessionTime => "avg_session_time",
+            Self::MaxQueueTime => "max_queue_time",
+        }
+    }
+
+    /// The aggregate over one group's rows.
+    fn sql(self) -> String {
+        let accepted = Outcome::Accepted.code();
+        let abandoned = Outcome::Abandoned.code();
+        // Sets of API.md §4 as SQL predicates on one dialogue row.
+        let q = format!(
+            "queue_enter_timestamp_ms IS NOT NULL AND outcome IN ({accepted}, {abandoned})"
+        );
+        let a = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {accepted}");
+        let b = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {abandoned}");
+        let count_where = |condition: &str| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
+        match self {
+            Self::Dialogues => "COUNT(*)".into(),
+            Self::Inbound => count_where(&format!("direction = {}", Direction::Inbound.code())),
+            Self::Outbound => count_where(&format!("direction = {}", Direction::Outbound.code())),
+            Self::Offered => count_where(&q),
+            Self::Accepted => count_where(&a),
+            Self::Abandoned => count_where(&b),
+            Self::QuickDrops => count_where(&format!("{b} AND quick_drop = TRUE")),
+            Self::IvrDrops => count_where(&format!("outcome = {}", Outcome::IvrDrop.code())),
+            Self::AcceptedInSla => count_where(&format!("{a} AND in_sla = TRUE")),
+            Self::AverageSpeedOfAnswer => {
+                format!("AVG(CASE WHEN {a} THEN queue_duration_in_sec END)")
+            }
+            Self::AverageAbandonTime => {
+                format!("AVG(CASE WHEN {b} THEN queue_duration_in_sec END)")
+            }
+            Self::AverageTalkTime => {
+                format!("AVG(CASE WHEN {a} THEN initial_talk_duration_in_sec END)")
+            }
+            Self::AverageIvrTime => "AVG(ivr_duration_in_sec)".into(),
+            Self::AverageSessionTime => "AVG(session_duration_in_sec)".into(),
+            Self::MaxQueueTime => format!("MAX(CASE WHEN {q} THEN queue_duration_in_sec END)"),
+        }
+    }
+}
+
+/// The rows a queue-time percentile ranks: queued dialogues with a queue duration.
+fn ranked_rows() -> String {
+    format!(
+        "queue_enter_timestamp_ms IS NOT NULL AND outcome IN ({}, {}) AND queue_duration_in_sec IS NOT NULL",
+        Outcome::Accepted.code(),
+        Outcome::Abandoned.code()
+    )
+}
+
+/// The group a row belongs to: its bucket key and the values of the grouped dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct GroupKey {
+    pub bucket: i64,
+    pub queue_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub ivr_id: Option<String>,
+    pub direction: Option<Direction>,
+    pub outcome: Option<Outcome>,
+}
+
+impl GroupKey {
+    fn read(row: &QueryResult, groups: &[Dimension]) -> ApiResult<Self> {
+        let mut key = GroupKey {
+            bucket: row.try_get::<i64>("", "bucket")?,
+            ..Default::default()
+        };
+        for dim in groups {
+            match dim {
+                Dimension::Queue => key.queue_id = row.try_get("", "queue_id")?,
+                Dimension::Agent => key.agent_id = row.try_get("", "agent_id")?,
+                Dimension::Ivr => key.ivr_id = row.try_get("", "ivr_id")?,
+                Dimension::Direction => {
+                    let code: Option<i16> = row.try_get("", "direction")?;
+                    key.direction = code.and_then(|c| Direction::from_code(c as i64));
+                }
+                Dimension::Outcome => {
+                    let code: Option<i16> = row.try_get("", "outcome")?;
+                    key.outcome = code.and_then(|c| Outcome::from_code(c as i64));
+                }
+            }
+        }
+        Ok(key)
+    }
+
+    /// Period first, then the group keys in `groupBy` order; absent keys last; ids by their
+    /// bytes, so the order is the same on every database whatever its collation.
+    fn order(&self, other: &Self, groups: &[Dimension]) -> Ordering {
+        fn none_last<T: Ord>(a: &Option<T>, b: &Option<T>) -> Ordering {
+            match (a, b) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }
+        }
+        let code = |d: &Option<Direction>| d.map(Direction::code);
+        let outcome = |o: &Option<Outcome>| o.map(Outcome::code);
+        groups
+            .iter()
+            .fold(self.bucket.cmp(&other.bucket), |order, dim| {
+                order.then_with(|| match dim {
+                    Dimension::Queue => none_last(&self.queue_id, &other.queue_id),
+                    Dimension::Agent => none_last(&self.agent_id, &other.agent_id),
+                    Dimension::Ivr => none_last(&self.ivr_id, &other.ivr_id),
+                    Dimension::Direction => {
+                        none_last(&code(&self.direction), &code(&other.direction))
+                    }
+                    Dimension::Outcome => {
+                        none_last(&outcome(&self.outcome), &outcome(&other.outcome))
+                    }
+                })
+            })
+    }
+}
+
+/// The KPIs of one time bucket × group.
+#[derive(Debug, Clone, Default)]
+pub struct StatsRow {
+    pub key: GroupKey,
+    /// `[start, end)` of the bucket; none for TOTAL.
+    pub period: Option<(i64, i64)>,
+    counts: HashMap<Measure, i64>,
+    values: HashMap<Measure, Option<f64>>,
+    /// Requested p → its queue-time quantile.
+    percentiles: Vec<(f64, Option<f64>)>,
+}
+
+impl StatsRow {
+    /// A count measure (0 when it was not requested).
+    pub fn count(&self, measure: Measure) -> i64 {
+        self.counts.get(&measure).copied().unwrap_or(0)
+    }
+
+    /// A mean or maximum in seconds; none when no dialogue of the group has one.
+    pub fn value(&self, measure: Measure) -> Option<f64> {
+        self.values.get(&measure).copied().flatten()
+    }
+
+    /// The queue-time quantile for `p`, if it was requested.
+    pub fn percentile(&self, p: f64) -> Option<Option<f64>> {
+        self.percentiles
+            .iter()
+            .find(|(wanted, _)| *wanted == p)
+            .map(|(_, value)| *value)
+    }
+}
+
+/// One `dialogueStats` question.
+#[derive(Debug, Clone)]
+pub struct StatsRequest {
+    pub from: i64,
+    pub to: i64,
+    pub zone: Tz,
+    pub granularity: Granularity,
+    pub group_by: Vec<Dimension>,
+    pub filter: Option<Filter<DialogueField>>,
+    /// The aggregates to compute.
+    pub measures: Vec<Measure>,
+    /// Queue-time quantiles to compute, each 0 < p ≤ 1.
+    pub percentiles: Vec<f64>,
+    pub max_rows: usize,
+}
+
+/// Checks a quantile's `p`.
+pub fn validate_p(p: f64) -> ApiResult<f64> {
+    if p.is_finite() && p > 0.0 && p <= 1.0 {
+        Ok(p)
+    } else {
+        Err(ApiError::bad_input(format!(
+            "`p` must be greater than 0 and at most 1 (got {p})"
+        )))
+    }
+}
+
+/// The dialogues of `[from, to)` matching the filter.
+fn matching(
+    tenant_dialogues: Select<dialogue::Entity>,
+    request: &StatsRequest,
+) -> ApiResult<Select<dialogue::Entity>> {
+    let mut select = tenant_dialogues
+        .filter(dialogue::Column::StartTimestampMs.gte(request.from))
+        .filter(dialogue::Column::StartTimestampMs.lt(request.to));
+    if let Some(filter) = &request.filter {
+        select = select.filter(filter.condition()?);
+    }
+    Ok(select)
+}
+
+impl TenantScope {
+    /// Runs the aggregation and the percentile queries; rows sorted by period, then group keys.
+    pub async fn dialogue_stats(&self, request: &StatsRequest) -> ApiResult<Vec<StatsRow>> {
+        let backend = self.backend();
+        if request.from >= request.to {
+            return Err(ApiError::bad_input("`from` must be before `to`"));
+        }
+        for (i, dim) in request.group_by.iter().enumerate() {
+            if request.group_by[..i].contains(dim) {
+                return Err(ApiError::bad_input(format!(
+                    "`groupBy` names {} twice",
+                    dim.name()
+                )));
+            }
+        }
+        for p in &request.percentiles {
+            validate_p(*p)?;
+        }
+        let buckets = Bucketing::count(request.zone, request.granularity, request.from, request.to);
+        if buckets > request.max_rows as u64 {
+            return Err(ApiError::bad_input(format!(
+                "this request would produce {buckets} time buckets, more than the {} rows one call may return; \
+                 use a coarser granularity or a shorter range",
+                request.max_rows
+            )));
+        }
+        // Buckets are only needed where the tenant has dialogues: a range of centuries around a
+        // year of data costs what that year costs (the month boundaries, the offset changes).
+        let Some((first, last)) = self.data_span(request).await? else {
+            return Ok(Vec::new());
+        };
+        let bucketing = Bucketing::new(
+            request.zone,
+            request.granularity,
+            request.from.max(first),
+            request.to.min(last + 1),
+        );
+        let key_sql = bucketing.key_sql("start_timestamp_ms");
+        let dims: Vec<&'static str> = request.group_by.iter().map(|d| d.column()).collect();
+
+        let mut select = matching(self.dialogues(), request)?
+            .select_only()
+            .expr_as(Expr::cust(key_sql.clone()), "bucket");
+        for dim in &dims {
+            select = select.expr_as(Expr::cust(*dim), *dim);
+        }
+        let mut measures: Vec<Measure> = Vec::new();
+        for measure in &request.measures {
+            if !measures.contains(measure) {
+                measures.push(*measure);
+            }
+        }
+        for measure in &measures {
+            select = select.expr_as(Expr::cust(measure.sql()), measure.alias());
+        }
+        select = select.group_by(Expr::cust("bucket"));
+        for dim in &dims {
+            select = select.group_by(Expr::cust(*dim));
+        }
+        let grouped = select.clone();
+        // The aggregation and the percentile ranking are independent scans: run them side by side.
+        let aggregation = self.all(select.limit(request.max_rows as u64 + 1).build(backend));
+        let ranking = async {
+            if request.percentiles.is_empty() {
+                return Ok(HashMap::new());
+            }
+            self.percentiles(request, &key_sql, &dims).await
+        };
+        let (rows, found) = tokio::join!(aggregation, ranking);
+        let (rows, found) = (rows?, found?);
+        if rows.len() > request.max_rows {
+            let inner = grouped.build(backend);
+            let count = self
+                .one(Statement::from_sql_and_values(
+                    backend,
+                    format!("SELECT COUNT(*) AS n FROM ({}) AS grouped", inner.sql),
+                    inner.values.map(|v| v.0).unwrap_or_default(),
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            return Err(ApiError::bad_input(format!(
+                "this request would produce {count} rows (time buckets × groups), more than the {} one call may return; \
+                 narrow the range or the filter, group by fewer dimensions, or use a coarser granularity",
+                request.max_rows
+            )));
+        }
+
+        let mut stats = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = GroupKey::read(row, &request.group_by)?;
+            let mut entry = StatsRow {
+                period: bucketing.period(key.bucket),
+                key,
+                ..Default::default()
+            };
+            for measure in &measures {
+                if measure.is_count() {
+                    entry.counts.insert(
+                        *measure,
+                        row.try_get::<Option<i64>>("", measure.alias())?
+                            .unwrap_or(0),
+                    );
+                } else {
+                    entry
+                        .values
+                        .insert(*measure, row.try_get::<Option<f64>>("", measure.alias())?);
+                }
+            }
+            entry.percentiles = request
+                .percentiles
+                .iter()
+                .map(|p| (*p, found.get(&(entry.key.clone(), p.to_bits())).copied()))
+                .collect();
+            stats.push(entry);
+        }
+        stats.sort_by(|a, b| a.key.order(&b.key, &request.group_by));
+        Ok(stats)
+    }
+
+    /// The first and last start instant of the tenant's dialogues in the range (an index look-up).
+    async fn data_span(&self, request: &StatsRequest) -> ApiResult<Option<(i64, i64)>> {
+        let span = self
+            .dialogues()
+            .filter(dialogue::Column::StartTimestampMs.gte(request.from))
+            .filter(dialogue::Column::StartTimestampMs.lt(request.to))
+            .select_only()
+            .expr_as(Expr::cust("MIN(start_timestamp_ms)"), "first")
+            .expr_as(Expr::cust("MAX(start_timestamp_ms)"), "last")
+            .build(self.backend());
+        let Some(row) = self.one(span).await? else {
+            return Ok(None);
+        };
+        let first: Option<i64> = row.try_get("", "first")?;
+        let last: Option<i64> = row.try_get("", "last")?;
+        Ok(first.zip(last))
+    }
+
+    /// Exact nearest-rank quantiles of the queue duration over Q, per group, for every requested
+    /// p, in one pass: rows are ranked within their group and only the wanted ranks come back.
+    async fn percentiles(
+        &self,
+        request: &StatsRequest,
+        key_sql: &str,
+        dims: &[&'static str],
+    ) -> ApiResult<HashMap<(GroupKey, u64), f64>> {
+        let backend = self.backend();
+        let partition = std::iter::once(key_sql.to_string())
+            .chain(dims.iter().map(|d| d.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut select = matching(self.dialogues(), request)?
+            .filter(Expr::cust(ranked_rows()))
+            .select_only()
+            .expr_as(Expr::cust(key_sql.to_string()), "bucket");
+        for dim in dims {
+            select = select.expr_as(Expr::cust(*dim), *dim);
+        }
+        select = select
+            .expr_as(Expr::cust("queue_duration_in_sec"), "v")
+            .expr_as(
+                Expr::cust(format!(
+                    "ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY queue_duration_in_sec)"
+                )),
+                "rn",
+            )
+            .expr_as(
+                Expr::cust(format!("COUNT(*) OVER (PARTITION BY {partition})")),
+                "n",
+            );
+        let inner = select.build(backend);
+        // The database narrows each group to the ranks near p·n (float arithmetic is close
+        // enough for that); the exact rank ⌈p·n⌉ is then chosen here, in integers.
+        let wanted: Vec<String> = request
+            .percentiles
+            .iter()
+            .map(|p| format!("(rn >= {p:?} * n - 1 AND rn <= {p:?} * n + 1)"))
+            .collect();
+        let sql = format!(
+            "SELECT * FROM ({}) AS ranked WHERE {}",
+            inner.sql,
+            wanted.join(" OR ")
+        );
+        let rows = self
+            .all(Statement::from_sql_and_values(
+                backend,
+                sql,
+                inner.values.map(|v| v.0).unwrap_or_default(),
+            ))
+            .await?;
+        let mut found = HashMap::new();
+        for row in &rows {
+            let key = GroupKey::read(row, &request.group_by)?;
+            let value: f64 = row.try_get("", "v")?;
+            let rank: i64 = row.try_get("", "rn")?;
+            let n: i64 = row.try_get("", "n")?;
+            for p in &request.percentiles {
+                if nearest_rank(*p, n as u64) == rank as u64 {
+                    found.insert((key.clone(), p.to_bits()), value);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// ⌈p·n⌉, at least 1, computed exactly for `p` as the decimal the client wrote (0.07 is 7%,
+/// not the binary float just above it).
+pub fn nearest_rank(p: f64, n: u64) -> u64 {
+    // Rust prints the shortest decimal that reads back as the same float, never in exponent form.
+    let text = format!("{p}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let rank = match (whole.parse::<u128>(), fraction.len() <= 30) {
+        (Ok(whole), true) => {
+            let scale = 10u128.pow(fraction.len() as u32);
+            let numerator = whole * scale + fraction.parse::<u128>().unwrap_or(0);
+            (numerator * n as u128).div_ceil(scale)
+        }
+        // A p too small to write in 30 decimals: p·n < 1 for any realistic n.
+        _ => ((p * n as f64).ceil()) as u128,
+    };
+    (rank as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_rank;
+
+    #[test]
+    fn nearest_rank_is_exact() {
+        assert_eq!(nearest_rank(0.7, 10), 7);
+        assert_eq!(nearest_rank(0.07, 100), 7);
+        assert_eq!(nearest_rank(0.56, 25), 14);
+        assert_eq!(nearest_rank(0.5, 100), 50);
+        assert_eq!(nearest_rank(0.500000000001, 100), 51);
+        assert_eq!(nearest_rank(1e-12, 100), 1);
+        assert_eq!(nearest_rank(1.0, 100), 100);
+        assert_eq!(nearest_rank(0.9, 10), 9);
+    }
+}
