@@ -2,6 +2,7 @@
 //! a request, scopes it to a tenant with [`scoped`], and executes it.
 mod codes;
 pub mod dialogues;
+mod documents;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
@@ -107,6 +108,8 @@ impl Default for Guards {
 pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
     let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .data(limits)
+        // First, so that a cached document skips only the parser, not the guards after it.
+        .extension(documents::DocumentCache::new(1024))
         .limit_depth(guards.max_depth)
         .limit_complexity(guards.max_complexity)
         .extension(codes::ErrorCodes)
