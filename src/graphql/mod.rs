@@ -92,6 +92,7 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
             max_aliases: guards.max_aliases,
             introspection: guards.introspection,
         })
+        .extension(shape::ResponseOrder)
         .extension(shape::PageSizes {
             max_page_size: limits.page.max_size,
         });
