@@ -10,9 +10,13 @@ use async_graphql::extensions::{
     NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::registry::{MetaTypeName, Registry};
 use async_graphql::ValidationResult;
-use async_graphql::{Name, Request, ServerError, ServerResult, Value as ConstValue, Variables};
+use async_graphql::{
+    Name, Pos, Request, ServerError, ServerResult, Value as ConstValue, Variables,
+};
 
+use super::DEFAULT_PAGE_SIZE;
 use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy)]
@@ -378,28 +382,47 @@ impl Extension for ShapeLimits {
     }
 }
 
+/// The depth and complexity limits, checked against the figures async-graphql's validator
+/// computes (its `ValidationResult`), so the errors can say how far over the limit a query is.
+///
 /// A page size above the maximum is a BAD_USER_INPUT error however large it is (API.md §3):
 /// the complexity check, which counts page sizes, must not turn `first: 1000000000` into
 /// QUERY_TOO_COMPLEX. When an operation is too complex and asks for such a page, the client
 /// is told about the page size instead.
+///
+/// A connection without `first`/`last` costs the configured default page size: the validator
+/// runs inside [`DEFAULT_PAGE_SIZE`]'s scope, which `page_complexity` reads.
 #[derive(Debug, Clone, Copy)]
-pub struct PageSizes {
+pub struct Costs {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub default_page_size: usize,
     pub max_page_size: usize,
 }
 
-impl ExtensionFactory for PageSizes {
+impl ExtensionFactory for Costs {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PageSizesExtension {
-            max_page_size: self.max_page_size,
+        Arc::new(CostsExtension {
+            limits: *self,
             oversized: Mutex::new(None),
+            biggest_page: Mutex::new(None),
         })
     }
 }
 
-/// Made for each request: remembers the request's first oversized page argument.
-struct PageSizesExtension {
-    max_page_size: usize,
+/// Made for each request: remembers the request's first oversized page argument, and its
+/// largest page, to say where a too complex query spends.
+struct CostsExtension {
+    limits: Costs,
     oversized: Mutex<Option<(String, i64)>>,
+    biggest_page: Mutex<Option<BiggestPage>>,
+}
+
+/// The connection field asking for the most items (an explicit `first`/`last`, or the default).
+struct BiggestPage {
+    field: String,
+    size: usize,
+    pos: Pos,
 }
 
 /// The first `first`/`last` argument (literal or variable) above `max` anywhere in `doc`.
@@ -442,8 +465,84 @@ fn oversized_page(
     None
 }
 
+/// The field with the largest page in `doc`: connections are the fields that take `first`
+/// and `last`, and ask for the default page without them.
+fn biggest_page(
+    doc: &ExecutableDocument,
+    variables: &Variables,
+    registry: &Registry,
+    default_page_size: usize,
+) -> Option<BiggestPage> {
+    let mut biggest: Option<BiggestPage> = None;
+    let mut sets: Vec<(&str, &SelectionSet)> = doc
+        .operations
+        .iter()
+        .map(|(_, op)| (registry.query_type.as_str(), &op.node.selection_set.node))
+        .chain(doc.fragments.values().map(|f| {
+            (
+                f.node.type_condition.node.on.node.as_str(),
+                &f.node.selection_set.node,
+            )
+        }))
+        .collect();
+    while let Some((parent, set)) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    let Some(meta) = registry
+                        .types
+                        .get(parent)
+                        .and_then(|t| t.field_by_name(name))
+                    else {
+                        continue;
+                    };
+                    if meta.args.contains_key("first") && meta.args.contains_key("last") {
+                        let size = ["first", "last"]
+                            .iter()
+                            .find_map(|arg| {
+                                let value = field.node.get_argument(arg)?.node.clone();
+                                let value = value
+                                    .into_const_with(|var| variables.get(&var).cloned().ok_or(()))
+                                    .ok()?;
+                                match value {
+                                    ConstValue::Number(n) => n.as_u64(),
+                                    _ => None,
+                                }
+                            })
+                            .map_or(default_page_size, |n| {
+                                usize::try_from(n).unwrap_or(usize::MAX)
+                            });
+                        if biggest.as_ref().is_none_or(|b| size > b.size) {
+                            biggest = Some(BiggestPage {
+                                field: name.to_string(),
+                                size,
+                                pos: field.pos,
+                            });
+                        }
+                    }
+                    sets.push((
+                        MetaTypeName::concrete_typename(&meta.ty),
+                        &field.node.selection_set.node,
+                    ));
+                }
+                Selection::InlineFragment(fragment) => sets.push((
+                    fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map_or(parent, |c| c.node.on.node.as_str()),
+                    &fragment.node.selection_set.node,
+                )),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    biggest
+}
+
 #[async_trait::async_trait]
-impl Extension for PageSizesExtension {
+impl Extension for CostsExtension {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -452,8 +551,14 @@ impl Extension for PageSizesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        *self.oversized.lock().expect("page sizes lock") =
-            oversized_page(&doc, variables, self.max_page_size);
+        *self.oversized.lock().expect("costs lock") =
+            oversized_page(&doc, variables, self.limits.max_page_size);
+        *self.biggest_page.lock().expect("costs lock") = biggest_page(
+            &doc,
+            variables,
+            &ctx.schema_env.registry,
+            self.limits.default_page_size,
+        );
         Ok(doc)
     }
 
@@ -462,24 +567,41 @@ impl Extension for PageSizesExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            let Some((name, n)) = self.oversized.lock().expect("page sizes lock").take() else {
-                return errors;
-            };
-            errors
-                .into_iter()
-                .map(|error| {
-                    if error.message.contains("too complex") {
-                        bad_input(format!(
-                            "`{name}` is {n}; at most {} items can be asked for at once: page with the cursors",
-                            self.max_page_size
-                        ))
-                    } else {
-                        error
-                    }
-                })
-                .collect()
-        })
+        let limits = self.limits;
+        let result = DEFAULT_PAGE_SIZE
+            .scope(limits.default_page_size, next.run(ctx))
+            .await?;
+        if result.complexity > limits.max_complexity {
+            if let Some((name, n)) = self.oversized.lock().expect("costs lock").take() {
+                return Err(vec![bad_input(format!(
+                    "`{name}` is {n}; at most {} items can be asked for at once: page with the cursors",
+                    limits.max_page_size
+                ))]);
+            }
+            let biggest = self.biggest_page.lock().expect("costs lock").take();
+            let place = biggest.as_ref().map_or(String::new(), |b| {
+                format!(
+                    " (the largest page: {} items of `{}` at line {}, column {})",
+                    b.size, b.field, b.pos.line, b.pos.column
+                )
+            });
+            let mut error = too_complex(format!(
+                "the query is too complex: it costs {}, more than the limit of {}{place}: ask \
+                 for smaller pages or fewer fields",
+                result.complexity, limits.max_complexity
+            ));
+            if let Some(biggest) = biggest {
+                error.locations.push(biggest.pos);
+            }
+            return Err(vec![error]);
+        }
+        if result.depth > limits.max_depth {
+            return Err(vec![too_complex(format!(
+                "the query is nested too deep: {} levels, more than the limit of {}",
+                result.depth, limits.max_depth
+            ))]);
+        }
+        Ok(result)
     }
 }
 
