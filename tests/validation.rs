@@ -1,4 +1,5 @@
-//! Validation and limits on top of async-graphql's (issue 8): depth and complexity say how far over their limits a query is, connections without a page
+//! Validation and limits on top of async-graphql's (issue 8): strings are not enum values,
+//! depth and complexity say how far over their limits a query is, connections without a page
 //! size cost the configured default, and the keys of `data` follow the request.
 mod common;
 
@@ -24,6 +25,131 @@ async fn loaded() -> Vec<common::TestDb> {
 
 fn message(response: &Value) -> &str {
     response["errors"][0]["message"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn strings_are_not_enum_values() {
+    for t in loaded().await {
+        for (query, names) in [
+            (
+                r#"{ dialogueStats(from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z", granularity: "DAY") { dialogues } }"#,
+                [
+                    "argument `granularity` of `Query.dialogueStats`",
+                    "`Granularity`",
+                ],
+            ),
+            (
+                r#"{ dialogues(filter: { outcome: { eq: "ABANDONED" } }) { totalCount } }"#,
+                [
+                    "`filter.outcome.eq` in argument `filter` of `Query.dialogues`",
+                    "`Outcome`",
+                ],
+            ),
+            (
+                r#"{ dialogues(filter: { outcome: { in: [ACCEPTED, "ABANDONED"] } }) { totalCount } }"#,
+                ["`filter.outcome.in`", "`Outcome`"],
+            ),
+            (
+                r#"{ dialogues(filter: { or: [{ outcome: { notIn: "ABANDONED" } }] }) { totalCount } }"#,
+                ["`filter.or.outcome.notIn`", "`Outcome`"],
+            ),
+            (
+                r#"{ dialogues(orderBy: [{ field: "START_TIMESTAMP", direction: DESC }]) { totalCount } }"#,
+                ["`orderBy.field`", "`DialogueOrderField`"],
+            ),
+            (
+                r#"{ dialogues(orderBy: { field: START_TIMESTAMP, direction: "DESC" }) { totalCount } }"#,
+                ["`orderBy.direction`", "`OrderDirection`"],
+            ),
+            (
+                r#"query($o: Outcome = "ABANDONED") { dialogues(filter: { outcome: { eq: $o } }) { totalCount } }"#,
+                ["the default value of `$o`", "`Outcome`"],
+            ),
+            (
+                r#"query($f: DialogueFilter = { outcome: { eq: "ABANDONED" } }) { dialogues(filter: $f) { totalCount } }"#,
+                ["`$f.outcome.eq` in the default value of `$f`", "`Outcome`"],
+            ),
+            (
+                r#"query { ...F } fragment F on Query { endpoints(filter: { role: { eq: "QUEUE" } }) { totalCount } }"#,
+                [
+                    "`filter.role.eq` in argument `filter` of `Query.endpoints`",
+                    "`EndpointRole`",
+                ],
+            ),
+            (
+                r#"{ endpoint(id: "q-sales") { dialogues(filter: { outcome: { eq: "ABANDONED" } }) { totalCount } } }"#,
+                ["of `Endpoint.dialogues`", "`Outcome`"],
+            ),
+        ] {
+            let response = common::query(&t.db, "default", query, json!({})).await;
+            assert_eq!(
+                common::error_codes(&response),
+                ["GRAPHQL_VALIDATION_FAILED"],
+                "{}: {query}: {response}",
+                t.kind
+            );
+            assert!(
+                response.get("data").is_none_or(Value::is_null),
+                "{response}"
+            );
+            for name in names {
+                assert!(
+                    message(&response).contains(name),
+                    "{}: {query}: the message should name {name}: {response}",
+                    t.kind
+                );
+            }
+            assert!(
+                response["errors"][0]["locations"][0]["line"].is_number(),
+                "{}: {query}: no location: {response}",
+                t.kind
+            );
+        }
+
+        // Enum values written as enum values, and strings in JSON variables (JSON has no
+        // enums), keep working and mean the same.
+        let literal = common::query(
+            &t.db,
+            "default",
+            "{ dialogues(filter: { outcome: { eq: ABANDONED } }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+        assert!(literal.get("errors").is_none(), "{literal}");
+        let count = &literal["data"]["dialogues"]["totalCount"];
+        assert!(count.as_i64().is_some_and(|n| n > 0), "{literal}");
+        for (query, variables) in [
+            (
+                "query($o: Outcome) { dialogues(filter: { outcome: { eq: $o } }) { totalCount } }",
+                json!({ "o": "ABANDONED" }),
+            ),
+            (
+                "query($o: [Outcome!]) { dialogues(filter: { outcome: { in: $o } }) { totalCount } }",
+                json!({ "o": ["ABANDONED"] }),
+            ),
+            (
+                "query($f: DialogueFilter) { dialogues(filter: $f) { totalCount } }",
+                json!({ "f": { "outcome": { "eq": "ABANDONED" } } }),
+            ),
+            (
+                "query($o: Outcome = ABANDONED) { dialogues(filter: { outcome: { eq: $o } }) { totalCount } }",
+                json!({}),
+            ),
+        ] {
+            let response = common::query(&t.db, "default", query, variables).await;
+            assert!(response.get("errors").is_none(), "{}: {query}: {response}", t.kind);
+            assert_eq!(&response["data"]["dialogues"]["totalCount"], count, "{query}");
+        }
+        // A string where a string is expected is fine.
+        let response = common::query(
+            &t.db,
+            "default",
+            r#"{ dialogueStats(from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z", timeZone: "Europe/Amsterdam", granularity: DAY) { dialogues } }"#,
+            json!({}),
+        )
+        .await;
+        assert!(response.get("errors").is_none(), "{response}");
+    }
 }
 
 #[tokio::test]

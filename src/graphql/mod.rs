@@ -93,6 +93,7 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
             max_aliases: guards.max_aliases,
             introspection: guards.introspection,
         })
+        .extension(shape::EnumLiterals)
         .extension(shape::ResponseOrder)
         .extension(shape::Costs {
             max_depth: guards.max_depth,
