@@ -1,12 +1,11 @@
 //! Gives every error an `extensions.code` (API.md §6), including those async-graphql raises
 //! itself while parsing and validating.
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
 };
-use std::collections::{HashMap, HashSet};
-
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::parser::Error as ParserError;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
@@ -49,13 +48,19 @@ pub const MAX_RECURSIVE_DEPTH: usize = 32;
 
 /// How deeply selection sets nest in `doc`, counted as async-graphql's recursive-depth check
 /// counts (fragment spreads count a level; each fragment is measured once, cycles add nothing).
+/// Chains of fragments are followed at most [`MAX_WALK`] deep, so the walk cannot overflow the
+/// stack (`shape::ShapeLimits` refuses such documents earlier anyway).
 fn selection_depth(doc: &ExecutableDocument) -> usize {
+    const MAX_WALK: usize = 1_000;
     fn depth<'a>(
         doc: &'a ExecutableDocument,
         set: &'a SelectionSet,
         sizes: &mut HashMap<&'a str, usize>,
         visiting: &mut HashSet<&'a str>,
     ) -> usize {
+        if visiting.len() > MAX_WALK {
+            return 0;
+        }
         let mut deepest = 0;
         for item in &set.items {
             let below = match &item.node {
