@@ -1,11 +1,12 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
 //! for browsers), `/healthz`, `/readyz`.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::parse_query_string;
+use async_graphql::ServerError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +16,7 @@ use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
-use serde_json::json;
+use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
@@ -178,16 +179,48 @@ fn media_type(legacy: bool) -> &'static str {
     }
 }
 
+/// The JSON of a GraphQL response: `data` (left out for request errors, which never reached
+/// execution), `errors` and `extensions` (left out when empty).
+#[derive(Serialize)]
+struct ResponseBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
+/// Serializes straight from async-graphql's values, whose objects keep their order: the keys of
+/// `data` come in the order the request selected its fields (GraphQL spec, "Serialized Map
+/// Ordering"). A detour through `serde_json::Value` would sort them.
+fn response_body(
+    data: Option<&async_graphql::Value>,
+    errors: &[ServerError],
+    extensions: &BTreeMap<String, async_graphql::Value>,
+) -> Vec<u8> {
+    let body = ResponseBody {
+        data,
+        errors,
+        extensions,
+    };
+    serde_json::to_vec(&body).unwrap_or_else(|error| {
+        // Only a non-finite float could fail, and the schema has none; say so rather than panic.
+        tracing::error!(%error, "could not serialize a response");
+        br#"{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#
+            .to_vec()
+    })
+}
+
 fn error_response(status: StatusCode, code: ErrorCode, message: &str, legacy: bool) -> Response {
-    let body =
-        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    let body = response_body(None, &[error], &BTreeMap::new());
     let content_type = media_type(legacy);
-    (
-        status,
-        [(header::CONTENT_TYPE, content_type)],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// The body limit answers 413 in plain text (tower-http, or axum while buffering a streamed
@@ -383,13 +416,11 @@ async fn execute(
         StatusCode::OK
     };
     let content_type = media_type(legacy);
-    let mut json = serde_json::to_value(&response).unwrap_or_default();
-    if request_error {
-        if let Some(object) = json.as_object_mut() {
-            object.remove("data");
-        }
-    }
-    let body = json.to_string();
+    let body = response_body(
+        (!request_error).then_some(&response.data),
+        &response.errors,
+        &response.extensions,
+    );
     let mut http = Response::new(Body::from(body));
     *http.status_mut() = status;
     http.headers_mut()

@@ -561,3 +561,85 @@ async fn every_graphql_answer_names_its_request_id() {
         "client-chosen-42"
     );
 }
+
+/// The object keys of a JSON text, in the order they are written (keys are the strings
+/// followed by a colon; the values here hold no `":`).
+fn keys_in_order(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let end = after.find('"').expect("closing quote");
+        let string = &after[..end];
+        rest = &after[end + 1..];
+        if rest.trim_start().starts_with(':') {
+            keys.push(string.to_string());
+        }
+    }
+    keys
+}
+
+#[tokio::test]
+async fn response_keys_follow_the_order_of_the_request() {
+    // GraphQL spec, "Serialized Map Ordering": the result's keys come in the order the
+    // request selected the fields, not sorted.
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    let query = "{ dialogues(first: 2, orderBy: [{ field: ORDER_NUMBER, direction: ASC }]) { \
+                 pageInfo { hasNextPage endCursor } \
+                 nodes { startTimestamp id queue { name id } } totalCount } }";
+    for (t, server) in dbs.iter().zip(&servers) {
+        for accept in ["application/json", GRAPHQL_RESPONSE] {
+            let response = server
+                .post(json!({ "query": query }))
+                .header(ACCEPT, accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{}", t.kind);
+            let text = response.text().await.unwrap();
+            let node = ["startTimestamp", "id", "queue", "name", "id"];
+            let mut expected = vec!["data", "dialogues", "pageInfo", "hasNextPage", "endCursor"];
+            expected.push("nodes");
+            expected.extend(node);
+            expected.extend(node);
+            expected.push("totalCount");
+            assert_eq!(keys_in_order(&text), expected, "{}: {text}", t.kind);
+        }
+        // A request error has no `data`; an error says its message first.
+        let response = server
+            .post(json!({ "query": "{ dialogues { noSuchField } }" }))
+            .header(ACCEPT, GRAPHQL_RESPONSE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{}", t.kind);
+        let text = response.text().await.unwrap();
+        assert!(
+            text.starts_with(r#"{"errors":[{"message":"#),
+            "{}: {text}",
+            t.kind
+        );
+        assert!(
+            !keys_in_order(&text).contains(&"data".to_string()),
+            "{text}"
+        );
+        // So do the errors the server raises before GraphQL runs.
+        let response = server
+            .client
+            .post(server.url("/graphql"))
+            .header(ACCEPT, GRAPHQL_RESPONSE)
+            .header(CONTENT_TYPE, "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{}", t.kind);
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            keys_in_order(&text),
+            ["errors", "message", "extensions", "code"],
+            "{}: {text}",
+            t.kind
+        );
+    }
+}

@@ -3,10 +3,9 @@
 //! big the page. Statements are counted with sea-orm's metric callback on a connection of our own
 //! to the test database.
 //!
-//! Today this fails: `EndpointLoader` is an async-graphql `DataLoader` with the default 1 ms
-//! delay, which dispatches whatever keys arrived within 1 ms of the first one; resolving 100 or
-//! 500 nodes takes longer than that (debug build), so the keys go out in many batches: seen
-//! 6-12 statements for first: 100 and 24-40 for first: 500, different from run to run.
+//! A connection prefetches the endpoints its page selects in one batch before its nodes
+//! resolve; relying on the `DataLoader`'s 1 ms delay alone once sent the keys out in many
+//! batches (6-40 statements, different from run to run), which this test guards against.
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -110,15 +110,21 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
         .data(limits)
         // First, so that a cached document skips only the parser, not the guards after it.
         .extension(documents::DocumentCache::new(1024))
-        .limit_depth(guards.max_depth)
-        .limit_complexity(guards.max_complexity)
+        // Depth and complexity are checked by `shape::Costs` against the validator's figures,
+        // so the errors can say by how much; the library's own limits stay unset.
+        .limit_recursive_depth(codes::MAX_RECURSIVE_DEPTH)
         .extension(codes::ErrorCodes)
         .extension(shape::ShapeLimits {
             max_root_fields: guards.max_root_fields,
             max_aliases: guards.max_aliases,
             introspection: guards.introspection,
         })
-        .extension(shape::PageSizes {
+        .extension(shape::EnumLiterals)
+        .extension(shape::ResponseOrder)
+        .extension(shape::Costs {
+            max_depth: guards.max_depth,
+            max_complexity: guards.max_complexity,
+            default_page_size: limits.page.default_size,
             max_page_size: limits.page.max_size,
         });
     if !guards.introspection {
@@ -181,12 +187,27 @@ pub(crate) fn limits(ctx: &Context<'_>) -> ApiLimits {
     *ctx.data_unchecked::<ApiLimits>()
 }
 
-/// A connection field costs its page size times what each item selects.
+tokio::task_local! {
+    /// The page size of a connection asked for without `first`/`last`, while a request of the
+    /// schema that configured it is validated (see [`shape::Costs`]). Complexity functions see
+    /// neither the context nor the schema's data; scoping it to the validating task keeps two
+    /// schemas with different defaults in one process apart.
+    pub(crate) static DEFAULT_PAGE_SIZE: usize;
+}
+
+/// A connection field costs its page size times what each item selects; without `first` or
+/// `last` the page size is the configured default.
 pub(crate) fn page_complexity(
     first: Option<i32>,
     last: Option<i32>,
     child_complexity: usize,
 ) -> usize {
-    let size = first.or(last).unwrap_or(50).max(1) as usize;
+    let default = DEFAULT_PAGE_SIZE
+        .try_with(|size| *size)
+        .unwrap_or(ApiLimits::default().page.default_size);
+    let size = first
+        .or(last)
+        .map_or(default, |n| usize::try_from(n).unwrap_or(0))
+        .max(1);
     size.saturating_mul(child_complexity).saturating_add(1)
 }

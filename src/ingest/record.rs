@@ -1,5 +1,6 @@
 //! One vendor-shaped record: its loosely typed cells, and the validation and derivation rules
-//! (API.md §1–2) that turn it into a row. Shared by the file importer and the mutations.
+//! (API.md §1–2) that turn it into a row. Used by the file importer; the schema has no
+//! mutations yet.
 use std::collections::HashMap;
 use std::fmt;
 
