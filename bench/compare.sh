@@ -33,12 +33,13 @@
 #      measuring req/s, p50, p99, errors (socket errors + non-2xx + responses with GraphQL errors or
 #      without data), server CPU ms/request (utime+stime of the server process, all threads),
 #      PostgreSQL CPU ms/request (all processes of the private cluster, incl. exited backends),
-#      statements/request (pg_stat_statements, top-level, reset before the run, ÷ completed
-#      requests) and the server's RSS before and after the run; the same on SQLite for ours;
+#      statements/request (pg_stat_statements, top-level, reset before the run) and the server's
+#      RSS before and after the run; the same on SQLite for ours;
 #   7. replaces the section between <!-- compare:start --> and <!-- compare:end --> in
 #      bench/results.md (appended when absent; the rest of the file is left alone).
-# Requests still in flight when wrk stops (at most 16) are in the CPU and statement figures but not
-# in the request count: negligible when a run completes hundreds of requests.
+# Before each run the server is left to go idle after the warm-up; after it, the requests still in
+# flight when wrk stopped (up to 16) are waited for; per-request CPU and statements are divided by
+# the requests sent (completed + in flight at the end), req/s and latencies count completed ones.
 # Everything started here (servers, the cluster) is stopped by the EXIT trap.
 SCRIPT_NAME=compare
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -245,16 +246,31 @@ run_wrk() { # SECONDS BODY URL
 }
 field() { grep -o "$1=[0-9.]*" <<<"$2" | head -1 | cut -d= -f2; }
 
+# wait_idle PID USES_PG: until the server uses at most one clock tick of CPU in 0.5 s (and no query of the
+# bench database is running), at most 60 s; so requests of the warm-up do not count in the run.
+wait_idle() {
+  local i last=-1 now active=0
+  for i in $(seq 1 120); do
+    now=$(cpu_ticks "$1")
+    [ "$2" = 1 ] && active=$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND state = 'active'")
+    [ "$last" -ge 0 ] && [ $((now - last)) -le 1 ] && [ "$active" = 0 ] && return 0
+    last=$now
+    sleep 0.5
+  done
+  log "warning: pid $1 still busy after 60 s"
+}
+
 # measure ENGINE Q BODY URL PID USES_PG: one line of $WORK/results.tsv
 measure() {
   local engine=$1 q=$2 file=$3 url=$4 pid=$5 uses_pg=$6
   [ "$WARMUP" -gt 0 ] && run_wrk "$WARMUP" "$file" "$url" >/dev/null
+  wait_idle "$pid" "$uses_pg"
   local rss0 srv0 pg0=0 srv1 pg1=0 stmts=- out line
   rss0=$(rss_mb "$pid")
   if [ "$uses_pg" = 1 ]; then psql_admin -c "SELECT pg_stat_statements_reset()" >/dev/null; pg0=$(pg_ticks); fi
   srv0=$(cpu_ticks "$pid")
   out=$(run_wrk "$DURATION" "$file" "$url") || die "wrk failed: $out"
-  sleep 0.3 # requests in flight at the end finish
+  wait_idle "$pid" "$uses_pg" # the requests in flight when wrk stopped finish (or are cancelled)
   srv1=$(cpu_ticks "$pid")
   if [ "$uses_pg" = 1 ]; then
     pg1=$(pg_ticks)
@@ -262,20 +278,21 @@ measure() {
     statement_kinds >"$WORK/statements/$engine-$q.tsv"
   fi
   line=$(grep '^wrk-result:' <<<"$out") || die "no wrk-result line: $out"
-  local req rps p50 p99 errors
-  req=$(field requests "$line") rps=$(field rps "$line") p50=$(field p50_ms "$line") p99=$(field p99_ms "$line")
+  local req sent rps p50 p99 errors
+  req=$(field requests "$line") sent=$(field sent "$line") rps=$(field rps "$line") p50=$(field p50_ms "$line") p99=$(field p99_ms "$line")
   errors=$(($(field non2xx "$line") + $(field graphql_errors "$line") + $(field socket_errors "$line") + $(field timeouts "$line")))
-  [ "$req" -gt 0 ] || die "$engine ($q): no request completed"
+  [ "$req" -gt 0 ] && [ "$sent" -ge "$req" ] || die "$engine ($q): $req requests completed, $sent sent"
+  # Per request = over the requests sent: those in flight at the end cost CPU and statements too.
   local cpu_srv cpu_pg st
-  cpu_srv=$(python3 -c "print(f'{($srv1-$srv0)*1000/$TICK/$req:.2f}')")
+  cpu_srv=$(python3 -c "print(f'{($srv1-$srv0)*1000/$TICK/$sent:.2f}')")
   cpu_pg=- st=-
   if [ "$uses_pg" = 1 ]; then
-    cpu_pg=$(python3 -c "print(f'{($pg1-$pg0)*1000/$TICK/$req:.2f}')")
-    st=$(python3 -c "print(f'{$stmts/$req:.2f}')")
+    cpu_pg=$(python3 -c "print(f'{($pg1-$pg0)*1000/$TICK/$sent:.2f}')")
+    st=$(python3 -c "print(f'{$stmts/$sent:.2f}')")
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$q" "$rps" "$p50" "$p99" "$errors" \
-    "$cpu_srv" "$cpu_pg" "$st" "$rss0" "$(rss_mb "$pid")" "$req" >>"$WORK/results.tsv"
-  log "$engine ($q): $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $errors, server ${cpu_srv} ms/req, PostgreSQL ${cpu_pg} ms/req, statements/req $st, RSS $rss0 -> $(rss_mb "$pid") MB"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$q" "$rps" "$p50" "$p99" "$errors" \
+    "$cpu_srv" "$cpu_pg" "$st" "$rss0" "$(rss_mb "$pid")" "$req" "$sent" >>"$WORK/results.tsv"
+  log "$engine ($q): $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $errors, server ${cpu_srv} ms/req, PostgreSQL ${cpu_pg} ms/req, statements/req $st, RSS $rss0 -> $(rss_mb "$pid") MB ($req completed, $sent sent)"
 }
 
 : >"$WORK/results.tsv"

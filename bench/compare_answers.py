@@ -92,9 +92,9 @@ def main():
     if ok:
         print(f"same answer: {summary}")
         return
-    print(f"DIFFERENT answers ({kind}): ours {len(ours) if ours else 0} vs theirs {len(theirs) if theirs else 0}", file=sys.stderr)
     a = ours["rows"] if kind == "list" else ours
     b = theirs["rows"] if kind == "list" else theirs
+    print(f"DIFFERENT answers ({kind}): ours {len(a) if a else 0} rows vs theirs {len(b) if b else 0}", file=sys.stderr)
     if kind == "list" and ours["totalCount"] != theirs["totalCount"]:
         print(f"  totalCount ours {ours['totalCount']} theirs {theirs['totalCount']}", file=sys.stderr)
     shown = 0

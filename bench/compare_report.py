@@ -5,7 +5,7 @@
     compare_report.py RESULTS.TSV RESULTS.MD [STATEMENTS_DIR]   (metadata in the environment, see compare.sh)
 
 RESULTS.TSV: engine, query, req/s, p50 ms, p99 ms, errors, server CPU ms/req, PostgreSQL CPU ms/req,
-statements/req, RSS MB before, RSS MB after, requests.
+statements/req, RSS MB before, RSS MB after, requests completed, requests sent.
 """
 import os
 import re
@@ -30,7 +30,7 @@ def main():
     for line in open(tsv):
         f = line.rstrip("\n").split("\t")
         rows[(f[0], f[1])] = dict(zip(
-            ["rps", "p50", "p99", "errors", "cpu", "pgcpu", "stmts", "rss0", "rss1", "requests"], f[2:]))
+            ["rps", "p50", "p99", "errors", "cpu", "pgcpu", "stmts", "rss0", "rss1", "requests", "sent"], f[2:]))
     label = lambda q: QUESTIONS[q].format(deep=f"{int(env['DEEP']):,}")
     out = [START, "## PostGraphile side by side (`bash bench/compare.sh`)", ""]
     out.append(
@@ -62,8 +62,9 @@ def main():
         f"{env['IDLE_THEIRS']} MB. Ratio = ours req/s ÷ PostGraphile req/s. Errors = socket errors + "
         "non-2xx + responses with GraphQL errors or without data (every response is checked). CPU = "
         "utime+stime (server: the process with all its threads; PostgreSQL: every process of the "
-        "cluster) over the run ÷ completed requests. Statements = top-level pg_stat_statements calls "
-        "in the bench database over the run (BEGIN/COMMIT and pings included) ÷ completed requests. "
+        "cluster) over the run ÷ requests sent (the run's requests still in flight when wrk stops are "
+        "waited for and counted; the warm-up's are not). Statements = top-level pg_stat_statements "
+        "calls in the bench database over the run (BEGIN/COMMIT and pings included) ÷ requests sent. "
         f"(b) is queue `{env['B_QUEUE']}` from 2026-09-01 to 2026-09-08 UTC; (c) uses each engine's own "
         f"cursor of row {int(env['DEEP']):,} (ours walked in pages of 500, PostGraphile's from "
         f"`first: 1, offset: {int(env['DEEP']) - 1}`); (d) is dialogue `{env['D_ID']}`; PostGraphile's (e) is "
@@ -77,8 +78,8 @@ def main():
                 path = os.path.join(stmt_dir, f"{engine}-{q}.tsv")
                 if not os.path.exists(path):
                     continue
-                req = rows.get((engine, q), {}).get("requests", "?")
-                out.append(f"{label(q)}, {name}, {req} requests:")
+                r = rows.get((engine, q), {})
+                out.append(f"{label(q)}, {name}, {r.get('sent', '?')} requests sent ({r.get('requests', '?')} completed):")
                 out.append("```")
                 for line in open(path):
                     calls, _, text = line.rstrip("\n").partition("\t")
