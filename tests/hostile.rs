@@ -13,11 +13,13 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// How long any hostile request may take to be answered.
 /// Levels of the fragment bomb (2^BOMB fields once expanded).
 const BOMB: usize = 30;
 
-const QUICK: Duration = Duration::from_secs(2);
+/// How long any hostile request may take to be answered: a bound that catches a request the
+/// server works on without end (the bomb above would take hours), not a speed target — a
+/// loaded CI machine answers the 10,000-fragment case in about 5 s. Speed is measured in bench/.
+const QUICK: Duration = Duration::from_secs(20);
 
 const NORMAL: &str = "{ dialogues(first: 5) { totalCount nodes { id queue { name } } } }";
 

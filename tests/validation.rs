@@ -3,9 +3,9 @@
 //! size cost the configured default, and the keys of `data` follow the request.
 mod common;
 
-use insights::graphql::pagination::PageLimits;
 use insights::graphql::{self, ApiLimits, Guards};
 use insights::ingest::Kind;
+use insights::query::PageLimits;
 use serde_json::{json, Value};
 
 async fn loaded() -> Vec<common::TestDb> {
