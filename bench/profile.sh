@@ -53,7 +53,17 @@ kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
 # The dump taken after the requests (the final one, at exit, holds only the shutdown).
 DUMP=$(ls -t "$WORK"/callgrind.out.* 2>/dev/null | tail -n 1)
 [ -n "$DUMP" ] || DUMP="$WORK/callgrind.out"
+if [ -n "${PROFILE_KEEP:-}" ]; then cp "$DUMP" "$PROFILE_KEEP"; fi
+# The report reads only the first lines of long listings: no pipefail (head closes its pipe).
+set +o pipefail
 TOTAL=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
+# Self cost: the functions whose own instructions are spent (callgrind_annotate's default).
+# Inclusive cost: the stages of the request path; runtime frames that hold everything are dropped.
+annotate() { # extra options
+  callgrind_annotate --threshold=100 "$@" "$DUMP" 2>/dev/null | sed -n '/^Ir /,$p' | sed '1,2d' \
+    | grep -v 'PROGRAM TOTALS\|^-\|^$\|(100.0%)\|(99\.[0-9]*%)' \
+    | sed -E 's/ \[[^]]*\]$//' | cut -c1-170
+}
 {
   echo "# Server CPU profile: the page query (a2), callgrind"
   echo
@@ -66,15 +76,13 @@ TOTAL=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(","
   echo "## Top functions by self cost"
   echo
   echo '```'
-  callgrind_annotate --threshold=100 "$DUMP" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^-' | head -n 32 \
-    | sed -E 's/\(\/[^)]*\)//; s/ \[[^]]*\]$//' | cut -c1-160
+  annotate --inclusive=no | head -n 30
   echo '```'
   echo
   echo "## Top functions by inclusive cost"
   echo
   echo '```'
-  callgrind_annotate --inclusive=yes --threshold=100 "$DUMP" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^-' \
-    | head -n 40 | sed -E 's/ \[[^]]*\]$//' | cut -c1-160
+  annotate --inclusive=yes | head -n 45
   echo '```'
 } > "$OUT"
 echo "instructions per request: $(( TOTAL / N )); profile in $OUT"

@@ -6,6 +6,7 @@ use entity::{dialogue, Direction, Outcome};
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
 use super::loader::{endpoint, Endpoints};
+use super::rows::DialogueRow;
 use super::scalars::{Date, DateTime};
 use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
 use crate::auth::Scope;
@@ -203,18 +204,18 @@ pub struct DialogueConnection {
 }
 
 /// A dialogue and its cursor.
-pub struct DialogueEdge<'a>(&'a str, &'a dialogue::Model);
+pub struct DialogueEdge<'a>(&'a query::DialoguePage, &'a dialogue::Model);
 
 /// A dialogue and its cursor.
 #[Object]
 impl DialogueEdge<'_> {
     /// Opaque cursor of this dialogue, for `after`/`before`.
-    async fn cursor(&self) -> &str {
-        self.0
+    async fn cursor(&self) -> String {
+        self.0.cursor(self.1)
     }
     /// The dialogue.
-    async fn node(&self) -> Dialogue {
-        Dialogue(self.1.clone())
+    async fn node(&self) -> DialogueRow<'_> {
+        DialogueRow(self.1)
     }
 }
 
@@ -224,18 +225,14 @@ impl DialogueConnection {
     /// The dialogues of this page with their cursors.
     async fn edges(&self) -> Vec<DialogueEdge<'_>> {
         self.page
-            .edges
+            .rows
             .iter()
-            .map(|(c, d)| DialogueEdge(c, d))
+            .map(|d| DialogueEdge(&self.page, d))
             .collect()
     }
     /// The dialogues of this page.
-    async fn nodes(&self) -> Vec<Dialogue> {
-        self.page
-            .edges
-            .iter()
-            .map(|(_, d)| Dialogue(d.clone()))
-            .collect()
+    async fn nodes(&self) -> Vec<DialogueRow<'_>> {
+        self.page.rows.iter().map(DialogueRow).collect()
     }
     /// Where this page stands.
     async fn page_info(&self) -> PageInfo {

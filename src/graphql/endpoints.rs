@@ -105,14 +105,14 @@ pub struct EndpointConnection {
 }
 
 /// An endpoint and its cursor.
-pub struct EndpointEdge<'a>(&'a str, &'a endpoint::Model);
+pub struct EndpointEdge<'a>(&'a query::EndpointPage, &'a endpoint::Model);
 
 /// An endpoint and its cursor.
 #[Object]
 impl EndpointEdge<'_> {
     /// Opaque cursor of this endpoint, for `after`/`before`.
-    async fn cursor(&self) -> &str {
-        self.0
+    async fn cursor(&self) -> String {
+        self.0.cursor(self.1)
     }
     /// The endpoint.
     async fn node(&self) -> Endpoint {
@@ -126,18 +126,14 @@ impl EndpointConnection {
     /// The endpoints of this page with their cursors.
     async fn edges(&self) -> Vec<EndpointEdge<'_>> {
         self.page
-            .edges
+            .rows
             .iter()
-            .map(|(c, e)| EndpointEdge(c, e))
+            .map(|e| EndpointEdge(&self.page, e))
             .collect()
     }
     /// The endpoints of this page.
     async fn nodes(&self) -> Vec<Endpoint> {
-        self.page
-            .edges
-            .iter()
-            .map(|(_, e)| Endpoint(e.clone()))
-            .collect()
+        self.page.rows.iter().map(|e| Endpoint(e.clone())).collect()
     }
     /// Where this page stands.
     async fn page_info(&self) -> PageInfo {

@@ -19,12 +19,14 @@ pub struct EndpointLoader {
     scope: TenantScope,
 }
 
-/// The per-request loader as resolvers find it in the context.
-pub type Endpoints = DataLoader<EndpointLoader, HashMapCache>;
+/// The per-request loader as resolvers find it in the context. Its cache hashes ids with
+/// foldhash: a page looks up hundreds of relations in it, and SipHash was a visible share of a
+/// page's CPU (bench/profile.md); the ids come from our own rows, so no flooding defence needed.
+pub type Endpoints = DataLoader<EndpointLoader, HashMapCache<foldhash::fast::RandomState>>;
 
 impl EndpointLoader {
     pub fn new(scope: TenantScope) -> Endpoints {
-        DataLoader::with_cache(Self { scope }, tokio::spawn, HashMapCache::default())
+        DataLoader::with_cache(Self { scope }, tokio::spawn, HashMapCache::new())
             .max_batch_size(MAX_BATCH)
             .delay(Duration::from_millis(2))
     }

@@ -6,6 +6,8 @@ mod documents;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
+mod rows;
+pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
 mod shape;
 pub mod stats;

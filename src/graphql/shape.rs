@@ -897,8 +897,24 @@ impl KeyOrder {
     }
 
     fn apply(&self, value: &mut ConstValue) {
+        if self.0.is_empty() {
+            return;
+        }
         match value {
             ConstValue::Object(fields) if !self.0.is_empty() => {
+                // Most objects (a page's rows, which are resolved in one pass) are in order
+                // already: then only what they hold needs a look.
+                let in_order = fields.len() == self.0.len()
+                    && fields
+                        .keys()
+                        .zip(&self.0)
+                        .all(|(key, (wanted, _))| key == wanted);
+                if in_order {
+                    for ((_, inner), item) in self.0.iter().zip(fields.values_mut()) {
+                        inner.apply(item);
+                    }
+                    return;
+                }
                 let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
                 for (key, inner) in &self.0 {
                     if let Some(mut item) = fields.shift_remove(key) {

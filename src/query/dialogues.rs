@@ -1,10 +1,13 @@
 //! Dialogues: pages in any order with keyset cursors, counts and single look-ups, each one SQL
 //! statement that selects only the columns the caller will read and joins the endpoints it will
 //! show (so a page with its queue and agent is one round trip, not one plus a batch).
+use std::collections::HashSet;
+
 use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DbErr, Iden, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, DbBackend, DbErr, Iden, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    Statement,
 };
 
 use super::filter::{DialogueField, Filter};
@@ -191,12 +194,31 @@ pub struct DialogueListRequest {
     pub selection: DialogueSelection,
 }
 
-/// A page of dialogues, each with its cursor, and the endpoints the selection joined.
-#[derive(Debug, Clone, Default)]
+/// A page of dialogues, and the endpoints the selection joined.
+#[derive(Debug, Clone)]
 pub struct DialoguePage {
-    pub edges: Vec<(String, dialogue::Model)>,
+    pub rows: Vec<dialogue::Model>,
     pub info: PageInfo,
     pub endpoints: Vec<endpoint::Model>,
+    order: Vec<DialogueOrder>,
+    keys: Vec<SortKey<dialogue::Column>>,
+}
+
+impl DialoguePage {
+    /// The cursor of a dialogue of this page.
+    pub fn cursor(&self, d: &dialogue::Model) -> String {
+        cursor(&self.order, &self.keys, d)
+    }
+}
+
+fn cursor(
+    order: &[DialogueOrder],
+    keys: &[SortKey<dialogue::Column>],
+    d: &dialogue::Model,
+) -> String {
+    let mut values: Vec<KeyValue> = order.iter().map(|o| o.field.key_value(d)).collect();
+    values.push(KeyValue::Text(d.id.clone()));
+    page::encode_cursor(keys, &values)
 }
 
 /// How one dialogue is looked up.
@@ -230,20 +252,19 @@ impl TenantScope {
         let (rows, endpoints) = self
             .fetch_dialogues(
                 select,
+                &page::limit_clause(&page),
                 &fields,
                 &request.selection.endpoints,
                 Some(&effective),
             )
             .await?;
-        let (edges, info) = page::finish(rows, &page, |d| {
-            let mut values: Vec<KeyValue> = order.iter().map(|o| o.field.key_value(d)).collect();
-            values.push(KeyValue::Text(d.id.clone()));
-            page::encode_cursor(&keys, &values)
-        });
+        let (rows, info) = page::finish(rows, &page, |d| cursor(&order, &keys, d));
         Ok(DialoguePage {
-            edges,
+            rows,
             info,
             endpoints,
+            order,
+            keys,
         })
     }
 
@@ -277,10 +298,15 @@ impl TenantScope {
             DialogueKey::OrderNumber(n) => self
                 .dialogues()
                 .filter(dialogue::Column::OrderNumber.eq(*n)),
-        }
-        .limit(1);
+        };
         let (rows, endpoints) = self
-            .fetch_dialogues(select, &selection.fields, &selection.endpoints, None)
+            .fetch_dialogues(
+                select,
+                " LIMIT 1",
+                &selection.fields,
+                &selection.endpoints,
+                None,
+            )
             .await?;
         Ok(rows.into_iter().next().map(|d| (d, endpoints)))
     }
@@ -312,12 +338,13 @@ impl TenantScope {
             .collect()
     }
 
-    /// Runs `select` (filtered, ordered and limited already) for the `fields` wanted, joining
-    /// the endpoints of `slots` in the same statement: the page is limited first, then joined,
-    /// so the endpoints cost an index look-up per row of the page, never a scan.
+    /// Runs `select` (filtered and ordered already) with `limit` for the `fields` wanted,
+    /// joining the endpoints of `slots` in the same statement: the page is limited first, then
+    /// joined, so the endpoints cost an index look-up per row of the page, never a scan.
     async fn fetch_dialogues(
         &self,
         select: Select<dialogue::Entity>,
+        limit: &str,
         fields: &[DialogueField],
         slots: &[Slot],
         order: Option<&[(dialogue::Column, bool)]>,
@@ -337,7 +364,8 @@ impl TenantScope {
         for col in &columns {
             inner = inner.column(*col);
         }
-        let inner = inner.build(self.backend());
+        let mut inner = inner.build(self.backend());
+        inner.sql.push_str(limit);
         let statement = if slots.is_empty() {
             inner
         } else {
@@ -346,19 +374,29 @@ impl TenantScope {
         let rows = self.all(statement).await?;
         let mut dialogues = Vec::with_capacity(rows.len());
         let mut endpoints: Vec<endpoint::Model> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for row in &rows {
-            dialogues.push(read_dialogue(row, &columns, self.tenant_id())?);
-            for (i, _) in slots.iter().enumerate() {
-                if let Some(found) = read_endpoint(row, i, self.tenant_id())? {
-                    if !endpoints.iter().any(|e| e.id == found.id) {
-                        endpoints.push(found);
+            let d = read_dialogue(row, &columns, self.tenant_id())?;
+            for (i, slot) in slots.iter().enumerate() {
+                // The endpoint's columns follow the dialogue's, five a slot.
+                let at = columns.len() + i * ENDPOINT_COLUMNS;
+                if let Some(id) = slot.id(&d) {
+                    if !seen.contains(id) {
+                        if let Some(found) = read_endpoint(row, at, self.tenant_id())? {
+                            seen.insert(found.id.clone());
+                            endpoints.push(found);
+                        }
                     }
                 }
             }
+            dialogues.push(d);
         }
         Ok((dialogues, endpoints))
     }
 }
+
+/// Columns of each joined endpoint, after the dialogue's (see [`with_endpoints`]).
+const ENDPOINT_COLUMNS: usize = 5;
 
 /// Wraps the page's statement in the joins to its endpoints, keeping its order.
 fn with_endpoints(
@@ -376,9 +414,19 @@ fn with_endpoints(
              e{i}.sla_threshold_in_sec AS e{i}_sla, e{i}.quick_drop_threshold_in_sec AS e{i}_qd"
         ));
         // The tenant is a literal integer here, from the scope, never from the request.
-        joins.push_str(&format!(
-            " LEFT JOIN endpoints AS e{i} ON e{i}.tenant_id = {tenant_id} AND e{i}.id = p.{id_column}"
-        ));
+        // PostgreSQL gets a lateral join, which is always one primary-key look-up per row of
+        // the page (a plain join may be planned as a hash of all the tenant's endpoints);
+        // SQLite's planner always joins row by row through the key.
+        joins.push_str(&if inner.db_backend == DbBackend::Postgres {
+            format!(
+                " LEFT JOIN LATERAL (SELECT * FROM endpoints AS e WHERE e.tenant_id = {tenant_id} \
+                 AND e.id = p.{id_column}) AS e{i} ON TRUE"
+            )
+        } else {
+            format!(
+                " LEFT JOIN endpoints AS e{i} ON e{i}.tenant_id = {tenant_id} AND e{i}.id = p.{id_column}"
+            )
+        });
     }
     let mut sql = format!("SELECT {columns} FROM ({}) AS p{joins}", inner.sql);
     if let Some(order) = order {
@@ -427,64 +475,64 @@ fn read_dialogue(
         in_sla: None,
         quick_drop: None,
     };
-    for col in columns {
-        let name = col.to_string();
-        let name = name.as_str();
+    // Columns come back in the order they were selected: read them by position.
+    for (name, col) in columns.iter().enumerate() {
         match col {
             C::TenantId => {}
-            C::Id => d.id = row.try_get("", name)?,
-            C::OrderNumber => d.order_number = row.try_get("", name)?,
-            C::StartDate => d.start_date = row.try_get("", name)?,
-            C::StartTimestampMs => d.start_timestamp_ms = row.try_get("", name)?,
-            C::QueueEnterTimestampMs => d.queue_enter_timestamp_ms = row.try_get("", name)?,
-            C::AcceptTimestampMs => d.accept_timestamp_ms = row.try_get("", name)?,
-            C::EndTimestampMs => d.end_timestamp_ms = row.try_get("", name)?,
-            C::IvrDurationInSec => d.ivr_duration_in_sec = row.try_get("", name)?,
-            C::QueueDurationInSec => d.queue_duration_in_sec = row.try_get("", name)?,
+            C::Id => d.id = row.try_get_by_index(name)?,
+            C::OrderNumber => d.order_number = row.try_get_by_index(name)?,
+            C::StartDate => d.start_date = row.try_get_by_index(name)?,
+            C::StartTimestampMs => d.start_timestamp_ms = row.try_get_by_index(name)?,
+            C::QueueEnterTimestampMs => d.queue_enter_timestamp_ms = row.try_get_by_index(name)?,
+            C::AcceptTimestampMs => d.accept_timestamp_ms = row.try_get_by_index(name)?,
+            C::EndTimestampMs => d.end_timestamp_ms = row.try_get_by_index(name)?,
+            C::IvrDurationInSec => d.ivr_duration_in_sec = row.try_get_by_index(name)?,
+            C::QueueDurationInSec => d.queue_duration_in_sec = row.try_get_by_index(name)?,
             C::InitialTalkDurationInSec => {
-                d.initial_talk_duration_in_sec = row.try_get("", name)?
+                d.initial_talk_duration_in_sec = row.try_get_by_index(name)?
             }
-            C::SessionDurationInSec => d.session_duration_in_sec = row.try_get("", name)?,
-            C::IvrId => d.ivr_id = row.try_get("", name)?,
-            C::QueueId => d.queue_id = row.try_get("", name)?,
-            C::CustomerId => d.customer_id = row.try_get("", name)?,
-            C::AgentId => d.agent_id = row.try_get("", name)?,
+            C::SessionDurationInSec => d.session_duration_in_sec = row.try_get_by_index(name)?,
+            C::IvrId => d.ivr_id = row.try_get_by_index(name)?,
+            C::QueueId => d.queue_id = row.try_get_by_index(name)?,
+            C::CustomerId => d.customer_id = row.try_get_by_index(name)?,
+            C::AgentId => d.agent_id = row.try_get_by_index(name)?,
             C::Direction => {
-                let code: i16 = row.try_get("", name)?;
+                let code: i16 = row.try_get_by_index(name)?;
                 d.direction = Direction::from_code(code as i64).ok_or_else(|| {
                     DbErr::Type(format!("direction code {code} is not a direction"))
                 })?;
             }
             C::Outcome => {
-                let code: i16 = row.try_get("", name)?;
+                let code: i16 = row.try_get_by_index(name)?;
                 d.outcome = Outcome::from_code(code as i64)
                     .ok_or_else(|| DbErr::Type(format!("outcome code {code} is not an outcome")))?;
             }
-            C::InSla => d.in_sla = row.try_get("", name)?,
-            C::QuickDrop => d.quick_drop = row.try_get("", name)?,
+            C::InSla => d.in_sla = row.try_get_by_index(name)?,
+            C::QuickDrop => d.quick_drop = row.try_get_by_index(name)?,
         }
     }
     Ok(d)
 }
 
-/// The endpoint joined as `e{i}`, if the row has one.
+/// The endpoint joined at column `at` (id, name, role, SLA and quick-drop thresholds), if the
+/// row has one.
 fn read_endpoint(
     row: &QueryResult,
-    i: usize,
+    at: usize,
     tenant_id: i32,
 ) -> Result<Option<endpoint::Model>, DbErr> {
-    let Some(id) = row.try_get::<Option<String>>("", &format!("e{i}_id"))? else {
+    let Some(id) = row.try_get_by_index::<Option<String>>(at)? else {
         return Ok(None);
     };
-    let role: i16 = row.try_get("", &format!("e{i}_role"))?;
+    let role: i16 = row.try_get_by_index(at + 2)?;
     Ok(Some(endpoint::Model {
         tenant_id,
         id,
-        name: row.try_get("", &format!("e{i}_name"))?,
+        name: row.try_get_by_index(at + 1)?,
         role: EndpointRole::from_code(role as i64)
             .ok_or_else(|| DbErr::Type(format!("role code {role} is not a role")))?,
-        sla_threshold_in_sec: row.try_get("", &format!("e{i}_sla"))?,
-        quick_drop_threshold_in_sec: row.try_get("", &format!("e{i}_qd"))?,
+        sla_threshold_in_sec: row.try_get_by_index(at + 3)?,
+        quick_drop_threshold_in_sec: row.try_get_by_index(at + 4)?,
     }))
 }
 
@@ -495,7 +543,7 @@ mod tests {
     #[test]
     fn the_endpoints_join_the_limited_page_in_its_order() {
         let inner = Statement::from_string(
-            sea_orm::DbBackend::Postgres,
+            DbBackend::Sqlite,
             "SELECT id, queue_id FROM dialogues LIMIT 11",
         );
         let outer = with_endpoints(

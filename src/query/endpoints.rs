@@ -1,7 +1,7 @@
 //! Endpoints: pages with keyset cursors, counts, and look-ups by id (single or batched).
 use entity::endpoint;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait};
 
 use super::filter::{EndpointField, Filter};
 use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortKey};
@@ -43,11 +43,35 @@ pub struct EndpointListRequest {
     pub page: PageArgs,
 }
 
-/// A page of endpoints, each with its cursor.
-#[derive(Debug, Clone, Default)]
+/// A page of endpoints.
+#[derive(Debug, Clone)]
 pub struct EndpointPage {
-    pub edges: Vec<(String, endpoint::Model)>,
+    pub rows: Vec<endpoint::Model>,
     pub info: PageInfo,
+    fields: Vec<EndpointOrderField>,
+    keys: Vec<SortKey<endpoint::Column>>,
+}
+
+impl EndpointPage {
+    /// The cursor of an endpoint of this page.
+    pub fn cursor(&self, e: &endpoint::Model) -> String {
+        cursor(&self.fields, &self.keys, e)
+    }
+}
+
+fn cursor(
+    fields: &[EndpointOrderField],
+    keys: &[SortKey<endpoint::Column>],
+    e: &endpoint::Model,
+) -> String {
+    let values: Vec<KeyValue> = fields
+        .iter()
+        .map(|f| match f {
+            EndpointOrderField::Name => e.name.clone().into(),
+            EndpointOrderField::Id => KeyValue::Text(e.id.clone()),
+        })
+        .collect();
+    page::encode_cursor(keys, &values)
 }
 
 fn sort_keys(
@@ -110,18 +134,21 @@ impl TenantScope {
         if let Some(filter) = &request.filter {
             select = select.filter(filter.condition()?);
         }
-        let rows = self.models(page::apply(select, &keys, &page)).await?;
-        let (edges, info) = page::finish(rows, &page, |e| {
-            let values: Vec<KeyValue> = fields
-                .iter()
-                .map(|f| match f {
-                    EndpointOrderField::Name => e.name.clone().into(),
-                    EndpointOrderField::Id => KeyValue::Text(e.id.clone()),
-                })
-                .collect();
-            page::encode_cursor(&keys, &values)
-        });
-        Ok(EndpointPage { edges, info })
+        let mut statement = page::apply(select, &keys, &page).build(self.backend());
+        statement.sql.push_str(&page::limit_clause(&page));
+        let rows = self
+            .all(statement)
+            .await?
+            .iter()
+            .map(|row| endpoint::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, info) = page::finish(rows, &page, |e| cursor(&fields, &keys, e));
+        Ok(EndpointPage {
+            rows,
+            info,
+            fields,
+            keys,
+        })
     }
 
     /// How many of the tenant's endpoints match `filter`.

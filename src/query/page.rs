@@ -7,9 +7,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Select, Value};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
@@ -258,7 +256,7 @@ fn seek<C: ColumnTrait>(keys: &[(SortKey<C>, bool)], values: &[KeyValue]) -> Con
     any
 }
 
-/// Applies order, seek and limit (one extra row tells whether more follow).
+/// Applies order and seek; the statement built from it gets [`limit_clause`] at its end.
 pub fn apply<E: EntityTrait>(
     mut select: Select<E>,
     keys: &[SortKey<E::Column>],
@@ -279,21 +277,30 @@ pub fn apply<E: EntityTrait>(
         };
         select = select.order_by_with_nulls(key.col, order, nulls);
     }
-    select.limit(page.size as u64 + 1)
+    select
+}
+
+/// ` LIMIT n` for a page (one extra row tells whether more follow), written into the SQL text
+/// rather than bound: with the limit a literal, PostgreSQL's plan for a prepared page statement
+/// no longer depends on a parameter's value, so it plans once per connection instead of on every
+/// execution. The size is validated and bounded, never free text.
+pub fn limit_clause(page: &Page) -> String {
+    format!(" LIMIT {}", page.size + 1)
 }
 
 /// Trims the extra row, restores forward order and computes the page info.
+/// Only the first and last rows' cursors are made here; the others only when asked for (most
+/// clients read `nodes` and `pageInfo`, not every edge's cursor).
 pub fn finish<T>(
     mut rows: Vec<T>,
     page: &Page,
     cursor_of: impl Fn(&T) -> String,
-) -> (Vec<(String, T)>, PageInfo) {
+) -> (Vec<T>, PageInfo) {
     let more = rows.len() > page.size;
     rows.truncate(page.size);
     if page.backward {
         rows.reverse();
     }
-    let edges: Vec<(String, T)> = rows.into_iter().map(|row| (cursor_of(&row), row)).collect();
     // A cursor stands for a row that exists, so there is something on its other side.
     let info = PageInfo {
         has_next_page: if page.backward {
@@ -306,8 +313,8 @@ pub fn finish<T>(
         } else {
             page.cursor.is_some()
         },
-        start_cursor: edges.first().map(|(c, _)| c.clone()),
-        end_cursor: edges.last().map(|(c, _)| c.clone()),
+        start_cursor: rows.first().map(&cursor_of),
+        end_cursor: rows.last().map(&cursor_of),
     };
-    (edges, info)
+    (rows, info)
 }
