@@ -142,6 +142,15 @@ async fn pages_and_single_dialogues_are_one_statement_each() {
         );
         assert_eq!(taken.len(), 1, "{}: {taken:#?}", t.kind);
 
+        // Ids without their endpoints: nothing to look up.
+        let (ids, taken) = run(
+            "{ dialogues(first: 50) { nodes { id queueId agentId } edges { node { customerId } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(ids["dialogues"]["nodes"].as_array().unwrap().len(), 50);
+        assert_eq!(taken.len(), 1, "{}: {taken:#?}", t.kind);
+
         let (counted, taken) = run(COUNTED, serde_json::json!({})).await;
         assert_eq!(counted["dialogues"]["totalCount"], 400, "{}", t.kind);
         assert_eq!(taken.len(), 2, "{}: {taken:#?}", t.kind);

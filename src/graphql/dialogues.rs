@@ -1,12 +1,14 @@
 //! Dialogues: the object, its connection, and the queries that list and look them up — thin
 //! adapters over the query core, which answers each with one SQL statement.
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, InputObject, Lookahead, Object, ID};
 use entity::{dialogue, Direction, Outcome};
 
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
 use super::loader::{endpoint, Endpoints};
-use super::rows::DialogueRow;
+use super::rows::{DialogueRow, PageEndpoints};
 use super::scalars::{Date, DateTime};
 use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
 use crate::auth::Scope;
@@ -201,10 +203,16 @@ pub struct DialogueConnection {
     page: query::DialoguePage,
     /// The filter of the page, counted only when `totalCount` is selected.
     matching: Option<Filter<DialogueField>>,
+    /// The relations the page's selection shows.
+    slots: Vec<Slot>,
 }
 
 /// A dialogue and its cursor.
-pub struct DialogueEdge<'a>(&'a query::DialoguePage, &'a dialogue::Model);
+pub struct DialogueEdge<'a>(
+    &'a query::DialoguePage,
+    &'a dialogue::Model,
+    Arc<PageEndpoints>,
+);
 
 /// A dialogue and its cursor.
 #[Object]
@@ -215,7 +223,10 @@ impl DialogueEdge<'_> {
     }
     /// The dialogue.
     async fn node(&self) -> DialogueRow<'_> {
-        DialogueRow(self.1)
+        DialogueRow {
+            dialogue: self.1,
+            endpoints: self.2.clone(),
+        }
     }
 }
 
@@ -223,16 +234,25 @@ impl DialogueEdge<'_> {
 #[Object]
 impl DialogueConnection {
     /// The dialogues of this page with their cursors.
-    async fn edges(&self) -> Vec<DialogueEdge<'_>> {
+    async fn edges(&self, ctx: &Context<'_>) -> Vec<DialogueEdge<'_>> {
+        let endpoints = PageEndpoints::load(ctx, &self.page.rows, &self.slots).await;
         self.page
             .rows
             .iter()
-            .map(|d| DialogueEdge(&self.page, d))
+            .map(|d| DialogueEdge(&self.page, d, endpoints.clone()))
             .collect()
     }
     /// The dialogues of this page.
-    async fn nodes(&self) -> Vec<DialogueRow<'_>> {
-        self.page.rows.iter().map(DialogueRow).collect()
+    async fn nodes(&self, ctx: &Context<'_>) -> Vec<DialogueRow<'_>> {
+        let endpoints = PageEndpoints::load(ctx, &self.page.rows, &self.slots).await;
+        self.page
+            .rows
+            .iter()
+            .map(|dialogue| DialogueRow {
+                dialogue,
+                endpoints: endpoints.clone(),
+            })
+            .collect()
     }
     /// Where this page stands.
     async fn page_info(&self) -> PageInfo {
@@ -290,6 +310,7 @@ pub async fn list(
     Ok(DialogueConnection {
         page,
         matching: request.filter,
+        slots: request.selection.endpoints,
     })
 }
 

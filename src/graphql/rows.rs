@@ -6,23 +6,29 @@
 //! (bench/profile.sh). A page's dialogues are plain data once the query core has fetched them,
 //! so [`DialogueRow`] answers the plain selections — scalar fields, `__typename`, the endpoint
 //! relations with their scalar fields, through fragments — by walking the selection once. The
-//! relations still come from the request's endpoint loader (which the page's statement fed).
+//! relations still come from the request's endpoint loader (which the page's statement fed), in
+//! one call for the whole page.
 //! Anything else (a custom directive — the library applies @skip/@include before — a fragment
 //! on another type, a field selected twice under one key, `Endpoint.dialogues` below a
 //! relation) falls back to the ordinary resolver, which is the reference: both give the same
 //! JSON, which tests/rows.rs checks.
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value};
+use async_graphql::{
+    Context, ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value,
+};
 use entity::{dialogue, endpoint};
 
 use super::dialogues::Dialogue;
 use super::loader::Endpoints;
 use super::scalars::{Date, DateTime};
+use crate::query::Slot;
 
 /// How many dialogues the one pass has answered since the process started (the rest went to the
 /// ordinary resolver): tells tests, and later the metrics, that the fast path is taken.
@@ -32,8 +38,34 @@ pub fn rows_resolved_in_one_pass() -> u64 {
     ONE_PASS.load(Ordering::Relaxed)
 }
 
+/// The endpoints a page's rows show, asked of the request's loader in one call for the whole
+/// page (which the page's statement fed, so it answers from its cache); `None` when that failed,
+/// and the rows then go to the ordinary resolver, which reports the error at its path.
+pub struct PageEndpoints(Option<HashMap<String, endpoint::Model>>);
+
+impl PageEndpoints {
+    /// The endpoints of `slots` (the relations the page's selection shows) of the `rows`.
+    pub async fn load(ctx: &Context<'_>, rows: &[dialogue::Model], slots: &[Slot]) -> Arc<Self> {
+        let mut ids: Vec<String> = rows
+            .iter()
+            .flat_map(|d| slots.iter().filter_map(|slot| slot.id(d)))
+            .cloned()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Arc::new(Self(Some(HashMap::new())));
+        }
+        let loader = ctx.data_unchecked::<Endpoints>();
+        Arc::new(Self(loader.load_many(ids).await.ok()))
+    }
+}
+
 /// A dialogue of a page, as a list item of type `Dialogue`.
-pub struct DialogueRow<'a>(pub &'a dialogue::Model);
+pub struct DialogueRow<'a> {
+    pub dialogue: &'a dialogue::Model,
+    pub endpoints: Arc<PageEndpoints>,
+}
 
 impl OutputType for DialogueRow<'_> {
     fn type_name() -> Cow<'static, str> {
@@ -49,11 +81,11 @@ impl OutputType for DialogueRow<'_> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        if let Some(value) = resolve_dialogue(self.0, ctx).await {
+        if let Some(value) = resolve_dialogue(self.dialogue, &self.endpoints, ctx) {
             ONE_PASS.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
-        OutputType::resolve(&Dialogue(self.0.clone()), ctx, field).await
+        OutputType::resolve(&Dialogue(self.dialogue.clone()), ctx, field).await
     }
 }
 
@@ -138,7 +170,12 @@ fn enum_value<T: async_graphql::InputType>(value: &T) -> Value {
     async_graphql::InputType::to_value(value)
 }
 
-async fn resolve_dialogue(d: &dialogue::Model, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+fn resolve_dialogue(
+    d: &dialogue::Model,
+    endpoints: &PageEndpoints,
+    ctx: &ContextSelectionSet<'_>,
+) -> Option<Value> {
+    let endpoints = endpoints.0.as_ref()?;
     let mut fields = Vec::new();
     plain_fields(ctx, &ctx.item.node, "Dialogue", &mut fields, 0)?;
     let mut object = IndexMap::with_capacity(fields.len());
@@ -165,10 +202,10 @@ async fn resolve_dialogue(d: &dialogue::Model, ctx: &ContextSelectionSet<'_>) ->
             "inSla" => d.in_sla.map_or(Value::Null, Value::Boolean),
             "quickDrop" => d.quick_drop.map_or(Value::Null, Value::Boolean),
             "orderNumber" => ScalarType::to_value(&d.order_number),
-            "ivr" => relation(ctx, &d.ivr_id, field).await?,
-            "queue" => relation(ctx, &d.queue_id, field).await?,
-            "customer" => relation(ctx, &d.customer_id, field).await?,
-            "agent" => relation(ctx, &d.agent_id, field).await?,
+            "ivr" => relation(ctx, endpoints, &d.ivr_id, field)?,
+            "queue" => relation(ctx, endpoints, &d.queue_id, field)?,
+            "customer" => relation(ctx, endpoints, &d.customer_id, field)?,
+            "agent" => relation(ctx, endpoints, &d.agent_id, field)?,
             _ => return None,
         };
         object.insert(field.node.response_key().node.clone(), value);
@@ -176,9 +213,10 @@ async fn resolve_dialogue(d: &dialogue::Model, ctx: &ContextSelectionSet<'_>) ->
     Some(Value::Object(object))
 }
 
-/// An endpoint relation with plain fields, from the request's loader.
-async fn relation(
+/// An endpoint relation with plain fields, from what the loader gave for the page.
+fn relation(
     ctx: &ContextSelectionSet<'_>,
+    endpoints: &HashMap<String, endpoint::Model>,
     id: &Option<String>,
     field: &Positioned<Field>,
 ) -> Option<Value> {
@@ -190,16 +228,10 @@ async fn relation(
         &mut fields,
         0,
     )?;
-    let Some(id) = id else {
-        return Some(Value::Null);
-    };
-    // A failed look-up is left to the ordinary resolver, which reports it at its path.
-    let loader = ctx.data_unchecked::<Endpoints>();
-    let found = loader.load_one(id.clone()).await.ok()?;
-    let Some(e) = found else {
-        return Some(Value::Null);
-    };
-    endpoint_object(&e, &fields)
+    match id.as_ref().and_then(|id| endpoints.get(id)) {
+        Some(e) => endpoint_object(e, &fields),
+        None => Some(Value::Null),
+    }
 }
 
 fn endpoint_object(e: &endpoint::Model, fields: &[&Positioned<Field>]) -> Option<Value> {
