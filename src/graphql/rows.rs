@@ -15,13 +15,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{
-    Context, ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value,
+    Context, ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
 };
 use entity::{dialogue, endpoint};
 
@@ -41,7 +41,12 @@ pub fn rows_resolved_in_one_pass() -> u64 {
 /// The endpoints a page's rows show, asked of the request's loader in one call for the whole
 /// page (which the page's statement fed, so it answers from its cache); `None` when that failed,
 /// and the rows then go to the ordinary resolver, which reports the error at its path.
-pub struct PageEndpoints(Option<HashMap<String, endpoint::Model>>);
+pub struct PageEndpoints {
+    found: Option<HashMap<String, endpoint::Model>>,
+    /// What each row of the list answers: the rows of one list share their selection, so it
+    /// is worked out once, for the first row (keyed by the selection's address, to be sure).
+    plan: OnceLock<(usize, Option<Plan>)>,
+}
 
 impl PageEndpoints {
     /// The endpoints of `slots` (the relations the page's selection shows) of the `rows`.
@@ -53,11 +58,25 @@ impl PageEndpoints {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.is_empty() {
-            return Arc::new(Self(Some(HashMap::new())));
+        let found = if ids.is_empty() {
+            Some(HashMap::new())
+        } else {
+            let loader = ctx.data_unchecked::<Endpoints>();
+            loader.load_many(ids).await.ok()
+        };
+        Arc::new(Self {
+            found,
+            plan: OnceLock::new(),
+        })
+    }
+
+    fn plan(&self, ctx: &ContextSelectionSet<'_>) -> Option<&Plan> {
+        let at = &ctx.item.node as *const SelectionSet as usize;
+        let (planned_at, plan) = self.plan.get_or_init(|| (at, Plan::of(ctx)));
+        if *planned_at != at {
+            return None;
         }
-        let loader = ctx.data_unchecked::<Endpoints>();
-        Arc::new(Self(loader.load_many(ids).await.ok()))
+        plan.as_ref()
     }
 }
 
@@ -81,7 +100,11 @@ impl OutputType for DialogueRow<'_> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        if let Some(value) = resolve_dialogue(self.dialogue, &self.endpoints, ctx) {
+        let answer = match (self.endpoints.plan(ctx), &self.endpoints.found) {
+            (Some(plan), Some(found)) => Some(plan.dialogue(self.dialogue, found)),
+            _ => None,
+        };
+        if let Some(value) = answer {
             ONE_PASS.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
@@ -170,56 +193,127 @@ fn enum_value<T: async_graphql::InputType>(value: &T) -> Value {
     async_graphql::InputType::to_value(value)
 }
 
-fn resolve_dialogue(
-    d: &dialogue::Model,
-    endpoints: &PageEndpoints,
-    ctx: &ContextSelectionSet<'_>,
-) -> Option<Value> {
-    let endpoints = endpoints.0.as_ref()?;
-    let mut fields = Vec::new();
-    plain_fields(ctx, &ctx.item.node, "Dialogue", &mut fields, 0)?;
-    let mut object = IndexMap::with_capacity(fields.len());
-    for field in fields {
-        let name = field.node.name.node.as_str();
-        let value = match name {
-            "__typename" => Value::String("Dialogue".into()),
-            "id" => Value::String(d.id.clone()),
-            "startDate" => ScalarType::to_value(&Date(d.start_date)),
-            "startTimestamp" => instant(Some(d.start_timestamp_ms)),
-            "queueEnterTimestamp" => instant(d.queue_enter_timestamp_ms),
-            "acceptTimestamp" => instant(d.accept_timestamp_ms),
-            "endTimestamp" => instant(d.end_timestamp_ms),
-            "ivrDurationInSec" => number(d.ivr_duration_in_sec),
-            "queueDurationInSec" => number(d.queue_duration_in_sec),
-            "initialTalkDurationInSec" => number(d.initial_talk_duration_in_sec),
-            "sessionDurationInSec" => number(d.session_duration_in_sec),
-            "ivrId" => text(&d.ivr_id),
-            "queueId" => text(&d.queue_id),
-            "customerId" => text(&d.customer_id),
-            "agentId" => text(&d.agent_id),
-            "direction" => enum_value(&d.direction),
-            "outcome" => enum_value(&d.outcome),
-            "inSla" => d.in_sla.map_or(Value::Null, Value::Boolean),
-            "quickDrop" => d.quick_drop.map_or(Value::Null, Value::Boolean),
-            "orderNumber" => ScalarType::to_value(&d.order_number),
-            "ivr" => relation(ctx, endpoints, &d.ivr_id, field)?,
-            "queue" => relation(ctx, endpoints, &d.queue_id, field)?,
-            "customer" => relation(ctx, endpoints, &d.customer_id, field)?,
-            "agent" => relation(ctx, endpoints, &d.agent_id, field)?,
-            _ => return None,
-        };
-        object.insert(field.node.response_key().node.clone(), value);
-    }
-    Some(Value::Object(object))
+/// A field of `Dialogue` the one pass answers.
+enum DialogueColumn {
+    Typename,
+    Id,
+    StartDate,
+    StartTimestamp,
+    QueueEnterTimestamp,
+    AcceptTimestamp,
+    EndTimestamp,
+    IvrDuration,
+    QueueDuration,
+    InitialTalkDuration,
+    SessionDuration,
+    IvrId,
+    QueueId,
+    CustomerId,
+    AgentId,
+    Direction,
+    Outcome,
+    InSla,
+    QuickDrop,
+    OrderNumber,
+    /// An endpoint relation with the fields of the endpoint it shows.
+    Endpoint(Slot, Vec<(Name, EndpointColumn)>),
 }
 
-/// An endpoint relation with plain fields, from what the loader gave for the page.
-fn relation(
+/// A field of `Endpoint` the one pass answers.
+enum EndpointColumn {
+    Typename,
+    Id,
+    Name,
+    Role,
+    SlaThreshold,
+    QuickDropThreshold,
+}
+
+/// The response keys of a list's rows and what each holds.
+struct Plan(Vec<(Name, DialogueColumn)>);
+
+impl Plan {
+    /// The plan of the selection `ctx` stands for, or `None` if it needs the ordinary resolver.
+    fn of(ctx: &ContextSelectionSet<'_>) -> Option<Plan> {
+        use DialogueColumn as C;
+        let mut fields = Vec::new();
+        plain_fields(ctx, &ctx.item.node, "Dialogue", &mut fields, 0)?;
+        let mut plan = Vec::with_capacity(fields.len());
+        for field in fields {
+            let column = match field.node.name.node.as_str() {
+                "__typename" => C::Typename,
+                "id" => C::Id,
+                "startDate" => C::StartDate,
+                "startTimestamp" => C::StartTimestamp,
+                "queueEnterTimestamp" => C::QueueEnterTimestamp,
+                "acceptTimestamp" => C::AcceptTimestamp,
+                "endTimestamp" => C::EndTimestamp,
+                "ivrDurationInSec" => C::IvrDuration,
+                "queueDurationInSec" => C::QueueDuration,
+                "initialTalkDurationInSec" => C::InitialTalkDuration,
+                "sessionDurationInSec" => C::SessionDuration,
+                "ivrId" => C::IvrId,
+                "queueId" => C::QueueId,
+                "customerId" => C::CustomerId,
+                "agentId" => C::AgentId,
+                "direction" => C::Direction,
+                "outcome" => C::Outcome,
+                "inSla" => C::InSla,
+                "quickDrop" => C::QuickDrop,
+                "orderNumber" => C::OrderNumber,
+                "ivr" => C::Endpoint(Slot::Ivr, endpoint_plan(ctx, field)?),
+                "queue" => C::Endpoint(Slot::Queue, endpoint_plan(ctx, field)?),
+                "customer" => C::Endpoint(Slot::Customer, endpoint_plan(ctx, field)?),
+                "agent" => C::Endpoint(Slot::Agent, endpoint_plan(ctx, field)?),
+                _ => return None,
+            };
+            plan.push((field.node.response_key().node.clone(), column));
+        }
+        Some(Plan(plan))
+    }
+
+    fn dialogue(&self, d: &dialogue::Model, endpoints: &HashMap<String, endpoint::Model>) -> Value {
+        use DialogueColumn as C;
+        let mut object = IndexMap::with_capacity(self.0.len());
+        for (key, column) in &self.0 {
+            let value = match column {
+                C::Typename => Value::String("Dialogue".into()),
+                C::Id => Value::String(d.id.clone()),
+                C::StartDate => ScalarType::to_value(&Date(d.start_date)),
+                C::StartTimestamp => instant(Some(d.start_timestamp_ms)),
+                C::QueueEnterTimestamp => instant(d.queue_enter_timestamp_ms),
+                C::AcceptTimestamp => instant(d.accept_timestamp_ms),
+                C::EndTimestamp => instant(d.end_timestamp_ms),
+                C::IvrDuration => number(d.ivr_duration_in_sec),
+                C::QueueDuration => number(d.queue_duration_in_sec),
+                C::InitialTalkDuration => number(d.initial_talk_duration_in_sec),
+                C::SessionDuration => number(d.session_duration_in_sec),
+                C::IvrId => text(&d.ivr_id),
+                C::QueueId => text(&d.queue_id),
+                C::CustomerId => text(&d.customer_id),
+                C::AgentId => text(&d.agent_id),
+                C::Direction => enum_value(&d.direction),
+                C::Outcome => enum_value(&d.outcome),
+                C::InSla => d.in_sla.map_or(Value::Null, Value::Boolean),
+                C::QuickDrop => d.quick_drop.map_or(Value::Null, Value::Boolean),
+                C::OrderNumber => ScalarType::to_value(&d.order_number),
+                C::Endpoint(slot, fields) => match slot.id(d).and_then(|id| endpoints.get(id)) {
+                    Some(e) => endpoint_object(e, fields),
+                    None => Value::Null,
+                },
+            };
+            object.insert(key.clone(), value);
+        }
+        Value::Object(object)
+    }
+}
+
+/// The plan of an endpoint relation's selection.
+fn endpoint_plan(
     ctx: &ContextSelectionSet<'_>,
-    endpoints: &HashMap<String, endpoint::Model>,
-    id: &Option<String>,
     field: &Positioned<Field>,
-) -> Option<Value> {
+) -> Option<Vec<(Name, EndpointColumn)>> {
+    use EndpointColumn as C;
     let mut fields = Vec::new();
     plain_fields(
         ctx,
@@ -228,25 +322,36 @@ fn relation(
         &mut fields,
         0,
     )?;
-    match id.as_ref().and_then(|id| endpoints.get(id)) {
-        Some(e) => endpoint_object(e, &fields),
-        None => Some(Value::Null),
-    }
+    fields
+        .into_iter()
+        .map(|field| {
+            let column = match field.node.name.node.as_str() {
+                "__typename" => C::Typename,
+                "id" => C::Id,
+                "name" => C::Name,
+                "role" => C::Role,
+                "slaThresholdInSec" => C::SlaThreshold,
+                "quickDropThresholdInSec" => C::QuickDropThreshold,
+                _ => return None,
+            };
+            Some((field.node.response_key().node.clone(), column))
+        })
+        .collect()
 }
 
-fn endpoint_object(e: &endpoint::Model, fields: &[&Positioned<Field>]) -> Option<Value> {
+fn endpoint_object(e: &endpoint::Model, fields: &[(Name, EndpointColumn)]) -> Value {
+    use EndpointColumn as C;
     let mut object = IndexMap::with_capacity(fields.len());
-    for field in fields {
-        let value = match field.node.name.node.as_str() {
-            "__typename" => Value::String("Endpoint".into()),
-            "id" => Value::String(e.id.clone()),
-            "name" => text(&e.name),
-            "role" => enum_value(&e.role),
-            "slaThresholdInSec" => number(e.sla_threshold_in_sec),
-            "quickDropThresholdInSec" => number(e.quick_drop_threshold_in_sec),
-            _ => return None,
+    for (key, column) in fields {
+        let value = match column {
+            C::Typename => Value::String("Endpoint".into()),
+            C::Id => Value::String(e.id.clone()),
+            C::Name => text(&e.name),
+            C::Role => enum_value(&e.role),
+            C::SlaThreshold => number(e.sla_threshold_in_sec),
+            C::QuickDropThreshold => number(e.quick_drop_threshold_in_sec),
         };
-        object.insert(field.node.response_key().node.clone(), value);
+        object.insert(key.clone(), value);
     }
-    Some(Value::Object(object))
+    Value::Object(object)
 }

@@ -419,7 +419,8 @@ fn with_endpoints(
         // SQLite's planner always joins row by row through the key.
         joins.push_str(&if inner.db_backend == DbBackend::Postgres {
             format!(
-                " LEFT JOIN LATERAL (SELECT * FROM endpoints AS e WHERE e.tenant_id = {tenant_id} \
+                " LEFT JOIN LATERAL (SELECT e.id, e.name, e.role, e.sla_threshold_in_sec, \
+                 e.quick_drop_threshold_in_sec FROM endpoints AS e WHERE e.tenant_id = {tenant_id} \
                  AND e.id = p.{id_column}) AS e{i} ON TRUE"
             )
         } else {
