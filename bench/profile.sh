@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 N=${1:-300}
 PG_ADMIN=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_DB="insights_profile_$$"
-PG_URL="${PG_ADMIN%/*}/$PG_DB"
+# Plain TCP on loopback, as bench/compare.sh runs it (its private cluster has no TLS).
+PG_URL="${PG_ADMIN%/*}/$PG_DB?sslmode=disable"
 PORT=${PROFILE_PORT:-4591}
 OUT=${PROFILE_OUT:-bench/profile.md}
 WORK=$(mktemp -d /tmp/insights-profile.XXXXXX)
