@@ -837,6 +837,23 @@ async fn keys_and_tenants_confine_odata() {
         }
         let (status, _, _) = fetch(&server, "/odata/$metadata", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // A key without the `read` scope reads nothing; nothing is written through OData.
+        let ingest_only = common::key(&t.db, "default", "ingest").await;
+        let (status, body) = get_with(&server, "/odata/Dialogues", Some(&ingest_only)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"]["code"], json!("Forbidden"));
+        let response = server
+            .client
+            .post(server.url("/odata/Dialogues"))
+            .bearer_auth(&default_key)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["OData-Version"], "4.0");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], json!("MethodNotAllowed"));
 
         let (status, body) =
             get_with(&server, "/odata/Dialogues?$count=true", Some(&default_key)).await;

@@ -25,9 +25,9 @@ const JSON: &str = "application/json;odata.metadata=minimal";
 /// The `/odata` routes, each answer with `OData-Version: 4.0` and a request id.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/odata", get(serve))
-        .route("/odata/", get(serve))
-        .route("/odata/{*rest}", get(serve))
+        .route("/odata", get(serve).fallback(read_only))
+        .route("/odata/", get(serve).fallback(read_only))
+        .route("/odata/{*rest}", get(serve).fallback(read_only))
         .layer(axum::middleware::map_response(with_version))
         .layer(axum::middleware::from_fn(http::assign_request_id))
 }
@@ -97,6 +97,7 @@ fn error_response(status: StatusCode, message: &str) -> Response {
         StatusCode::UNAUTHORIZED => "Unauthorized",
         StatusCode::FORBIDDEN => "Forbidden",
         StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
         StatusCode::NOT_IMPLEMENTED => "NotImplemented",
         StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
@@ -110,6 +111,18 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         error_response(self.status, &self.message)
     }
+}
+
+/// Anything but GET (and HEAD): the OData endpoint only reads.
+async fn read_only() -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the OData endpoint is read-only: use GET",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// Every `/odata` request: authenticate as for `/graphql`, then answer within the time bound.
