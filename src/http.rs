@@ -1,5 +1,5 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
-//! for browsers), `/healthz`, `/readyz`.
+//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`.
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
