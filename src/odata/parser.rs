@@ -2,9 +2,9 @@
 //! query core's own values: a `$filter` becomes the same [`Filter`] tree a GraphQL filter
 //! becomes, so both mean the same rows by the one translation to SQL in `query::filter`.
 //!
-//! A small recursive-descent parser over a token list. No crate on crates.io parses OData's
-//! `$filter` into a tree we could map (the few OData crates are clients or abandoned), so it is
-//! written here. Hostile input is bounded before and during parsing: an option longer than
+//! A small recursive-descent parser over a token list, written here: `cargo search odata` could
+//! not reach the registry's search from this build machine and the local package lists name no
+//! Rust OData parser, so a crate that fits was not found (worth another look later). Hostile input is bounded before and during parsing: an option longer than
 //! [`MAX_OPTION_LEN`] bytes is refused unread, nesting deeper than [`MAX_DEPTH`] is refused with
 //! its position (the recursion depth is bounded by it, never by the input), and the query core
 //! bounds the number of conditions. Every error names the option and a 1-based character
