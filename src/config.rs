@@ -59,6 +59,10 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_MAX_PAGE_SIZE", default_value_t = 500)]
     pub max_page_size: usize,
 
+    /// Most entities in one OData response; more are reached by its `@odata.nextLink`.
+    #[arg(long, env = "INSIGHTS_ODATA_PAGE_SIZE", default_value_t = 1000)]
+    pub odata_page_size: usize,
+
     /// Deepest query nesting accepted.
     #[arg(long, env = "INSIGHTS_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,

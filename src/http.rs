@@ -1,5 +1,5 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
-//! for browsers), `/healthz`, `/readyz`.
+//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`.
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,9 @@ pub struct AppState {
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// When each key's `last used` was last written (written at most once a minute).
     touched: Arc<Mutex<HashMap<String, Instant>>>,
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    /// Most entities in one OData response.
+    pub(crate) odata_page_size: usize,
 }
 
 /// Builds the schema from the configuration.
@@ -99,6 +101,7 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
         )),
         touched: Arc::new(Mutex::new(HashMap::new())),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+        odata_page_size: config.odata_page_size.clamp(1, 100_000),
     };
     let max_body_bytes = config.max_body_bytes;
     let mut app = router(state)
@@ -153,6 +156,7 @@ pub fn router(state: AppState) -> Router {
                 .post(graphql_post)
                 .layer(axum::middleware::from_fn(assign_request_id)),
         )
+        .merge(crate::odata::routes())
         .route("/graphiql/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -238,7 +242,7 @@ async fn coded_payload_too_large(response: Response, max_body_bytes: usize) -> R
 }
 
 /// The request's id: the client's `x-request-id` when it is sane, else a fresh one.
-fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -257,11 +261,24 @@ fn request_id(headers: &HeaderMap) -> String {
         })
 }
 
-/// Finds who is calling; an error response when they may not.
+/// Finds who is calling; an error response (GraphQL's) when they may not.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     legacy: bool,
+) -> Result<Principal, Response> {
+    authenticate_with(state, headers, &|status, code, message| {
+        error_response(status, code, message, legacy)
+    })
+    .await
+}
+
+/// Finds who is calling; when they may not, the response `refuse` makes of the status, code and
+/// message (GraphQL and OData write their errors differently).
+pub(crate) async fn authenticate_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    refuse: &(dyn Fn(StatusCode, ErrorCode, &str) -> Response + Sync),
 ) -> Result<Principal, Response> {
     if let Access::Open { tenant_id } = &state.access {
         return Ok(Principal {
@@ -271,11 +288,10 @@ async fn authenticate(
         });
     }
     let unauthenticated = |message: &str| {
-        let mut response = error_response(
+        let mut response = refuse(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthenticated,
             message,
-            legacy,
         );
         response
             .headers_mut()
@@ -298,11 +314,10 @@ async fn authenticate(
             if let Some(id) = &principal.key_id {
                 if let Err(not_until) = state.limiter.check_key(id) {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    let mut response = error_response(
+                    let mut response = refuse(
                         StatusCode::TOO_MANY_REQUESTS,
                         ErrorCode::RateLimited,
                         "too many requests for this API key; retry after the time in Retry-After",
-                        legacy,
                     );
                     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                     response
@@ -319,11 +334,10 @@ async fn authenticate(
         )),
         Err(error) => {
             tracing::error!(%error, "API key lookup failed");
-            Err(error_response(
+            Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::InternalServerError,
                 "the service cannot check API keys right now",
-                legacy,
             ))
         }
     }
@@ -354,7 +368,7 @@ fn touch_later(state: &AppState, id: &str) {
 
 /// Gives every GraphQL request an id before anything can refuse it (bad body, 413, ...), and
 /// names it in the response: the handlers read the same id from the request's headers.
-async fn assign_request_id(
+pub(crate) async fn assign_request_id(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {

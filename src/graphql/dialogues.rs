@@ -120,7 +120,6 @@ impl Dialogue {
 
 /// What dialogues can be ordered by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::query::DialogueOrderField")]
 pub enum DialogueOrderField {
     /// When the dialogue was received.
     StartTimestamp,
@@ -134,6 +133,20 @@ pub enum DialogueOrderField {
     SessionDuration,
     /// Seconds with the initial agent.
     InitialTalkDuration,
+}
+
+// One way only: the core also orders by `Id` (OData's default), which GraphQL does not offer.
+impl From<DialogueOrderField> for query::DialogueOrderField {
+    fn from(f: DialogueOrderField) -> Self {
+        match f {
+            DialogueOrderField::StartTimestamp => Self::StartTimestamp,
+            DialogueOrderField::EndTimestamp => Self::EndTimestamp,
+            DialogueOrderField::OrderNumber => Self::OrderNumber,
+            DialogueOrderField::QueueDuration => Self::QueueDuration,
+            DialogueOrderField::SessionDuration => Self::SessionDuration,
+            DialogueOrderField::InitialTalkDuration => Self::InitialTalkDuration,
+        }
+    }
 }
 
 /// One key of a dialogue order.

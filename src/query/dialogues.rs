@@ -84,6 +84,9 @@ pub enum DialogueOrderField {
     QueueDuration,
     SessionDuration,
     InitialTalkDuration,
+    /// The id alone (OData's stable default order; not offered in GraphQL). As the last key it
+    /// is its own tie-breaker.
+    Id,
 }
 
 impl DialogueOrderField {
@@ -96,6 +99,7 @@ impl DialogueOrderField {
             Self::QueueDuration => "QUEUE_DURATION",
             Self::SessionDuration => "SESSION_DURATION",
             Self::InitialTalkDuration => "INITIAL_TALK_DURATION",
+            Self::Id => "ID",
         }
     }
 
@@ -107,6 +111,7 @@ impl DialogueOrderField {
             Self::QueueDuration => DialogueField::QueueDuration,
             Self::SessionDuration => DialogueField::SessionDuration,
             Self::InitialTalkDuration => DialogueField::InitialTalkDuration,
+            Self::Id => DialogueField::Id,
         }
     }
 
@@ -118,6 +123,7 @@ impl DialogueOrderField {
             Self::QueueDuration => d.queue_duration_in_sec.into(),
             Self::SessionDuration => d.session_duration_in_sec.into(),
             Self::InitialTalkDuration => d.initial_talk_duration_in_sec.into(),
+            Self::Id => KeyValue::Text(d.id.clone()),
         }
     }
 }
@@ -167,12 +173,16 @@ fn sort_keys(order: &[DialogueOrder]) -> Vec<SortKey<dialogue::Column>> {
                     DialogueOrderField::StartTimestamp
                     | DialogueOrderField::EndTimestamp
                     | DialogueOrderField::OrderNumber => KeyKind::Int,
+                    DialogueOrderField::Id => KeyKind::Text,
                     _ => KeyKind::Float,
                 },
                 descending: o.descending,
             }
         })
         .collect();
+    if ends_with_id(order) {
+        return keys;
+    }
     let last_desc = keys.last().is_some_and(|k| k.descending);
     keys.push(SortKey {
         col: dialogue::Column::Id,
@@ -182,6 +192,12 @@ fn sort_keys(order: &[DialogueOrder]) -> Vec<SortKey<dialogue::Column>> {
         descending: last_desc,
     });
     keys
+}
+
+/// Whether `id` is among the keys already, so it needs no tie-breaker (the id is unique: keys
+/// after it never decide anything).
+fn ends_with_id(order: &[DialogueOrder]) -> bool {
+    order.iter().any(|o| o.field == DialogueOrderField::Id)
 }
 
 /// A request for one page of dialogues.
@@ -217,7 +233,9 @@ fn cursor(
     d: &dialogue::Model,
 ) -> String {
     let mut values: Vec<KeyValue> = order.iter().map(|o| o.field.key_value(d)).collect();
-    values.push(KeyValue::Text(d.id.clone()));
+    if !ends_with_id(order) {
+        values.push(KeyValue::Text(d.id.clone()));
+    }
     page::encode_cursor(keys, &values)
 }
 
@@ -234,6 +252,17 @@ impl TenantScope {
         &self,
         request: &DialogueListRequest,
         limits: PageLimits,
+    ) -> ApiResult<DialoguePage> {
+        self.dialogue_page_skipping(request, limits, 0).await
+    }
+
+    /// [`Self::dialogue_page`] after skipping `skip` matching rows (OData's `$skip`, which the
+    /// vendor's API has; GraphQL never skips, it pages by cursors).
+    pub async fn dialogue_page_skipping(
+        &self,
+        request: &DialogueListRequest,
+        limits: PageLimits,
+        skip: u64,
     ) -> ApiResult<DialoguePage> {
         let order = order(&request.order)?;
         let keys = sort_keys(&order);
@@ -252,7 +281,7 @@ impl TenantScope {
         let (rows, endpoints) = self
             .fetch_dialogues(
                 select,
-                &page::limit_clause(&page),
+                &format!("{}{}", page::limit_clause(&page), page::offset_clause(skip)),
                 &fields,
                 &request.selection.endpoints,
                 Some(&effective),
@@ -540,6 +569,31 @@ fn read_endpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_by_id_is_its_own_tie_breaker() {
+        let by_id = [DialogueOrder {
+            field: DialogueOrderField::Id,
+            descending: true,
+        }];
+        let keys = sort_keys(&by_id);
+        assert_eq!(page::signature(&keys), "ID:D");
+        let by_start_then_id = [
+            DialogueOrder {
+                field: DialogueOrderField::StartTimestamp,
+                descending: false,
+            },
+            by_id[0],
+        ];
+        assert_eq!(
+            page::signature(&sort_keys(&by_start_then_id)),
+            "START_TIMESTAMP:A,ID:D"
+        );
+        assert_eq!(
+            page::signature(&sort_keys(&by_start_then_id[..1])),
+            "START_TIMESTAMP:A,ID:A"
+        );
+    }
 
     #[test]
     fn the_endpoints_join_the_limited_page_in_its_order() {

@@ -128,6 +128,16 @@ impl TenantScope {
         request: &EndpointListRequest,
         limits: PageLimits,
     ) -> ApiResult<EndpointPage> {
+        self.endpoint_page_skipping(request, limits, 0).await
+    }
+
+    /// [`Self::endpoint_page`] after skipping `skip` matching rows (OData's `$skip`).
+    pub async fn endpoint_page_skipping(
+        &self,
+        request: &EndpointListRequest,
+        limits: PageLimits,
+        skip: u64,
+    ) -> ApiResult<EndpointPage> {
         let (fields, keys) = sort_keys(&request.order)?;
         let page = page::page(&request.page, &keys, limits)?;
         let mut select = self.endpoints();
@@ -136,6 +146,7 @@ impl TenantScope {
         }
         let mut statement = page::apply(select, &keys, &page).build(self.backend());
         statement.sql.push_str(&page::limit_clause(&page));
+        statement.sql.push_str(&page::offset_clause(skip));
         let rows = self
             .all(statement)
             .await?

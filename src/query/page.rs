@@ -288,6 +288,16 @@ pub fn limit_clause(page: &Page) -> String {
     format!(" LIMIT {}", page.size + 1)
 }
 
+/// ` OFFSET n` when rows are to be skipped (OData's `$skip`), else nothing; after
+/// [`limit_clause`]. A number, never free text.
+pub fn offset_clause(skip: u64) -> String {
+    if skip == 0 {
+        String::new()
+    } else {
+        format!(" OFFSET {skip}")
+    }
+}
+
 /// Trims the extra row, restores forward order and computes the page info.
 /// Only the first and last rows' cursors are made here; the others only when asked for (most
 /// clients read `nodes` and `pageInfo`, not every edge's cursor).
