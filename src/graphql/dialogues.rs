@@ -170,43 +170,15 @@ impl From<DialogueOrder> for query::DialogueOrder {
 /// The fields of `Dialogue` a selection reads, and the endpoints it shows: what the query core
 /// fetches, in one statement.
 pub fn selection(node: Lookahead<'_>) -> DialogueSelection {
-    use DialogueField as D;
-    let fields = [
-        ("startDate", D::StartDate),
-        ("startTimestamp", D::StartTimestamp),
-        ("queueEnterTimestamp", D::QueueEnterTimestamp),
-        ("acceptTimestamp", D::AcceptTimestamp),
-        ("endTimestamp", D::EndTimestamp),
-        ("ivrDurationInSec", D::IvrDuration),
-        ("queueDurationInSec", D::QueueDuration),
-        ("initialTalkDurationInSec", D::InitialTalkDuration),
-        ("sessionDurationInSec", D::SessionDuration),
-        ("ivrId", D::IvrId),
-        ("queueId", D::QueueId),
-        ("customerId", D::CustomerId),
-        ("agentId", D::AgentId),
-        ("direction", D::Direction),
-        ("outcome", D::Outcome),
-        ("inSla", D::InSla),
-        ("quickDrop", D::QuickDrop),
-        ("orderNumber", D::OrderNumber),
-    ];
-    let slots = [
-        ("ivr", Slot::Ivr),
-        ("queue", Slot::Queue),
-        ("customer", Slot::Customer),
-        ("agent", Slot::Agent),
-    ];
+    use crate::query::filter::Field;
     DialogueSelection {
-        fields: fields
+        fields: DialogueField::ALL
             .into_iter()
-            .filter(|(name, _)| node.field(name).exists())
-            .map(|(_, field)| field)
+            .filter(|field| node.field(field.name()).exists())
             .collect(),
-        endpoints: slots
+        endpoints: Slot::ALL
             .into_iter()
-            .filter(|(name, _)| node.field(name).exists())
-            .map(|(_, slot)| slot)
+            .filter(|slot| node.field(slot.name()).exists())
             .collect(),
     }
 }

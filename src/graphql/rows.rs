@@ -28,7 +28,8 @@ use entity::{dialogue, endpoint};
 use super::dialogues::Dialogue;
 use super::loader::Endpoints;
 use super::scalars::{Date, DateTime};
-use crate::query::Slot;
+use crate::query::filter::Field as _;
+use crate::query::{DialogueField, Slot};
 
 /// How many dialogues the one pass has answered since the process started (the rest went to the
 /// ordinary resolver): tells tests, and later the metrics, that the fast path is taken.
@@ -196,25 +197,7 @@ fn enum_value<T: async_graphql::InputType>(value: &T) -> Value {
 /// A field of `Dialogue` the one pass answers.
 enum DialogueColumn {
     Typename,
-    Id,
-    StartDate,
-    StartTimestamp,
-    QueueEnterTimestamp,
-    AcceptTimestamp,
-    EndTimestamp,
-    IvrDuration,
-    QueueDuration,
-    InitialTalkDuration,
-    SessionDuration,
-    IvrId,
-    QueueId,
-    CustomerId,
-    AgentId,
-    Direction,
-    Outcome,
-    InSla,
-    QuickDrop,
-    OrderNumber,
+    Field(DialogueField),
     /// An endpoint relation with the fields of the endpoint it shows.
     Endpoint(Slot, Vec<(Name, EndpointColumn)>),
 }
@@ -240,32 +223,13 @@ impl Plan {
         plain_fields(ctx, &ctx.item.node, "Dialogue", &mut fields, 0)?;
         let mut plan = Vec::with_capacity(fields.len());
         for field in fields {
-            let column = match field.node.name.node.as_str() {
-                "__typename" => C::Typename,
-                "id" => C::Id,
-                "startDate" => C::StartDate,
-                "startTimestamp" => C::StartTimestamp,
-                "queueEnterTimestamp" => C::QueueEnterTimestamp,
-                "acceptTimestamp" => C::AcceptTimestamp,
-                "endTimestamp" => C::EndTimestamp,
-                "ivrDurationInSec" => C::IvrDuration,
-                "queueDurationInSec" => C::QueueDuration,
-                "initialTalkDurationInSec" => C::InitialTalkDuration,
-                "sessionDurationInSec" => C::SessionDuration,
-                "ivrId" => C::IvrId,
-                "queueId" => C::QueueId,
-                "customerId" => C::CustomerId,
-                "agentId" => C::AgentId,
-                "direction" => C::Direction,
-                "outcome" => C::Outcome,
-                "inSla" => C::InSla,
-                "quickDrop" => C::QuickDrop,
-                "orderNumber" => C::OrderNumber,
-                "ivr" => C::Endpoint(Slot::Ivr, endpoint_plan(ctx, field)?),
-                "queue" => C::Endpoint(Slot::Queue, endpoint_plan(ctx, field)?),
-                "customer" => C::Endpoint(Slot::Customer, endpoint_plan(ctx, field)?),
-                "agent" => C::Endpoint(Slot::Agent, endpoint_plan(ctx, field)?),
-                _ => return None,
+            let name = field.node.name.node.as_str();
+            let column = if name == "__typename" {
+                C::Typename
+            } else if let Some(slot) = Slot::ALL.into_iter().find(|s| s.name() == name) {
+                C::Endpoint(slot, endpoint_plan(ctx, field)?)
+            } else {
+                C::Field(DialogueField::ALL.into_iter().find(|f| f.name() == name)?)
             };
             plan.push((field.node.response_key().node.clone(), column));
         }
@@ -273,38 +237,47 @@ impl Plan {
     }
 
     fn dialogue(&self, d: &dialogue::Model, endpoints: &HashMap<String, endpoint::Model>) -> Value {
-        use DialogueColumn as C;
         let mut object = IndexMap::with_capacity(self.0.len());
         for (key, column) in &self.0 {
             let value = match column {
-                C::Typename => Value::String("Dialogue".into()),
-                C::Id => Value::String(d.id.clone()),
-                C::StartDate => ScalarType::to_value(&Date(d.start_date)),
-                C::StartTimestamp => instant(Some(d.start_timestamp_ms)),
-                C::QueueEnterTimestamp => instant(d.queue_enter_timestamp_ms),
-                C::AcceptTimestamp => instant(d.accept_timestamp_ms),
-                C::EndTimestamp => instant(d.end_timestamp_ms),
-                C::IvrDuration => number(d.ivr_duration_in_sec),
-                C::QueueDuration => number(d.queue_duration_in_sec),
-                C::InitialTalkDuration => number(d.initial_talk_duration_in_sec),
-                C::SessionDuration => number(d.session_duration_in_sec),
-                C::IvrId => text(&d.ivr_id),
-                C::QueueId => text(&d.queue_id),
-                C::CustomerId => text(&d.customer_id),
-                C::AgentId => text(&d.agent_id),
-                C::Direction => enum_value(&d.direction),
-                C::Outcome => enum_value(&d.outcome),
-                C::InSla => d.in_sla.map_or(Value::Null, Value::Boolean),
-                C::QuickDrop => d.quick_drop.map_or(Value::Null, Value::Boolean),
-                C::OrderNumber => ScalarType::to_value(&d.order_number),
-                C::Endpoint(slot, fields) => match slot.id(d).and_then(|id| endpoints.get(id)) {
-                    Some(e) => endpoint_object(e, fields),
-                    None => Value::Null,
-                },
+                DialogueColumn::Typename => Value::String("Dialogue".into()),
+                DialogueColumn::Field(field) => field_value(d, *field),
+                DialogueColumn::Endpoint(slot, fields) => {
+                    match slot.id(d).and_then(|id| endpoints.get(id)) {
+                        Some(e) => endpoint_object(e, fields),
+                        None => Value::Null,
+                    }
+                }
             };
             object.insert(key.clone(), value);
         }
         Value::Object(object)
+    }
+}
+
+/// A scalar field of a dialogue as GraphQL writes it.
+fn field_value(d: &dialogue::Model, field: DialogueField) -> Value {
+    use DialogueField as F;
+    match field {
+        F::Id => Value::String(d.id.clone()),
+        F::StartDate => ScalarType::to_value(&Date(d.start_date)),
+        F::StartTimestamp => instant(Some(d.start_timestamp_ms)),
+        F::QueueEnterTimestamp => instant(d.queue_enter_timestamp_ms),
+        F::AcceptTimestamp => instant(d.accept_timestamp_ms),
+        F::EndTimestamp => instant(d.end_timestamp_ms),
+        F::IvrDuration => number(d.ivr_duration_in_sec),
+        F::QueueDuration => number(d.queue_duration_in_sec),
+        F::InitialTalkDuration => number(d.initial_talk_duration_in_sec),
+        F::SessionDuration => number(d.session_duration_in_sec),
+        F::IvrId => text(&d.ivr_id),
+        F::QueueId => text(&d.queue_id),
+        F::CustomerId => text(&d.customer_id),
+        F::AgentId => text(&d.agent_id),
+        F::Direction => enum_value(&d.direction),
+        F::Outcome => enum_value(&d.outcome),
+        F::InSla => d.in_sla.map_or(Value::Null, Value::Boolean),
+        F::QuickDrop => d.quick_drop.map_or(Value::Null, Value::Boolean),
+        F::OrderNumber => ScalarType::to_value(&d.order_number),
     }
 }
 

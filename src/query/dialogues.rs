@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, Iden, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
     Statement,
@@ -34,6 +33,16 @@ impl Slot {
             Slot::Queue => DialogueField::QueueId,
             Slot::Customer => DialogueField::CustomerId,
             Slot::Agent => DialogueField::AgentId,
+        }
+    }
+
+    /// The relation's name (as GraphQL and OData spell it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Ivr => "ivr",
+            Slot::Queue => "queue",
+            Slot::Customer => "customer",
+            Slot::Agent => "agent",
         }
     }
 
@@ -299,19 +308,7 @@ impl TenantScope {
 
     /// How many of the tenant's dialogues match `filter`.
     pub async fn count_dialogues(&self, filter: Option<&Filter<DialogueField>>) -> ApiResult<i64> {
-        let mut select = self.dialogues();
-        if let Some(filter) = filter {
-            select = select.filter(filter.condition()?);
-        }
-        let statement = select
-            .select_only()
-            .expr_as(Expr::cust("COUNT(*)"), "n")
-            .build(self.backend());
-        let row = self.one(statement).await?;
-        Ok(row
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0))
+        self.count(self.dialogues(), filter).await
     }
 
     /// One dialogue, with the endpoints the selection joins.

@@ -1,7 +1,6 @@
 //! Endpoints: pages with keyset cursors, counts, and look-ups by id (single or batched).
 use entity::endpoint;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, FromQueryResult, QueryFilter, QueryTrait};
 
 use super::filter::{EndpointField, Filter};
 use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortKey};
@@ -164,19 +163,7 @@ impl TenantScope {
 
     /// How many of the tenant's endpoints match `filter`.
     pub async fn count_endpoints(&self, filter: Option<&Filter<EndpointField>>) -> ApiResult<i64> {
-        let mut select = self.endpoints();
-        if let Some(filter) = filter {
-            select = select.filter(filter.condition()?);
-        }
-        let statement = select
-            .select_only()
-            .expr_as(Expr::cust("COUNT(*)"), "n")
-            .build(self.backend());
-        let row = self.one(statement).await?;
-        Ok(row
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0))
+        self.count(self.endpoints(), filter).await
     }
 
     /// The tenant's endpoints among `ids` (at most [`MAX_BATCH`] at once).

@@ -2,10 +2,14 @@
 //! the tenant predicate is added here, and the connection never leaves the query core, so no
 //! resolver, loader, stats query or OData handler can forget it.
 use entity::{dialogue, endpoint};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, Select, Statement,
+    QueryResult, QuerySelect, QueryTrait, Select, Statement,
 };
+
+use super::filter::{Field, Filter};
+use crate::error::ApiResult;
 
 /// Read access confined to one tenant.
 #[derive(Clone, Debug)]
@@ -44,6 +48,27 @@ impl TenantScope {
 
     pub(super) async fn one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.db.query_one_raw(statement).await
+    }
+
+    /// How many rows of `select` (one of the scoped selects above) match `filter`.
+    pub(super) async fn count<E: EntityTrait, F: Field>(
+        &self,
+        select: Select<E>,
+        filter: Option<&Filter<F>>,
+    ) -> ApiResult<i64> {
+        let mut select = select;
+        if let Some(filter) = filter {
+            select = select.filter(filter.condition()?);
+        }
+        let statement = select
+            .select_only()
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .build(self.backend());
+        let row = self.one(statement).await?;
+        Ok(row
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     pub(super) async fn models<E: EntityTrait>(
