@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use insights::db::{self, DbOptions};
 use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
@@ -21,6 +21,43 @@ pub struct TestDb {
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static CLEANED: AtomicBool = AtomicBool::new(false);
+
+/// Drops the test databases of test processes that no longer run (their names carry the pid),
+/// so that runs do not pile databases up on the server. Databases of running processes, this
+/// one's included, are left alone.
+async fn drop_abandoned_databases(admin: &DatabaseConnection) {
+    let backend = admin.get_database_backend();
+    let Ok(rows) = admin
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'insights\\_test\\_%'",
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix("insights_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // Only names we made ourselves reach this point: no quoting needed.
+        let _ = admin
+            .execute_raw(Statement::from_string(
+                backend,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ))
+            .await;
+    }
+}
 
 /// A fresh, migrated SQLite database in a temporary folder.
 pub async fn sqlite() -> TestDb {
@@ -56,6 +93,9 @@ pub async fn postgres() -> Option<TestDb> {
     let admin = db::connect(&admin_opts)
         .await
         .expect("TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        drop_abandoned_databases(&admin).await;
+    }
     admin
         .execute_raw(Statement::from_string(
             admin.get_database_backend(),
