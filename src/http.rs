@@ -302,7 +302,7 @@ pub(crate) async fn authenticate_with(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(unauthenticated("send an API key: `Authorization: Bearer <key>` (create one with `insights keys create`)"));
+        return Err(unauthenticated("send an API key: `Authorization: Bearer <key>` (create one with `insights keys create`; for local use without keys, run `insights serve --no-auth`)"));
     };
     let secret = value
         .strip_prefix("Bearer ")

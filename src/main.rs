@@ -76,6 +76,7 @@ enum Command {
         /// Random seed (the same seed gives the same data).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Tenant to generate into (created if new).
         #[arg(long, env = "INSIGHTS_TENANT", default_value = "default")]
         tenant: String,
         /// Write endpoints.ndjson and dialogues.ndjson here instead of into the database.
@@ -102,9 +103,12 @@ enum TenantCommand {
     List,
     /// Set a tenant's default thresholds (used for queues without their own).
     Set {
+        /// The tenant (created if new).
         name: String,
+        /// Seconds within which an accepted dialogue counts as in SLA.
         #[arg(long)]
         sla_threshold_sec: Option<f64>,
+        /// Seconds within which an abandoned dialogue counts as a quick drop.
         #[arg(long)]
         quick_drop_threshold_sec: Option<f64>,
     },
@@ -126,11 +130,15 @@ enum KeyCommand {
     },
     /// List keys (never their secrets).
     List {
+        /// Only this tenant's keys (default: every tenant's).
         #[arg(long)]
         tenant: Option<String>,
     },
     /// Revoke a key by its id (as `keys list` shows it).
-    Revoke { id: String },
+    Revoke {
+        /// The key's id (not its secret).
+        id: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -147,6 +155,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log written to a file or a pipe stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
