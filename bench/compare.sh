@@ -35,6 +35,13 @@
 #      PostgreSQL CPU ms/request (all processes of the private cluster, incl. exited backends),
 #      statements/request (pg_stat_statements, top-level, reset before the run) and the server's
 #      RSS before and after the run; the same on SQLite for ours;
+#   6b. OData, ours only (PostGraphile has no OData), on PostgreSQL and on SQLite: (f) the OData page
+#      of 1,000 newest dialogues (`GET /odata/Dialogues?$orderby=startTimestamp desc`, every property)
+#      next to the GraphQL page of the same (`first: 1000`, the same 19 fields), each measured as above
+#      (bench/get.lua for the GETs), after checking that both answer the same rows; and (g) a walk of
+#      September 2026 (start ascending, pages of 1,000) by @odata.nextLink and by GraphQL cursors,
+#      once to warm up and once timed: pages, rows, total time, first/median/max/last page
+#      (bench/odata_walk.py, which fails unless both walks visit the rows $count gives, in one order);
 #   7. replaces the section between <!-- compare:start --> and <!-- compare:end --> in
 #      bench/results.md (appended when absent; the rest of the file is left alone).
 # Before each run the server is left to go idle after the warm-up; after it, the requests still in
@@ -241,8 +248,12 @@ statement_kinds() { # the most frequent of them, calls<TAB>text (for the report)
   psql_admin -F $'\t' -c "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 160)
     FROM pg_stat_statements WHERE $STMT_WHERE ORDER BY calls DESC, query LIMIT 6"
 }
-run_wrk() { # SECONDS BODY URL
-  BODY_FILE=$2 timeout $(($1 + 60)) wrk -t2 -c16 -d"$1s" --timeout 30s -s "$REPO/bench/post.lua" "$3/graphql"
+run_wrk() { # SECONDS BODY URL: BODY is a JSON file POSTed to URL/graphql, or odata:PATH for GETs of URL/PATH
+  if [[ $2 == odata:* ]]; then
+    ODATA_PATH=${2#odata:} timeout $(($1 + 60)) wrk -t2 -c16 -d"$1s" --timeout 30s -s "$REPO/bench/get.lua" "$3"
+  else
+    BODY_FILE=$2 timeout $(($1 + 60)) wrk -t2 -c16 -d"$1s" --timeout 30s -s "$REPO/bench/post.lua" "$3/graphql"
+  fi
 }
 field() { grep -o "$1=[0-9.]*" <<<"$2" | head -1 | cut -d= -f2; }
 
@@ -296,11 +307,30 @@ measure() {
 }
 
 : >"$WORK/results.tsv"
+: >"$WORK/walks.tsv"
 mkdir -p "$WORK/statements"
+
+# OData (ours only): (f) a page of 1,000 through /odata and through /graphql, (g) a month's walk.
+ODATA_PAGE='odata:/odata/Dialogues?%24orderby=startTimestamp%20desc'
+WALK_FROM=2026-09-01T00:00:00Z WALK_TO=2026-10-01T00:00:00Z
+ALL_FIELDS="id startDate startTimestamp queueEnterTimestamp acceptTimestamp endTimestamp ivrDurationInSec
+  queueDurationInSec initialTalkDurationInSec sessionDurationInSec ivrId queueId customerId agentId direction
+  outcome inSla quickDrop orderNumber"
+body "$WORK/ours-gf.json" "{ dialogues(first: 1000, orderBy: [{field: START_TIMESTAMP, direction: DESC}]) { nodes { $ALL_FIELDS } } }"
+odata_questions() { # ENGINE URL PID USES_PG LABEL
+  log "OData on $5: checking the page of 1,000 against GraphQL's"
+  python3 "$REPO/bench/odata_walk.py" page "$2" || die "the OData and GraphQL pages of 1,000 differ on $5"
+  measure "$1" of "$ODATA_PAGE" "$2" "$3" "$4"
+  measure "$1" gf "$WORK/ours-gf.json" "$2" "$3" "$4"
+  log "OData on $5: walking $WALK_FROM .. $WALK_TO by next links and by cursors"
+  python3 "$REPO/bench/odata_walk.py" walk "$2" "$WALK_FROM" "$WALK_TO" "$5" >>"$WORK/walks.tsv" \
+    || die "the OData and GraphQL walks differ on $5"
+  tail -2 "$WORK/walks.tsv" >&2
+}
 # PostgreSQL: both servers up (they idle while the other is measured); each measured in turn.
 psql_admin -c "SELECT pg_stat_statements_reset()" >/dev/null
 start_postgraphile
-start_server ours-pg "$PG_URL" --max-connections 16 --rate-limit 1000000
+start_server ours-pg "$PG_URL" --max-connections 16 --rate-limit 1000000 --max-page-size 1000
 OURS_PID=$SERVER_PID OURS_URL=$URL
 ours_bodies "$OURS_URL"
 theirs_bodies "$PGL_URL"
@@ -311,11 +341,12 @@ for q in "${QUERIES[@]}"; do
   measure ours "$q" "$WORK/ours-$q.json" "$OURS_URL" "$OURS_PID" 1
   measure theirs "$q" "$WORK/theirs-$q.json" "$PGL_URL" "$PGL_PID" 1
 done
+odata_questions ours "$OURS_URL" "$OURS_PID" 1 PostgreSQL
 stop_server "$OURS_PID" >/dev/null
 stop_server "$PGL_PID" >/dev/null
 
 # SQLite: ours only; its answers must match ours on PostgreSQL.
-start_server ours-sqlite "$SQLITE_URL" --max-connections 16 --rate-limit 1000000
+start_server ours-sqlite "$SQLITE_URL" --max-connections 16 --rate-limit 1000000 --max-page-size 1000
 SQLITE_PID=$SERVER_PID SQLITE_HTTP=$URL
 for q in "${QUERIES[@]}"; do mv "$WORK/ours-$q.answer.json" "$WORK/pg-$q.answer.json"; done
 ours_bodies "$SQLITE_HTTP" # its own cursor, walked on SQLite
@@ -329,13 +360,14 @@ IDLE_SQLITE=$(rss_mb "$SQLITE_PID")
 for q in "${QUERIES[@]}"; do
   measure sqlite "$q" "$WORK/ours-$q.json" "$SQLITE_HTTP" "$SQLITE_PID" 0
 done
+odata_questions sqlite "$SQLITE_HTTP" "$SQLITE_PID" 0 SQLite
 stop_server "$SQLITE_PID" >/dev/null
 
 # --- 7. report ---------------------------------------------------------------------------------
 DATE=$(date -u +%Y-%m-%dT%H:%MZ) COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') \
   N=$N CORES=$(nproc) MEM=$(free -g | awk '/Mem/{print $2}') PG_VERSION=$(psql_admin -c "SHOW server_version" | awk '{print $1}') \
   PGL_VERSION=$PGL_VERSION FILTER_VERSION=$FILTER_VERSION NODE_VERSION=$NODE_VERSION DURATION=$DURATION WARMUP=$WARMUP \
-  DEEP=$DEEP B_QUEUE=$B_QUEUE D_ID=$D_ID IDLE_OURS=$IDLE_OURS IDLE_THEIRS=$IDLE_THEIRS IDLE_SQLITE=$IDLE_SQLITE \
+  DEEP=$DEEP B_QUEUE=$B_QUEUE D_ID=$D_ID WALKS=$WORK/walks.tsv WALK_FROM=$WALK_FROM WALK_TO=$WALK_TO IDLE_OURS=$IDLE_OURS IDLE_THEIRS=$IDLE_THEIRS IDLE_SQLITE=$IDLE_SQLITE \
   python3 "$REPO/bench/compare_report.py" "$WORK/results.tsv" "$OUT" "$WORK/statements"
 log "wrote bench/results.md (compare section) in $((SECONDS - START)) s"
 sed -n '/<!-- compare:start -->/,/<!-- compare:end -->/p' "$OUT"

@@ -22,6 +22,43 @@ QUESTIONS = {
 }
 
 
+def odata_section(rows, env):
+    """OData next to GraphQL, ours only (PostGraphile has no OData): (f) the page of 1,000, (g) the walk."""
+    out = ["", "### OData next to GraphQL (ours only: PostGraphile has no OData)", ""]
+    out.append("(f) a page of the 1,000 newest dialogues with every property: "
+               "`GET /odata/Dialogues?$orderby=startTimestamp desc` (the default OData page size) and "
+               "`dialogues(first: 1000, orderBy: START_TIMESTAMP DESC) { nodes { <the 19 fields> } }`; "
+               "both were checked to answer the same rows first.")
+    out.append("")
+    out.append("| (f) page of 1,000 | OData req/s | GraphQL req/s | p50 ms OData / GraphQL | p99 ms OData / GraphQL "
+               "| errors OData / GraphQL | server CPU ms/req OData / GraphQL | PostgreSQL CPU ms/req OData / GraphQL "
+               "| statements/req OData / GraphQL |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for engine, name in (("ours", "PostgreSQL"), ("sqlite", "SQLite")):
+        o, g = rows.get((engine, "of")), rows.get((engine, "gf"))
+        if not o or not g:
+            continue
+        out.append(f"| {name} | {float(o['rps']):.1f} | {float(g['rps']):.1f} | {o['p50']} / {g['p50']} "
+                   f"| {o['p99']} / {g['p99']} | {o['errors']} / {g['errors']} | {o['cpu']} / {g['cpu']} "
+                   f"| {o['pgcpu']} / {g['pgcpu']} | {o['stmts']} / {g['stmts']} |")
+    walks = env.get("WALKS")
+    if walks and os.path.exists(walks):
+        out.append("")
+        out.append(f"(g) a walk of {env.get('WALK_FROM', '?')[:10]} .. {env.get('WALK_TO', '?')[:10]} (start ascending, "
+                   "every property, pages of 1,000) by `@odata.nextLink` (keyset `$skiptoken`) and by GraphQL "
+                   "cursors, one request after the other, timed after one warm-up walk; both walks were checked "
+                   "to visit the rows `$count` gives, in the same order.")
+        out.append("")
+        out.append("| (g) walk | API | pages | rows | total s | first page ms | median page ms | slowest page ms | last page ms |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for line in open(walks):
+            f = line.rstrip("\n").split("\t")
+            if len(f) == 9:
+                out.append(f"| {f[0]} | {f[1]} | {f[2]} | {int(f[3]):,} | {f[4]} | {f[5]} | {f[6]} | {f[7]} | {f[8]} |")
+    out.append("")
+    return out
+
+
 def main():
     tsv, md = sys.argv[1:3]
     stmt_dir = sys.argv[3] if len(sys.argv) > 3 else None
@@ -98,6 +135,7 @@ def main():
                        f"| {s['cpu']} | {s['rss0']} → {s['rss1']} |")
     out.append("")
     out.append(f"Idle RSS after start: {env['IDLE_SQLITE']} MB. SQLite's answers were checked to equal ours on PostgreSQL.")
+    out.extend(odata_section(rows, env))
     out.append(END)
     section = "\n".join(out)
 

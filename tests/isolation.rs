@@ -1,6 +1,8 @@
 //! Tenant isolation (API.md §6): two tenants whose ids collide — the same dialogue ids, endpoint
 //! ids and order numbers, with different names, timestamps and outcomes — and every read path
-//! run as each of them, through the schema and over HTTP with that tenant's key.
+//! run as each of them, through the schema and over HTTP with that tenant's key: GraphQL, and
+//! every `/odata` route (API.md §8) with its next links, including links and skip tokens forged
+//! from the other tenant's data.
 //!
 //! The oracle: what a query answers for tenant A in the shared database must be exactly what
 //! it answers in a database that holds A's data alone (and likewise for B). A few answers are
@@ -694,5 +696,483 @@ async fn a_key_cannot_choose_another_tenant() {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /odata (API.md §8): the same oracle over HTTP with each tenant's key. Every OData answer of the
+// shared database must be byte for byte the answer of the tenant's own database (with the service
+// root written as BASE), on every page its next links lead to.
+
+/// `path?k=v&...`, percent-encoded as a client would.
+fn odata_url(path: &str, options: &[(&str, &str)]) -> String {
+    if options.is_empty() {
+        return path.to_string();
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in options {
+        query.append_pair(k, v);
+    }
+    format!("{path}?{}", query.finish())
+}
+
+/// OData servers with pages of 2 (so every listing has next links): over the shared database,
+/// with each tenant's key, and over each tenant's own database, with a key of its own.
+struct OData<'a> {
+    w: &'a World,
+    shared: Server,
+    alone: Vec<(Server, String)>,
+}
+
+/// One OData answer: status, body with the service root written as `BASE`, raw next link.
+struct Answer {
+    status: StatusCode,
+    body: String,
+    next: Option<String>,
+}
+
+fn small_pages() -> ServeConfig {
+    ServeConfig {
+        no_auth: false,
+        rate_limit: 1_000_000,
+        odata_page_size: 2,
+        ..ServeConfig::default()
+    }
+}
+
+impl<'a> OData<'a> {
+    async fn new(w: &'a World) -> OData<'a> {
+        let shared = Server::start(&w.shared.db, small_pages()).await;
+        let mut alone = Vec::new();
+        for (i, tenant) in TENANTS.iter().enumerate() {
+            let key = common::key(&w.alone[i].db, tenant, "read").await;
+            alone.push((Server::start(&w.alone[i].db, small_pages()).await, key));
+        }
+        OData { w, shared, alone }
+    }
+
+    async fn get(server: &Server, key: &str, link: &str) -> Answer {
+        let target = if link.starts_with("http") {
+            link.to_string()
+        } else {
+            server.url(link)
+        };
+        let response = server
+            .client
+            .get(&target)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the request is sent");
+        let status = response.status();
+        assert_eq!(
+            response
+                .headers()
+                .get("OData-Version")
+                .and_then(|v| v.to_str().ok()),
+            Some("4.0"),
+            "{target}"
+        );
+        let text = response.text().await.expect("body");
+        let next = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["@odata.nextLink"].as_str().map(str::to_string));
+        Answer {
+            status,
+            body: text.replace(&format!("{}/odata", server.base), "BASE"),
+            next,
+        }
+    }
+
+    /// GETs `path` as `tenant` in the shared database and in the tenant's own, following next
+    /// links to the end; both must answer the same on every page, and nothing of the other
+    /// tenant. Returns every page's status and body.
+    async fn check(&self, tenant: &str, path: &str) -> Vec<(StatusCode, String)> {
+        let i = World::tenant_index(tenant);
+        let kind = self.w.shared.kind;
+        let (alone, alone_key) = &self.alone[i];
+        let mut links = (path.to_string(), path.to_string());
+        let mut pages = Vec::new();
+        loop {
+            let shared = Self::get(&self.shared, &self.w.keys[i], &links.0).await;
+            let own = Self::get(alone, alone_key, &links.1).await;
+            assert_eq!(
+                (shared.status, &shared.body),
+                (own.status, &own.body),
+                "{kind}: tenant {tenant}, OData page {} of {path}",
+                pages.len() + 1
+            );
+            if let Ok(json) = serde_json::from_str::<Value>(&shared.body) {
+                assert_nothing_foreign(tenant, path, &json);
+            } else if path.starts_with("/odata/$metadata") {
+                assert!(shared.body.starts_with("<?xml"), "{kind}: {}", shared.body);
+            } else {
+                assert!(
+                    shared.body.parse::<u64>().is_ok(),
+                    "{kind}: {path}: neither JSON nor a count: {}",
+                    shared.body
+                );
+            }
+            pages.push((shared.status, shared.body));
+            assert!(pages.len() < 20, "{kind}: {path}: the walk does not end");
+            match (shared.next, own.next) {
+                (Some(a), Some(b)) => links = (a, b),
+                (None, None) => return pages,
+                (a, b) => panic!("{kind}: {path}: next links differ: {a:?} / {b:?}"),
+            }
+        }
+    }
+
+    /// The ids of every page of `path`, walked as `tenant` (checked as by [`OData::check`]).
+    async fn ids(&self, tenant: &str, path: &str) -> Vec<Vec<String>> {
+        self.check(tenant, path)
+            .await
+            .iter()
+            .map(|(status, body)| {
+                assert_eq!(*status, StatusCode::OK, "{path}: {body}");
+                let body: Value = serde_json::from_str(body).unwrap();
+                body["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every next link the shared server hands `tenant` for `path`.
+    async fn next_links(&self, tenant: &str, path: &str) -> Vec<String> {
+        let i = World::tenant_index(tenant);
+        let mut links = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(link) = next {
+            let answer = Self::get(&self.shared, &self.w.keys[i], &link).await;
+            assert_eq!(answer.status, StatusCode::OK, "{link}: {}", answer.body);
+            next = answer.next;
+            if let Some(n) = &next {
+                links.push(n.clone());
+            }
+            assert!(links.len() < 20, "{path}: the walk does not end");
+        }
+        links
+    }
+}
+
+/// The OData filters of `filters_see_only_their_tenant`, in OData's syntax.
+const ODATA_DIALOGUE_FILTERS: [&str; 27] = [
+    "id in ('d1','d2','d3','d4','a1','b1','b2','zz')",
+    "id eq 'b1'",
+    "id eq 'a1'",
+    "id ne 'd1'",
+    "not (id in ('d1','d2'))",
+    "queueId eq 'q-1'",
+    "queueId in ('q-1','q-a','q-b')",
+    "queueId eq 'q-b'",
+    "queueId eq null",
+    "agentId eq 'ag-b'",
+    "agentId in ('ag-1','ag-b')",
+    "ivrId eq 'ivr-1'",
+    "customerId eq 'cust-1'",
+    "orderNumber ge 4",
+    "orderNumber eq 10",
+    "orderNumber le 21 and orderNumber ne 2",
+    "Outcome eq 'Abandoned'",
+    "Outcome in ('Accepted','IvrDrop') and direction eq 1",
+    "direction eq 2",
+    "InSLA eq 'True' or QuickDrop eq 'True'",
+    "InSLA eq null",
+    "startTimestamp ge 2026-03-02T10:00:00+01:00 and startTimestamp lt 2026-03-02T12:00:00Z",
+    "startDate eq 2026-03-02",
+    "queueDurationInSec gt 2",
+    "endTimestamp ne null",
+    "id eq 'b2' or queueId eq 'q-a' or agentId eq 'ag-b'",
+    "Outcome ne 'IvrDrop' and not (queueId eq null)",
+];
+
+const ODATA_ENDPOINT_FILTERS: [&str; 12] = [
+    "startswith(name,'B')",
+    "startswith(name,'a')",
+    "contains(name,'Only')",
+    "name eq null",
+    "name in ('A Sales','B Support','A Ann','B Bob')",
+    "name eq 'B Only Queue'",
+    "name ne 'A Menu'",
+    "Role eq 'Queue'",
+    "id in ('ivr-1','q-1','q-a','q-b','ag-1','ag-b','cust-1','nobody')",
+    "not (id in ('q-1'))",
+    "id eq 'q-b' or id eq 'q-a'",
+    "not (Role in ('Customer','Ivr'))",
+];
+
+/// The `$orderby` values OData can order dialogues by (and none: by id).
+const ODATA_DIALOGUE_ORDERS: [&str; 10] = [
+    "",
+    "startTimestamp desc",
+    "StartTimestamp asc",
+    "endTimestamp desc",
+    "orderNumber desc",
+    "queueDurationInSec asc",
+    "sessionDurationInSec desc",
+    "initialTalkDurationInSec asc",
+    "queueDurationInSec asc,startTimestamp desc",
+    "id desc",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odata_sees_only_its_tenant() {
+    for w in worlds().await {
+        let kind = w.shared.kind;
+        let o = OData::new(&w).await;
+        for tenant in TENANTS {
+            // The service document and $metadata (no data, but through the key).
+            o.check(tenant, "/odata").await;
+            o.check(tenant, "/odata/$metadata").await;
+
+            // Dialogues in every order, every page, with $count, $select and $expand.
+            for order in ODATA_DIALOGUE_ORDERS {
+                let mut options = vec![("$count", "true"), ("$expand", "*")];
+                if !order.is_empty() {
+                    options.push(("$orderby", order));
+                }
+                o.check(tenant, &odata_url("/odata/Dialogues", &options))
+                    .await;
+                options[1] = ("$select", "id,orderNumber,queueId,agentId");
+                options.push(("$expand", "queue,agent"));
+                o.check(tenant, &odata_url("/odata/Dialogues", &options))
+                    .await;
+            }
+            for options in [
+                vec![],
+                vec![("$top", "3"), ("$skip", "1")],
+                vec![("$skip", "4"), ("$expand", "ivr,customer")],
+                vec![("$top", "0"), ("$count", "true")],
+            ] {
+                o.check(tenant, &odata_url("/odata/Dialogues", &options))
+                    .await;
+            }
+            // Filters, as a listing and as a /$count.
+            for filter in ODATA_DIALOGUE_FILTERS {
+                o.check(
+                    tenant,
+                    &odata_url(
+                        "/odata/Dialogues",
+                        &[
+                            ("$filter", filter),
+                            ("$count", "true"),
+                            ("$expand", "queue,agent"),
+                            ("$orderby", "startTimestamp desc"),
+                        ],
+                    ),
+                )
+                .await;
+                o.check(
+                    tenant,
+                    &odata_url("/odata/Dialogues/$count", &[("$filter", filter)]),
+                )
+                .await;
+            }
+            // Single dialogues, colliding, foreign and unknown, with and without $expand.
+            for id in ALL_DIALOGUE_IDS {
+                o.check(tenant, &format!("/odata/Dialogues('{id}')")).await;
+                o.check(tenant, &format!("/odata/Dialogues(id='{id}')?$expand=*"))
+                    .await;
+            }
+
+            // Endpoints: listings in every order, filters, counts, single entities.
+            for order in ["", "name asc", "name desc", "id desc"] {
+                let mut options = vec![("$count", "true")];
+                if !order.is_empty() {
+                    options.push(("$orderby", order));
+                }
+                o.check(tenant, &odata_url("/odata/Endpoints", &options))
+                    .await;
+            }
+            for filter in ODATA_ENDPOINT_FILTERS {
+                o.check(
+                    tenant,
+                    &odata_url(
+                        "/odata/Endpoints",
+                        &[("$filter", filter), ("$count", "true")],
+                    ),
+                )
+                .await;
+                o.check(
+                    tenant,
+                    &odata_url("/odata/Endpoints/$count", &[("$filter", filter)]),
+                )
+                .await;
+            }
+            for id in ALL_ENDPOINT_IDS {
+                o.check(tenant, &format!("/odata/Endpoints('{id}')")).await;
+            }
+
+            // Pinned by hand, so the oracle cannot be vacuous.
+            let pages = o
+                .ids(tenant, "/odata/Dialogues?$select=id&$count=true")
+                .await;
+            let expected: &[&[&str]] = match tenant {
+                "a" => &[&["a1", "d1"], &["d2", "d3"], &["d4"]],
+                _ => &[&["b1", "b2"], &["d1", "d2"], &["d3", "d4"]],
+            };
+            assert_eq!(pages, expected, "{kind}: tenant {tenant}");
+            let (dialogues, endpoints) = match tenant {
+                "a" => ("5", "6"),
+                _ => ("6", "6"),
+            };
+            for (path, expected) in [
+                ("/odata/Dialogues/$count", dialogues),
+                ("/odata/Endpoints/$count", endpoints),
+            ] {
+                let pages = o.check(tenant, path).await;
+                assert_eq!(
+                    pages,
+                    [(StatusCode::OK, expected.to_string())],
+                    "{kind}: tenant {tenant}: {path}"
+                );
+            }
+            let pages = o
+                .check(tenant, "/odata/Dialogues('d1')?$expand=queue,agent")
+                .await;
+            let d1: Value = serde_json::from_str(&pages[0].1).unwrap();
+            let (queue, agent) = match tenant {
+                "a" => ("A Sales", json!("A Ann")),
+                _ => ("B Support", Value::Null),
+            };
+            assert_eq!(d1["queue"]["name"], queue, "{kind}: tenant {tenant}");
+            assert_eq!(d1["agent"]["name"], agent, "{kind}: tenant {tenant}");
+            let foreign: &[&str] = match tenant {
+                "a" => &[
+                    "/odata/Dialogues('b1')",
+                    "/odata/Dialogues('b2')",
+                    "/odata/Endpoints('q-b')",
+                ],
+                _ => &["/odata/Dialogues('a1')", "/odata/Endpoints('q-a')"],
+            };
+            for path in foreign {
+                let pages = o.check(tenant, path).await;
+                assert_eq!(pages[0].0, StatusCode::NOT_FOUND, "{kind}: {path}");
+            }
+            let b_only = o
+                .ids(
+                    tenant,
+                    &odata_url("/odata/Endpoints", &[("$filter", "startswith(name,'B')")]),
+                )
+                .await;
+            let expected: &[&[&str]] = match tenant {
+                "a" => &[&[]],
+                _ => &[&["ag-1", "ag-b"], &["cust-1", "ivr-1"], &["q-1", "q-b"]],
+            };
+            assert_eq!(b_only, expected, "{kind}: tenant {tenant}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odata_next_links_of_the_other_tenant_only_page_through_ones_own_rows() {
+    for w in worlds().await {
+        let kind = w.shared.kind;
+        let o = OData::new(&w).await;
+        for (tenant, other) in [("a", "b"), ("b", "a")] {
+            // Every next link the other tenant was handed, followed with this tenant's key.
+            let mut walked = 0;
+            for order in ODATA_DIALOGUE_ORDERS {
+                let mut options = vec![("$expand", "*")];
+                if !order.is_empty() {
+                    options.push(("$orderby", order));
+                }
+                let path = odata_url("/odata/Dialogues", &options);
+                for link in o.next_links(other, &path).await {
+                    let relative = link
+                        .strip_prefix(&o.shared.base)
+                        .expect("a link of this server")
+                        .to_string();
+                    o.check(tenant, &relative).await;
+                    walked += 1;
+                }
+            }
+            for order in ["", "name desc", "id desc"] {
+                let options: Vec<(&str, &str)> = if order.is_empty() {
+                    vec![]
+                } else {
+                    vec![("$orderby", order)]
+                };
+                let path = odata_url("/odata/Endpoints", &options);
+                for link in o.next_links(other, &path).await {
+                    let relative = link.strip_prefix(&o.shared.base).unwrap().to_string();
+                    o.check(tenant, &relative).await;
+                    walked += 1;
+                }
+            }
+            assert!(walked >= 20, "{kind}: only {walked} next links");
+        }
+
+        // Skip tokens forged to name B's b1 by its exact sort values (b1 ties with A's d1 on
+        // startTimestamp): A pages through A's rows only.
+        let token = |order: &str, values: Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(json!({ "o": order, "k": values }).to_string())
+        };
+        let ts = 1_772_442_000_000i64;
+        for (orderby, forged, expected) in [
+            (
+                "startTimestamp desc",
+                token("START_TIMESTAMP:D,ID:D", json!([ts, "b1"])),
+                vec![],
+            ),
+            (
+                "startTimestamp asc",
+                token("START_TIMESTAMP:A,ID:A", json!([ts, "b1"])),
+                vec!["d1", "d2", "d3", "d4", "a1"],
+            ),
+            (
+                "",
+                token("ID:A", json!(["b1"])),
+                vec!["d1", "d2", "d3", "d4"],
+            ),
+            (
+                "",
+                token("ID:A", json!(["a0"])),
+                vec!["a1", "d1", "d2", "d3", "d4"],
+            ),
+        ] {
+            let mut options = vec![("$skiptoken", forged.as_str()), ("$expand", "*")];
+            if !orderby.is_empty() {
+                options.push(("$orderby", orderby));
+            }
+            let pages = o
+                .ids("a", &odata_url("/odata/Dialogues", &options))
+                .await
+                .concat();
+            assert_eq!(pages, expected, "{kind}: {orderby} {forged}");
+        }
+        // An endpoint token naming B's q-b: A's endpoints after it only.
+        let forged = token("ID:A", json!(["q-b"]));
+        let walked = o
+            .ids(
+                "a",
+                &odata_url("/odata/Endpoints", &[("$skiptoken", forged.as_str())]),
+            )
+            .await
+            .concat();
+        assert_eq!(
+            walked,
+            Vec::<String>::new(),
+            "{kind}: nothing of A after q-b"
+        );
+        let forged = token("ID:A", json!(["ag-a"]));
+        let walked = o
+            .ids(
+                "a",
+                &odata_url("/odata/Endpoints", &[("$skiptoken", forged.as_str())]),
+            )
+            .await
+            .concat();
+        assert_eq!(
+            walked,
+            ["ag-b", "cust-1", "ivr-1", "q-1", "q-a"],
+            "{kind}: A's own after ag-a"
+        );
     }
 }

@@ -302,6 +302,11 @@ impl<'a> Lexer<'a> {
                     self.at += 1;
                     return Ok(Tok::Str(text));
                 }
+                // No stored value holds it (PostgreSQL refuses it in text): refused here with its
+                // position, the same on every database.
+                Some('\0') => {
+                    return Err(self.error(self.at, "a string cannot hold the character NUL (%00)"))
+                }
                 Some(c) => {
                     text.push(c);
                     self.at += 1;
@@ -1083,6 +1088,16 @@ mod tests {
             dialogue("nosuch(id)"),
             Err(ParseError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_nul_in_a_string_is_refused_with_its_position() {
+        assert_eq!(
+            dialogue("id eq 'a\u{0}b'").unwrap_err(),
+            ParseError::Invalid(
+                "`$filter` at position 9: a string cannot hold the character NUL (%00)".into()
+            )
+        );
     }
 
     #[test]
