@@ -74,16 +74,6 @@ pub struct DialogueSelection {
     pub endpoints: Vec<Slot>,
 }
 
-impl DialogueSelection {
-    /// Every field, no endpoints.
-    pub fn all_fields() -> Self {
-        Self {
-            fields: DialogueField::ALL.to_vec(),
-            endpoints: Vec::new(),
-        }
-    }
-}
-
 /// What dialogues can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogueOrderField {
@@ -335,33 +325,6 @@ impl TenantScope {
             )
             .await?;
         Ok(rows.into_iter().next().map(|d| (d, endpoints)))
-    }
-
-    /// The ids of the tenant's dialogues among `ids` that match `filter` (how a subscription
-    /// tells which new dialogues its subscriber asked for, by the same SQL as every read).
-    pub async fn matching_dialogue_ids(
-        &self,
-        ids: &[String],
-        filter: Option<&Filter<DialogueField>>,
-    ) -> ApiResult<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut select = self
-            .dialogues()
-            .filter(dialogue::Column::Id.is_in(ids.iter().cloned()));
-        if let Some(filter) = filter {
-            select = select.filter(filter.condition()?);
-        }
-        let statement = select
-            .select_only()
-            .column(dialogue::Column::Id)
-            .build(self.backend());
-        self.all(statement)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String>("", "id").map_err(ApiError::from))
-            .collect()
     }
 
     /// Runs `select` (filtered and ordered already) with `limit` for the `fields` wanted,

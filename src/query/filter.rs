@@ -34,10 +34,6 @@ pub enum Filter<F> {
 }
 
 impl<F> Filter<F> {
-    pub fn everything() -> Self {
-        Filter::All(Vec::new())
-    }
-
     /// `self AND other`.
     pub fn and(self, other: Filter<F>) -> Self {
         match self {
