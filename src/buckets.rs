@@ -205,6 +205,25 @@ impl Bucketing {
         }
     }
 
+    /// Whether every bucket boundary inside the range falls on a multiple of `slot_ms` (UTC
+    /// epoch): then a slot `[s, s + slot_ms)` lies in one bucket, and [`Self::key_sql`] of the
+    /// slot's start is the key of all its instants. TOTAL has no boundaries; the others need
+    /// the unit, every offset in force and every offset change to be multiples of the slot
+    /// (not so for a historic LMT offset such as +00:17:30).
+    pub fn aligned_to(&self, slot_ms: i64) -> bool {
+        if self.granularity == Granularity::Total {
+            return true;
+        }
+        self.unit_ms() % slot_ms == 0
+            && self
+                .segments
+                .iter()
+                .enumerate()
+                .all(|(index, (start, offset))| {
+                    offset % slot_ms == 0 && (index == 0 || start % slot_ms == 0)
+                })
+    }
+
     /// The local day number of an instant (as the SQL computes it).
     fn day_key(&self, at: i64) -> i64 {
         epoch_day(local_date(self.zone, at))

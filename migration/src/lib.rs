@@ -3,6 +3,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_endpoint_name_search;
+mod m0003_rollups;
+pub mod rollups;
 
 pub struct Migrator;
 
@@ -12,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_endpoint_name_search::Migration),
+            Box::new(m0003_rollups::Migration),
         ]
     }
 }

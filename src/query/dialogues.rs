@@ -298,6 +298,13 @@ impl TenantScope {
 
     /// How many of the tenant's dialogues match `filter`.
     pub async fn count_dialogues(&self, filter: Option<&Filter<DialogueField>>) -> ApiResult<i64> {
+        if self.uses_rollups() {
+            if let Some(n) = self.count_from_rollups(filter).await? {
+                return Ok(n);
+            }
+        } else {
+            tracing::debug!(reason = "rows: pre-aggregates off", "totalCount");
+        }
         self.count(self.dialogues(), filter).await
     }
 

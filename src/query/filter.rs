@@ -46,6 +46,27 @@ impl<F> Filter<F> {
     }
 }
 
+impl<F: Copy> Filter<F> {
+    /// The same tree over other fields (`None` from `map` for any field stops it: `Err` with
+    /// that field).
+    pub fn try_map<G>(&self, map: &impl Fn(F) -> Option<G>) -> Result<Filter<G>, F> {
+        Ok(match self {
+            Filter::All(list) => Filter::All(
+                list.iter()
+                    .map(|f| f.try_map(map))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Filter::Any(list) => Filter::Any(
+                list.iter()
+                    .map(|f| f.try_map(map))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Filter::Not(inner) => Filter::Not(Box::new(inner.try_map(map)?)),
+            Filter::Is(field, op) => Filter::Is(map(*field).ok_or(*field)?, op.clone()),
+        })
+    }
+}
+
 /// A comparison. Positive ones (`Eq`, `Gt`, `In`, `StartsWith`, ...) never match an absent
 /// value; negative ones (`Ne`, `NotIn`) always do.
 #[derive(Debug, Clone, PartialEq)]

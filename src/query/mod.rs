@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod filter;
 pub mod page;
 pub mod period;
+mod rollups;
 mod scope;
 pub mod stats;
 

@@ -2,7 +2,7 @@
 //! the tenant predicate is added here, and the connection never leaves the query core, so no
 //! resolver, loader, stats query or OData handler can forget it.
 use entity::{dialogue, endpoint};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, QueryTrait, Select, Statement,
@@ -16,11 +16,28 @@ use crate::error::ApiResult;
 pub struct TenantScope {
     db: DatabaseConnection,
     tenant_id: i32,
+    /// Whether counts and stats may come from the pre-aggregates (`rollups`).
+    rollups: bool,
 }
 
 impl TenantScope {
     pub fn new(db: DatabaseConnection, tenant_id: i32) -> Self {
-        Self { db, tenant_id }
+        Self {
+            db,
+            tenant_id,
+            rollups: true,
+        }
+    }
+
+    /// The same scope answering every count and stat from the dialogue rows, never from the
+    /// pre-aggregates: the reference the pre-aggregates are tested and benchmarked against.
+    pub fn without_rollups(mut self) -> Self {
+        self.rollups = false;
+        self
+    }
+
+    pub(super) fn uses_rollups(&self) -> bool {
+        self.rollups
     }
 
     pub fn tenant_id(&self) -> i32 {
@@ -34,6 +51,14 @@ impl TenantScope {
     /// All of this tenant's dialogues; the core adds filters and order.
     pub(super) fn dialogues(&self) -> Select<dialogue::Entity> {
         dialogue::Entity::find().filter(dialogue::Column::TenantId.eq(self.tenant_id))
+    }
+
+    /// This tenant's rows of a pre-aggregate table (`rollups::GRAINS`), nothing selected yet.
+    pub(super) fn rollup(&self, table: &'static str) -> SelectStatement {
+        Query::select()
+            .from(Alias::new(table))
+            .and_where(Expr::col((Alias::new(table), Alias::new("tenant_id"))).eq(self.tenant_id))
+            .to_owned()
     }
 
     /// All of this tenant's endpoints.

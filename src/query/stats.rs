@@ -11,9 +11,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement};
 
 use super::filter::{DialogueField, Filter};
+use super::rollups;
 use super::TenantScope;
 use crate::buckets::{Bucketing, Granularity};
 use crate::error::{ApiError, ApiResult};
+use migration::rollups::Grain;
+use sea_orm::sea_query::Alias;
 
 /// What stats rows can be grouped by.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -352,14 +355,112 @@ pub fn validate_p(p: f64) -> ApiResult<f64> {
 fn matching(
     tenant_dialogues: Select<dialogue::Entity>,
     request: &StatsRequest,
+    from: i64,
+    to: i64,
 ) -> ApiResult<Select<dialogue::Entity>> {
     let mut select = tenant_dialogues
-        .filter(dialogue::Column::StartTimestampMs.gte(request.from))
-        .filter(dialogue::Column::StartTimestampMs.lt(request.to));
+        .filter(dialogue::Column::StartTimestampMs.gte(from))
+        .filter(dialogue::Column::StartTimestampMs.lt(to));
     if let Some(filter) = &request.filter {
         select = select.filter(filter.condition()?);
     }
     Ok(select)
+}
+
+/// One group's aggregates as read from one source, before the means are divided: counts,
+/// exact sums of whole milliseconds with their counts, maxima. Partials of one group from
+/// different sources (pre-aggregate slots, rows at the edges) merge exactly.
+#[derive(Debug, Default)]
+struct Partial {
+    counts: HashMap<Measure, i64>,
+    sums: HashMap<Measure, (Option<f64>, i64)>,
+    maxima: HashMap<Measure, Option<f64>>,
+}
+
+impl Partial {
+    /// Reads the columns of [`Measure::columns`]' aliases.
+    fn read(row: &QueryResult, measures: &[Measure]) -> ApiResult<Self> {
+        let mut partial = Partial::default();
+        for measure in measures {
+            let alias = measure.alias();
+            if measure.is_count() {
+                let count = row.try_get::<Option<i64>>("", &alias)?.unwrap_or(0);
+                partial.counts.insert(*measure, count);
+            } else if measure.is_mean() {
+                let sum_ms = row.try_get::<Option<f64>>("", &format!("{alias}_sum_ms"))?;
+                let n = row.try_get::<i64>("", &format!("{alias}_n"))?;
+                partial.sums.insert(*measure, (sum_ms, n));
+            } else {
+                let value = row.try_get::<Option<f64>>("", &alias)?;
+                partial.maxima.insert(*measure, value);
+            }
+        }
+        Ok(partial)
+    }
+
+    fn merge(&mut self, other: Partial) {
+        for (measure, count) in other.counts {
+            *self.counts.entry(measure).or_insert(0) += count;
+        }
+        for (measure, (sum, n)) in other.sums {
+            let entry = self.sums.entry(measure).or_insert((None, 0));
+            entry.0 = match (entry.0, sum) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            entry.1 += n;
+        }
+        for (measure, value) in other.maxima {
+            let entry = self.maxima.entry(measure).or_insert(None);
+            *entry = match (*entry, value) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+}
+
+/// The stats rows of the groups: means divided once, percentiles attached, sorted.
+fn finish(
+    groups: Vec<(GroupKey, Partial)>,
+    request: &StatsRequest,
+    bucketing: &Bucketing,
+    measures: &[Measure],
+    found: &HashMap<(GroupKey, u64), f64>,
+) -> Vec<StatsRow> {
+    let mut stats = Vec::with_capacity(groups.len());
+    for (key, partial) in groups {
+        let mut entry = StatsRow {
+            period: bucketing.period(key.bucket),
+            key,
+            ..Default::default()
+        };
+        for measure in measures {
+            if measure.is_count() {
+                entry
+                    .counts
+                    .insert(*measure, partial.counts.get(measure).copied().unwrap_or(0));
+            } else if measure.is_mean() {
+                let (sum_ms, n) = partial.sums.get(measure).copied().unwrap_or((None, 0));
+                let mean = sum_ms
+                    .filter(|_| n > 0)
+                    .map(|sum| sum / (n as f64 * 1000.0));
+                entry.values.insert(*measure, mean);
+            } else {
+                entry
+                    .values
+                    .insert(*measure, partial.maxima.get(measure).copied().flatten());
+            }
+        }
+        entry.percentiles = request
+            .percentiles
+            .iter()
+            .map(|p| (*p, found.get(&(entry.key.clone(), p.to_bits())).copied()))
+            .collect();
+        stats.push(entry);
+    }
+    stats.sort_by(|a, b| a.key.order(&b.key, &request.group_by));
+    stats
 }
 
 impl TenantScope {
@@ -401,28 +502,34 @@ impl TenantScope {
         );
         let key_sql = bucketing.key_sql("start_timestamp_ms");
         let dims: Vec<&'static str> = request.group_by.iter().map(|d| d.column()).collect();
-
-        let mut select = matching(self.dialogues(), request)?
-            .select_only()
-            .expr_as(Expr::cust(key_sql.clone()), "bucket");
-        for dim in &dims {
-            select = select.expr_as(Expr::cust(*dim), *dim);
-        }
         let mut measures: Vec<Measure> = Vec::new();
         for measure in &request.measures {
             if !measures.contains(measure) {
                 measures.push(*measure);
             }
         }
-        for measure in &measures {
-            for (alias, sql) in measure.columns() {
-                select = select.expr_as(Expr::cust(sql), alias);
+
+        if self.uses_rollups() {
+            match rollups::stats_grain(request, &measures, &bucketing) {
+                Ok(grain) => {
+                    if let Some(stats) = self
+                        .stats_from_rollup(grain, request, &bucketing, &measures)
+                        .await?
+                    {
+                        return Ok(stats);
+                    }
+                    tracing::debug!(
+                        reason = "rows: more groups than one call may return",
+                        "dialogueStats"
+                    );
+                }
+                Err(reason) => tracing::debug!(reason, "dialogueStats"),
             }
+        } else {
+            tracing::debug!(reason = "rows: pre-aggregates off", "dialogueStats");
         }
-        select = select.group_by(Expr::cust("bucket"));
-        for dim in &dims {
-            select = select.group_by(Expr::cust(*dim));
-        }
+
+        let select = self.aggregate_rows(request, request.from, request.to, &key_sql, &measures)?;
         let grouped = select.clone();
         // The aggregation and the percentile ranking are independent scans: run them side by side.
         let aggregation = self.all(select.limit(request.max_rows as u64 + 1).build(backend));
@@ -453,43 +560,144 @@ impl TenantScope {
             )));
         }
 
-        let mut stats = Vec::with_capacity(rows.len());
+        let mut groups = Vec::with_capacity(rows.len());
         for row in &rows {
-            let key = GroupKey::read(row, &request.group_by)?;
-            let mut entry = StatsRow {
-                period: bucketing.period(key.bucket),
-                key,
-                ..Default::default()
-            };
-            for measure in &measures {
-                if measure.is_count() {
-                    entry.counts.insert(
-                        *measure,
-                        row.try_get::<Option<i64>>("", &measure.alias())?
-                            .unwrap_or(0),
-                    );
-                } else if measure.is_mean() {
-                    let alias = measure.alias();
-                    let sum_ms = row.try_get::<Option<f64>>("", &format!("{alias}_sum_ms"))?;
-                    let n = row.try_get::<i64>("", &format!("{alias}_n"))?;
-                    let mean = sum_ms
-                        .filter(|_| n > 0)
-                        .map(|sum| sum / (n as f64 * 1000.0));
-                    entry.values.insert(*measure, mean);
+            groups.push((
+                GroupKey::read(row, &request.group_by)?,
+                Partial::read(row, &measures)?,
+            ));
+        }
+        Ok(finish(groups, request, &bucketing, &measures, &found))
+    }
+
+    /// The GROUP BY over the rows of `[from, to)`: bucket key, grouped dimensions and the
+    /// measures' columns ([`Measure::columns`]).
+    fn aggregate_rows(
+        &self,
+        request: &StatsRequest,
+        from: i64,
+        to: i64,
+        key_sql: &str,
+        measures: &[Measure],
+    ) -> ApiResult<Select<dialogue::Entity>> {
+        let dims: Vec<&'static str> = request.group_by.iter().map(|d| d.column()).collect();
+        let mut select = matching(self.dialogues(), request, from, to)?
+            .select_only()
+            .expr_as(Expr::cust(key_sql.to_string()), "bucket");
+        for dim in &dims {
+            select = select.expr_as(Expr::cust(*dim), *dim);
+        }
+        for measure in measures {
+            for (alias, sql) in measure.columns() {
+                select = select.expr_as(Expr::cust(sql), alias);
+            }
+        }
+        select = select.group_by(Expr::cust("bucket"));
+        for dim in &dims {
+            select = select.group_by(Expr::cust(*dim));
+        }
+        Ok(select)
+    }
+
+    /// The stats from a pre-aggregate: its whole slots inside the range, plus the rows of the
+    /// partial slots at the edges, merged by group key. `None` when there are more groups than
+    /// one call may return (the row path then says how many).
+    async fn stats_from_rollup(
+        &self,
+        grain: &'static Grain,
+        request: &StatsRequest,
+        bucketing: &Bucketing,
+        measures: &[Measure],
+    ) -> ApiResult<Option<Vec<StatsRow>>> {
+        let backend = self.backend();
+        let (t, unit) = (grain.table, grain.slot_ms);
+        let lo = rollups::ceil_to(request.from, unit);
+        let hi = rollups::floor_to(request.to, unit);
+        let limit = request.max_rows as u64 + 1;
+
+        let mut select = self.rollup(t);
+        select.expr_as(
+            Expr::cust(bucketing.key_sql(&format!("{t}.slot_ms"))),
+            Alias::new("bucket"),
+        );
+        for dim in &request.group_by {
+            let column = rollups::dimension_of(*dim);
+            select.expr_as(
+                Expr::cust(rollups::group_column(t, column)),
+                Alias::new(dim.column()),
+            );
+        }
+        for measure in measures {
+            let columns = rollups::measure_columns(*measure).expect("stats_grain checked");
+            let aliases: Vec<String> = measure.columns().into_iter().map(|(a, _)| a).collect();
+            for (alias, column) in aliases.iter().zip(columns.iter()) {
+                let sql = if *column == "max_queue" {
+                    format!("MAX({t}.max_queue)")
+                } else if column.ends_with("_sum_ms") {
+                    format!("CAST(SUM({t}.{column}) AS DOUBLE PRECISION)")
                 } else {
-                    let value = row.try_get::<Option<f64>>("", &measure.alias())?;
-                    entry.values.insert(*measure, value);
+                    format!("CAST(SUM({t}.{column}) AS BIGINT)")
+                };
+                select.expr_as(Expr::cust(sql), Alias::new(alias.as_str()));
+            }
+        }
+        select
+            .and_where(Expr::cust(format!("{t}.slot_ms >= {lo}")))
+            .and_where(Expr::cust(format!("{t}.slot_ms < {hi}")));
+        if let Some(filter) = &request.filter {
+            let rendered = rollups::render(grain, filter).expect("stats_grain checked the fields");
+            select.cond_where(rendered.condition()?);
+        }
+        select.add_group_by([Expr::cust("bucket")]);
+        for dim in &request.group_by {
+            select.add_group_by([Expr::cust(format!("{t}.{}", rollups::dimension_of(*dim)))]);
+        }
+        select.limit(limit);
+        let middle = self.all(backend.build(&select));
+
+        let key_sql = bucketing.key_sql("start_timestamp_ms");
+        let edge = |from: i64, to: i64| {
+            let key_sql = key_sql.clone();
+            async move {
+                if from >= to {
+                    return ApiResult::Ok(Vec::new());
+                }
+                let select = self.aggregate_rows(request, from, to, &key_sql, measures)?;
+                Ok(self.all(select.limit(limit).build(backend)).await?)
+            }
+        };
+        let (middle, before, after) =
+            tokio::join!(middle, edge(request.from, lo), edge(hi, request.to));
+        let (middle, before, after) = (middle?, before?, after?);
+        if middle.len().max(before.len()).max(after.len()) > request.max_rows {
+            return Ok(None);
+        }
+        let mut merged: HashMap<GroupKey, Partial> = HashMap::new();
+        for row in middle.iter().chain(&before).chain(&after) {
+            let key = GroupKey::read(row, &request.group_by)?;
+            let partial = Partial::read(row, measures)?;
+            match merged.get_mut(&key) {
+                Some(existing) => existing.merge(partial),
+                None => {
+                    merged.insert(key, partial);
                 }
             }
-            entry.percentiles = request
-                .percentiles
-                .iter()
-                .map(|p| (*p, found.get(&(entry.key.clone(), p.to_bits())).copied()))
-                .collect();
-            stats.push(entry);
         }
-        stats.sort_by(|a, b| a.key.order(&b.key, &request.group_by));
-        Ok(stats)
+        if merged.len() > request.max_rows {
+            return Ok(None);
+        }
+        tracing::debug!(
+            source = t,
+            edges_from_rows = lo > request.from || hi < request.to,
+            "dialogueStats from pre-aggregates"
+        );
+        Ok(Some(finish(
+            merged.into_iter().collect(),
+            request,
+            bucketing,
+            measures,
+            &HashMap::new(),
+        )))
     }
 
     /// The first and last start instant of the tenant's dialogues in the range (an index look-up).
@@ -523,7 +731,7 @@ impl TenantScope {
             .chain(dims.iter().map(|d| d.to_string()))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut select = matching(self.dialogues(), request)?
+        let mut select = matching(self.dialogues(), request, request.from, request.to)?
             .filter(Expr::cust(ranked_rows()))
             .select_only()
             .expr_as(Expr::cust(key_sql.to_string()), "bucket");

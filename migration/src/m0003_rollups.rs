@@ -1,0 +1,17 @@
+//! Pre-aggregated counts and sums of the dialogues, kept exact by triggers (see [`crate::rollups`]),
+//! built here for the dialogues already stored.
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::rollups::install(manager.get_connection()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::rollups::uninstall(manager.get_connection()).await
+    }
+}

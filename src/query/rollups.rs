@@ -1,0 +1,336 @@
+//! The pre-aggregates as one more source of the query core (issue 9). The tables, the grains
+//! and the triggers that keep them exact are in `migration::rollups`; here the core decides,
+//! per question, whether a grain can answer it, and renders the question against the grain.
+//!
+//! - `totalCount`: from a grain when the filter is a start-time range (top-level `gte`/`gt`/
+//!   `lt`/`lte`/`eq` on `startTimestamp`) AND conditions on the grain's dimensions only; the
+//!   whole slots inside the range come from the grain, the partial slots at its edges from the
+//!   rows. The coarsest grain whose slots the bounds fall on is used, else the finest (least
+//!   rows at the edges).
+//! - `dialogueStats`: from a grain for every measure but the queue-time percentiles and the
+//!   what-if thresholds, which need each dialogue's duration: a request asking for either is
+//!   answered wholly from the rows (simple, and exact; those requests cost what they cost
+//!   before). Otherwise the coarsest grain that holds the `groupBy` and filter dimensions and
+//!   whose slots do not straddle a bucket boundary in the zone over the range
+//!   ([`Bucketing::aligned_to`]); the slots at the range's edges come from the rows and both
+//!   are merged by group key (counts and sums of whole milliseconds add exactly).
+//!
+//! A filter is the same [`Filter`] tree, rendered against the grain's columns by
+//! [`RollupField`]: one translation to SQL. Every choice is logged (`tracing` debug, target
+//! `insights::query::rollups`) with its reason.
+use migration::rollups::{is_id, Grain, GRAINS};
+use sea_orm::sea_query::{Alias, Expr};
+
+use super::filter::{DialogueField, Field, Filter, Kind, Op, Operand};
+use super::stats::{Dimension, Measure, StatsRequest};
+use crate::buckets::Bucketing;
+use crate::error::ApiResult;
+
+/// A dialogue field as a pre-aggregate table holds it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RollupField {
+    table: &'static str,
+    field: DialogueField,
+}
+
+impl Field for RollupField {
+    fn column(self) -> Expr {
+        let column = dimension_column(self.field).expect("only dimensions are mapped");
+        if is_id(column) {
+            Expr::cust(format!("NULLIF({}.{column}, '')", self.table))
+        } else {
+            Expr::cust(format!("{}.{column}", self.table))
+        }
+    }
+
+    fn nullable(self) -> bool {
+        self.field.nullable()
+    }
+
+    fn kind(self) -> Kind {
+        self.field.kind()
+    }
+
+    fn name(self) -> &'static str {
+        self.field.name()
+    }
+}
+
+/// The grain column of a dialogue field, for the fields grains are keyed by.
+fn dimension_column(field: DialogueField) -> Option<&'static str> {
+    match field {
+        DialogueField::QueueId => Some("queue_id"),
+        DialogueField::AgentId => Some("agent_id"),
+        DialogueField::IvrId => Some("ivr_id"),
+        DialogueField::Direction => Some("direction"),
+        DialogueField::Outcome => Some("outcome"),
+        _ => None,
+    }
+}
+
+pub(super) fn dimension_of(dim: Dimension) -> &'static str {
+    match dim {
+        Dimension::Queue => "queue_id",
+        Dimension::Agent => "agent_id",
+        Dimension::Ivr => "ivr_id",
+        Dimension::Direction => "direction",
+        Dimension::Outcome => "outcome",
+    }
+}
+
+/// The select expression of a grouped dimension read from a grain (absent ids back to NULL).
+pub(super) fn group_column(table: &str, column: &str) -> String {
+    if is_id(column) {
+        format!("NULLIF({table}.{column}, '')")
+    } else {
+        format!("{table}.{column}")
+    }
+}
+
+/// The grain columns of a measure: `[count]`, `[sum_ms, n]` for a mean, `[max]`; none for the
+/// what-if counts.
+pub(super) fn measure_columns(measure: Measure) -> Option<&'static [&'static str]> {
+    Some(match measure {
+        Measure::Dialogues => &["n"],
+        Measure::Inbound => &["inbound"],
+        Measure::Outbound => &["outbound"],
+        Measure::Offered => &["offered"],
+        Measure::Accepted => &["accepted"],
+        Measure::Abandoned => &["abandoned"],
+        Measure::QuickDrops => &["quick_drops"],
+        Measure::IvrDrops => &["ivr_drops"],
+        Measure::AcceptedInSla => &["accepted_in_sla"],
+        Measure::AverageSpeedOfAnswer => &["asa_sum_ms", "asa_n"],
+        Measure::AverageAbandonTime => &["abandon_sum_ms", "abandon_n"],
+        Measure::AverageTalkTime => &["talk_sum_ms", "talk_n"],
+        Measure::AverageIvrTime => &["ivr_sum_ms", "ivr_n"],
+        Measure::AverageSessionTime => &["session_sum_ms", "session_n"],
+        Measure::MaxQueueTime => &["max_queue"],
+        Measure::AcceptedWithin(_) | Measure::AbandonedWithin(_) => return None,
+    })
+}
+
+/// The fields a filter compares.
+fn fields(filter: &Filter<DialogueField>, out: &mut Vec<DialogueField>) {
+    match filter {
+        Filter::All(list) | Filter::Any(list) => list.iter().for_each(|f| fields(f, out)),
+        Filter::Not(inner) => fields(inner, out),
+        Filter::Is(field, _) => {
+            if !out.contains(field) {
+                out.push(*field)
+            }
+        }
+    }
+}
+
+/// The filter over a grain's columns, or the first field the grain does not hold.
+pub(super) fn render(
+    grain: &Grain,
+    filter: &Filter<DialogueField>,
+) -> Result<Filter<RollupField>, DialogueField> {
+    filter.try_map(&|field| {
+        dimension_column(field)
+            .filter(|c| grain.dims.contains(c))
+            .map(|_| RollupField {
+                table: grain.table,
+                field,
+            })
+    })
+}
+
+/// A count question split into a start-time range and the rest of the filter.
+#[derive(Debug, Default)]
+pub(super) struct TimeSplit {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub rest: Vec<Filter<DialogueField>>,
+}
+
+/// Takes the top-level conjuncts on `startTimestamp` out of a filter.
+pub(super) fn split_time(filter: Option<&Filter<DialogueField>>) -> TimeSplit {
+    fn walk(filter: &Filter<DialogueField>, split: &mut TimeSplit) {
+        if let Filter::All(list) = filter {
+            return list.iter().for_each(|f| walk(f, split));
+        }
+        let bound = match filter {
+            Filter::Is(DialogueField::StartTimestamp, op) => match op {
+                Op::Gte(Operand::Instant(t)) => Some((Some(*t), None)),
+                Op::Gt(Operand::Instant(t)) => Some((Some(t + 1), None)),
+                Op::Lt(Operand::Instant(t)) => Some((None, Some(*t))),
+                Op::Lte(Operand::Instant(t)) => Some((None, Some(t + 1))),
+                Op::Eq(Operand::Instant(t)) => Some((Some(*t), Some(t + 1))),
+                _ => None,
+            },
+            _ => None,
+        };
+        match bound {
+            Some((from, to)) => {
+                if let Some(from) = from {
+                    split.from = Some(split.from.map_or(from, |f| f.max(from)));
+                }
+                if let Some(to) = to {
+                    split.to = Some(split.to.map_or(to, |t| t.min(to)));
+                }
+            }
+            None => split.rest.push(filter.clone()),
+        }
+    }
+    let mut split = TimeSplit::default();
+    if let Some(filter) = filter {
+        walk(filter, &mut split);
+    }
+    split
+}
+
+/// The first multiple of `unit` at or after `t`, and the last at or before.
+pub(super) fn ceil_to(t: i64, unit: i64) -> i64 {
+    t.div_euclid(unit) * unit + if t.rem_euclid(unit) == 0 { 0 } else { unit }
+}
+
+pub(super) fn floor_to(t: i64, unit: i64) -> i64 {
+    t.div_euclid(unit) * unit
+}
+
+/// The grain for a count, or why the rows answer.
+pub(super) fn count_grain(split: &TimeSplit) -> Result<&'static Grain, String> {
+    let mut used = Vec::new();
+    split.rest.iter().for_each(|f| fields(f, &mut used));
+    if let Some(field) = used.iter().find(|f| dimension_column(**f).is_none()) {
+        return Err(format!("rows: filter on {}", field.name()));
+    }
+    let covering: Vec<&'static Grain> = GRAINS
+        .iter()
+        .filter(|g| {
+            used.iter()
+                .all(|f| dimension_column(*f).is_some_and(|c| g.dims.contains(&c)))
+        })
+        .collect();
+    let aligned = |g: &Grain| {
+        split.from.is_none_or(|t| t % g.slot_ms == 0) && split.to.is_none_or(|t| t % g.slot_ms == 0)
+    };
+    let grain = covering
+        .iter()
+        .find(|g| aligned(g))
+        .or(covering.last())
+        .copied()
+        .ok_or_else(|| "rows: no grain holds the filter's dimensions together".to_string())?;
+    if let (Some(from), Some(to)) = (split.from, split.to) {
+        if ceil_to(from, grain.slot_ms) >= floor_to(to, grain.slot_ms) {
+            return Err("rows: the range holds no whole slot".into());
+        }
+    }
+    Ok(grain)
+}
+
+/// The grain for a stats request, or why the rows answer.
+pub(super) fn stats_grain(
+    request: &StatsRequest,
+    measures: &[Measure],
+    bucketing: &Bucketing,
+) -> Result<&'static Grain, String> {
+    if !request.percentiles.is_empty() {
+        return Err("rows: queue-time percentiles rank each dialogue".into());
+    }
+    if let Some(m) = measures.iter().find(|m| measure_columns(**m).is_none()) {
+        return Err(format!("rows: what-if threshold {m:?}"));
+    }
+    let mut used = Vec::new();
+    if let Some(filter) = &request.filter {
+        fields(filter, &mut used);
+    }
+    if let Some(field) = used.iter().find(|f| dimension_column(**f).is_none()) {
+        return Err(format!("rows: filter on {}", field.name()));
+    }
+    let mut columns: Vec<&'static str> = used.iter().filter_map(|f| dimension_column(*f)).collect();
+    columns.extend(request.group_by.iter().map(|d| dimension_of(*d)));
+    let mut reason = "rows: no grain holds the dimensions together".to_string();
+    for grain in &GRAINS {
+        if !columns.iter().all(|c| grain.dims.contains(c)) {
+            continue;
+        }
+        if !bucketing.aligned_to(grain.slot_ms) {
+            reason = format!(
+                "rows: the buckets in {} are not aligned to {}-minute slots",
+                request.zone.name(),
+                grain.slot_ms / 60_000
+            );
+            continue;
+        }
+        if ceil_to(request.from, grain.slot_ms) >= floor_to(request.to, grain.slot_ms) {
+            reason = "rows: the range holds no whole slot".into();
+            continue;
+        }
+        return Ok(grain);
+    }
+    Err(reason)
+}
+
+impl super::TenantScope {
+    /// `count_dialogues` from the pre-aggregates where a grain can answer, else `None`.
+    pub(super) async fn count_from_rollups(
+        &self,
+        filter: Option<&Filter<DialogueField>>,
+    ) -> ApiResult<Option<i64>> {
+        use entity::dialogue;
+        use sea_orm::{ColumnTrait, QueryFilter};
+
+        let split = split_time(filter);
+        let grain = match count_grain(&split) {
+            Ok(grain) => grain,
+            Err(reason) => {
+                tracing::debug!(reason, "totalCount");
+                return Ok(None);
+            }
+        };
+        let (t, unit) = (grain.table, grain.slot_ms);
+        let lo = split.from.map(|from| ceil_to(from, unit));
+        let hi = split.to.map(|to| floor_to(to, unit));
+        let mut select = self.rollup(t);
+        select.expr_as(
+            Expr::cust(format!("CAST(COALESCE(SUM({t}.n), 0) AS BIGINT)")),
+            Alias::new("n"),
+        );
+        if let Some(lo) = lo {
+            select.and_where(Expr::cust(format!("{t}.slot_ms >= {lo}")));
+        }
+        if let Some(hi) = hi {
+            select.and_where(Expr::cust(format!("{t}.slot_ms < {hi}")));
+        }
+        for part in &split.rest {
+            let rendered = render(grain, part).expect("count_grain checked the fields");
+            select.cond_where(rendered.condition()?);
+        }
+        let statement = self.backend().build(&select);
+        let middle = async {
+            let row = self.one(statement).await?;
+            ApiResult::Ok(
+                row.map(|r| r.try_get::<i64>("", "n"))
+                    .transpose()?
+                    .unwrap_or(0),
+            )
+        };
+        // The partial slots at the edges, from the rows (the filter as given, time included).
+        let edge = |from: i64, to: i64| async move {
+            if from >= to {
+                return ApiResult::Ok(0);
+            }
+            let rows = self
+                .dialogues()
+                .filter(dialogue::Column::StartTimestampMs.gte(from))
+                .filter(dialogue::Column::StartTimestampMs.lt(to));
+            self.count(rows, filter).await
+        };
+        let (middle, before, after) = tokio::join!(
+            middle,
+            edge(split.from.unwrap_or(0), lo.unwrap_or(0)),
+            edge(hi.unwrap_or(0), split.to.unwrap_or(0)),
+        );
+        tracing::debug!(
+            source = t,
+            from = ?split.from,
+            to = ?split.to,
+            "totalCount from pre-aggregates, partial slots from rows"
+        );
+        Ok(Some(middle? + before? + after?))
+    }
+}
