@@ -491,3 +491,17 @@ pub async fn uninstall<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     }
     Ok(())
 }
+
+/// The columns of a grain table in order (key, counts, `max_queue`).
+pub fn table_columns(grain: &Grain) -> Vec<&'static str> {
+    let mut cols = key_columns(grain);
+    cols.extend(count_columns());
+    cols.push("max_queue");
+    cols
+}
+
+/// A grain's rows rebuilt from `dialogues` (the same columns as [`table_columns`]): what the
+/// migration fills the table with, and what the triggers must keep it equal to.
+pub fn rebuilt_select(grain: &Grain) -> String {
+    aggregate_select(grain, "dialogues")
+}
