@@ -378,7 +378,7 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
                 parts.push(Filter::Is(DialogueField::StartTimestamp, op));
             }
             parts.extend(filter.clone());
-            let whole = (!parts.is_empty()).then(|| Filter::All(parts));
+            let whole = (!parts.is_empty()).then_some(Filter::All(parts));
             let a = fast.count_dialogues(whole.as_ref()).await.unwrap();
             let b = rows.count_dialogues(whole.as_ref()).await.unwrap();
             assert_eq!(a, b, "{}, {step}: totalCount of {whole:?}", t.kind);
