@@ -23,8 +23,11 @@
 //!
 //! PostgreSQL: statement-level AFTER triggers with transition tables aggregate a whole batch in
 //! one statement per grain (an `INSERT … ON CONFLICT DO UPDATE` fires the insert trigger for the
-//! new rows and the update trigger for the changed ones). Existing aggregate rows a statement
-//! touches are locked in key order first, so two writers cannot deadlock on them. SQLite (one
+//! new rows and the update trigger for the changed ones). Inserts upsert the aggregate rows in
+//! key order; updates and deletes first lock the existing aggregate rows they touch (old and new
+//! keys) in key order, so two writers take the locks they share in one order. (A key created by
+//! one transaction while another holds locks could still make PostgreSQL pick a deadlock
+//! victim, which then rolls back whole; re-running the import finishes the job.) SQLite (one
 //! writer at a time): row-level triggers.
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
@@ -308,10 +311,6 @@ fn postgres_function() -> String {
             key_match(grain, "g", "o")
         ));
     }
-    let lock_new: Vec<String> = lock
-        .iter()
-        .map(|(_, sql)| sql.replace("old_rows", "new_rows"))
-        .collect();
     let lock_old: Vec<String> = lock
         .iter()
         .map(|(_, sql)| sql.replace("new_rows", "old_rows"))
@@ -321,7 +320,6 @@ fn postgres_function() -> String {
         "CREATE OR REPLACE FUNCTION rollups_apply() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    {}
     {}
   ELSIF TG_OP = 'UPDATE' THEN
     {}
@@ -336,7 +334,6 @@ BEGIN
   RETURN NULL;
 END
 $body$",
-        lock_new.join("\n    "),
         add.join("\n    "),
         lock_both.join("\n    "),
         subtract.join("\n    "),
