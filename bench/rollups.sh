@@ -88,18 +88,23 @@ for N in "${SIZES[@]}"; do
     log "$N: import without pre-aggregates (PostgreSQL)"
     psql_admin -c "CREATE DATABASE $DB"
     "$BIN" --database-url "$URL" migrate >/dev/null 2>&1
-    "$BIN" --database-url "$URL" migrate --down 1 >/dev/null 2>&1
+    "$BIN" --database-url "$URL" migrate --down 1 >"$WORK/migrate.log" 2>&1
+    grep -q "m0003_rollups' has been rolled back" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
     PG_BEFORE=$(import_rate "$URL" "$WORK/data/dialogues.ndjson")
     start=$(now)
-    "$BIN" --database-url "$URL" migrate >/dev/null 2>&1
-    MIGRATE_S=$(python3 -c "print(round($(now) - $start, 1))")
+    "$BIN" --database-url "$URL" migrate >"$WORK/migrate.log" 2>&1
+    end=$(now)
+    grep -q "m0003_rollups' has been applied" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
+    MIGRATE_S=$(python3 -c "print(round($end - $start, 1))")
     psql_admin -c "DROP DATABASE $DB WITH (FORCE)"
     log "$N: SQLite without and with pre-aggregates"
     SQLITE_URL="sqlite://$WORK/bench.db?mode=rwc"
     rm -f "$WORK"/bench.db*
     "$BIN" --database-url "$SQLITE_URL" migrate >/dev/null 2>&1
-    "$BIN" --database-url "$SQLITE_URL" migrate --down 1 >/dev/null 2>&1
+    "$BIN" --database-url "$SQLITE_URL" migrate --down 1 >"$WORK/migrate.log" 2>&1
+    grep -q "m0003_rollups' has been rolled back" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
     SQLITE_BEFORE=$(import_rate "$SQLITE_URL" "$WORK/data/dialogues.ndjson")
+    log "import before: PostgreSQL ${PG_BEFORE}/s, SQLite ${SQLITE_BEFORE}/s; m0003 ${MIGRATE_S} s"
     rm -f "$WORK"/bench.db*
     SQLITE_AFTER=$(import_rate "$SQLITE_URL" "$WORK/data/dialogues.ndjson")
     rm -f "$WORK"/bench.db*
@@ -115,8 +120,7 @@ for N in "${SIZES[@]}"; do
   TENANT=$(psql -X -At "$URL" -c "SELECT id FROM tenants WHERE name = 'default'")
   GRAINS=$(psql -X -At "$URL" -c "SELECT string_agg(t || ' ' || to_char(n, 'FM9,999,999'), ', ') FROM (
     SELECT 'day×queue' t, count(*) n FROM rollup_day_queue UNION ALL SELECT 'hour×queue', count(*) FROM rollup_hour_queue
-    UNION ALL SELECT '15min×queue,ivr,direction,outcome', count(*) FROM rollup_15m_queue_ivr
-    UNION ALL SELECT '15min×all', count(*) FROM rollup_15m_all) g")
+    UNION ALL SELECT '15min×queue', count(*) FROM rollup_15m_queue) g")
 
   log "$N: serving"
   "$BIN" --database-url "$URL" serve --no-auth --bind "127.0.0.1:$PORT" --rate-limit 1000000 >"$WORK/server.log" 2>&1 &
@@ -153,7 +157,7 @@ PY
   done | tail -5 | median)
   SQL_S=$(python3 -c "print($SQL / 1000)")
   echo "$N	$A	$E	$EY	$SQL_S	$GRAINS" >>"$ROWS_FILE"
-  log "$N: (a) $A s, (e) $E s, (e-year) $EY s, (e) as SQL $SQL_S s"
+  log "$N: (a) $A s, (e) $E s, (e-year) $EY s, (e) as SQL $SQL_S s; import ${PG_AFTER}/s"
   [ "${KEEP_DB:-0}" = 1 ] || psql_admin -c "DROP DATABASE $DB WITH (FORCE)"
 done
 
