@@ -5,19 +5,19 @@
 const PENDING = [
   // Issue 10 (write path and live updates).
   'Mutation',
-  'Subscription',
   'IngestSummary',
   'EndpointInput',
   'DialogueInput',
   // Issue 11 (relative periods, what-if thresholds).
   'StatsPeriod',
   'Query.dialogueStats.period',
+  'Subscription.dialogueStatsChanged.period',
   'DialogueStats.serviceLevel.thresholdInSec',
   'DialogueStats.quickDrops.thresholdInSec',
   'DialogueStats.abandonRate.quickDropThresholdInSec',
 ];
 
-const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation', SCHEMA_SUBSCRIPTION_TYPE_CHANGED: 'Subscription' };
+const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation' };
 
 function pending(change) {
   const root = ROOTS[change.type];

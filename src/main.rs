@@ -366,10 +366,16 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let app = insights::http::app(db, &config).await?;
+    let (app, hub) = insights::http::app_and_hub(db, &config).await?;
     tracing::info!("listening on http://{}/graphql", config.bind);
+    let closing = hub.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(insights::http::shutdown_signal())
+        .with_graceful_shutdown(async move {
+            insights::http::shutdown_signal().await;
+            // WebSockets get a close frame (1001) rather than a dropped connection.
+            closing.shutdown();
+        })
         .await?;
+    hub.wait_closed(Duration::from_secs(5)).await;
     Ok(())
 }

@@ -127,13 +127,13 @@ fn compare_inputs(
 const NOT_YET_SERVED: [&str; 10] = [
     // Issue 10 (write path and live updates).
     "Mutation",
-    "Subscription",
     "IngestSummary",
     "EndpointInput",
     "DialogueInput",
     // Issue 11 (relative periods, what-if thresholds).
     "StatsPeriod",
     "Query.dialogueStats(period)",
+    "Subscription.dialogueStatsChanged(period)",
     "DialogueStats.serviceLevel(thresholdInSec)",
     "DialogueStats.quickDrops(thresholdInSec)",
     "DialogueStats.abandonRate(quickDropThresholdInSec)",

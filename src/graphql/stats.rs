@@ -85,7 +85,7 @@ fn measures(field: &str) -> &'static [Measure] {
 }
 
 /// The KPIs of one time bucket × group.
-pub struct DialogueStats(StatsRow);
+pub struct DialogueStats(pub(crate) StatsRow);
 
 /// The KPIs of one time bucket × group.
 #[Object]
@@ -224,6 +224,61 @@ impl DialogueStats {
     }
 }
 
+/// The query core's stats request for a `dialogueStats` (or `dialogueStatsChanged`) field:
+/// its arguments, and the measures and quantiles its selection asks for.
+pub(crate) fn stats_request(
+    ctx: &Context<'_>,
+    from: Option<DateTime>,
+    to: Option<DateTime>,
+    time_zone: Option<String>,
+    granularity: Option<Granularity>,
+    group_by: Option<Vec<StatsDimension>>,
+    filter: Option<DialogueFilter>,
+) -> async_graphql::Result<StatsRequest> {
+    // An explicit null means the default, as leaving the argument out does.
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::bad_input("give the range of the stats as `from` and `to`").into());
+    };
+    let time_zone = time_zone.unwrap_or_else(|| "UTC".to_string());
+    let granularity = granularity.unwrap_or(Granularity::Total);
+    let group_by = group_by.unwrap_or_default();
+    let zone = Tz::from_str(time_zone.trim()).map_err(|_| {
+        ApiError::bad_input(format!(
+            "`{time_zone}` is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"
+        ))
+    })?;
+    let mut wanted = Vec::new();
+    let mut percentiles = Vec::new();
+    for field in ctx.field().selection_set() {
+        wanted.extend_from_slice(measures(field.name()));
+        if field.name() == "queueTimePercentile" {
+            for (name, value) in field.arguments()? {
+                if name.as_str() == "p" {
+                    let p = match value {
+                        async_graphql::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                        _ => f64::NAN,
+                    };
+                    // The query core checks each p (0 < p ≤ 1).
+                    if !percentiles.contains(&p) {
+                        percentiles.push(p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(StatsRequest {
+        from: from.0,
+        to: to.0,
+        zone,
+        granularity,
+        group_by: group_by.into_iter().map(Into::into).collect(),
+        filter: filter.map(|f| f.tree()).transpose()?,
+        measures: wanted,
+        percentiles,
+        max_rows: limits(ctx).max_stats_rows,
+    })
+}
+
 #[derive(Default)]
 pub struct StatsQuery;
 
@@ -256,50 +311,7 @@ impl StatsQuery {
         #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
         filter: Option<DialogueFilter>,
     ) -> async_graphql::Result<Vec<DialogueStats>> {
-        // An explicit null means the default, as leaving the argument out does.
-        let (Some(from), Some(to)) = (from, to) else {
-            return Err(
-                ApiError::bad_input("give the range of the stats as `from` and `to`").into(),
-            );
-        };
-        let time_zone = time_zone.unwrap_or_else(|| "UTC".to_string());
-        let granularity = granularity.unwrap_or(Granularity::Total);
-        let group_by = group_by.unwrap_or_default();
-        let zone = Tz::from_str(time_zone.trim()).map_err(|_| {
-            ApiError::bad_input(format!(
-                "`{time_zone}` is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"
-            ))
-        })?;
-        let mut wanted = Vec::new();
-        let mut percentiles = Vec::new();
-        for field in ctx.field().selection_set() {
-            wanted.extend_from_slice(measures(field.name()));
-            if field.name() == "queueTimePercentile" {
-                for (name, value) in field.arguments()? {
-                    if name.as_str() == "p" {
-                        let p = match value {
-                            async_graphql::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                            _ => f64::NAN,
-                        };
-                        // The query core checks each p (0 < p ≤ 1).
-                        if !percentiles.contains(&p) {
-                            percentiles.push(p);
-                        }
-                    }
-                }
-            }
-        }
-        let request = StatsRequest {
-            from: from.0,
-            to: to.0,
-            zone,
-            granularity,
-            group_by: group_by.into_iter().map(Into::into).collect(),
-            filter: filter.map(|f| f.tree()).transpose()?,
-            measures: wanted,
-            percentiles,
-            max_rows: limits(ctx).max_stats_rows,
-        };
+        let request = stats_request(ctx, from, to, time_zone, granularity, group_by, filter)?;
         let rows = scope(ctx).dialogue_stats(&request).await?;
         let look = ctx.look_ahead();
         let wanted = [

@@ -1,0 +1,331 @@
+//! Subscriptions (API.md §5): `dialogueIngested` and `dialogueStatsChanged`, served over
+//! graphql-transport-ws (see [`crate::live::ws`]). Both hear of commits through the process's
+//! [`Announcer`](crate::live::Announcer) and read what changed through the subscriber's
+//! [`TenantScope`] with the same query core as `dialogues` and `dialogueStats`: a subscriber's
+//! filter is never evaluated anywhere but in SQL.
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, Subscription};
+use entity::dialogue;
+use futures::stream::{self, Stream};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+
+use super::dialogues::Dialogue;
+use super::filter::DialogueFilter;
+use super::scalars::DateTime;
+use super::stats::{stats_request, DialogueStats, StatsDimension};
+use super::{scope, ScopeGuard};
+use crate::auth::Scope;
+use crate::buckets::Granularity;
+use crate::error::{ApiError, ApiResult};
+use crate::live::hub::{close, Control, Hub, SubscriptionPermit};
+use crate::live::DialoguesCommitted;
+use crate::query::{
+    DialogueField, DialogueListRequest, DialogueSelection, Filter, Op, Operand, PageArgs,
+    PageLimits, StatsRequest, TenantScope,
+};
+
+/// Ids re-read per statement.
+const READ_CHUNK: usize = 500;
+/// At most one stats result per second per subscription.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// What a WebSocket connection puts into its requests' data: the hub, the key the
+/// subscriptions count against, and the connection's control (to close it from a subscriber).
+#[derive(Clone)]
+pub struct LiveSession {
+    pub hub: Hub,
+    pub key_id: Option<String>,
+    pub control: Arc<Control>,
+}
+
+fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a LiveSession> {
+    ctx.data_opt::<LiveSession>().ok_or_else(|| {
+        ApiError::bad_input(
+            "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql",
+        )
+        .into()
+    })
+}
+
+fn delivered() {
+    metrics::counter!("insights_subscription_events_delivered_total").increment(1);
+}
+
+fn ids_in(ids: &[String]) -> Filter<DialogueField> {
+    Filter::Is(
+        DialogueField::Id,
+        Op::In(ids.iter().cloned().map(Operand::Text).collect()),
+    )
+}
+
+/// One `dialogueIngested` subscriber's state between events.
+struct Ingested {
+    events: tokio::sync::broadcast::Receiver<Arc<DialoguesCommitted>>,
+    scope: TenantScope,
+    filter: Option<Filter<DialogueField>>,
+    control: Arc<Control>,
+    /// The event being re-read, and how far.
+    current: Option<(Arc<DialoguesCommitted>, usize)>,
+    /// Ids of the current event already emitted (an event names each once, but be sure).
+    seen: HashSet<String>,
+    /// Rows read and not yet emitted, in the event's order.
+    ready: VecDeque<dialogue::Model>,
+    _permit: SubscriptionPermit,
+}
+
+impl Ingested {
+    /// The next chunk of the current event's ids that matches the filter, in the event's order.
+    async fn read_chunk(&mut self) -> ApiResult<()> {
+        let Some((event, at)) = &mut self.current else {
+            return Ok(());
+        };
+        let end = (*at + READ_CHUNK).min(event.ids.len());
+        let mut chunk: Vec<String> = Vec::new();
+        for id in &event.ids[*at..end] {
+            if !self.seen.contains(id) && !chunk.contains(id) {
+                chunk.push(id.clone());
+            }
+        }
+        *at = end;
+        let done = end >= event.ids.len();
+        if !chunk.is_empty() {
+            let within = ids_in(&chunk);
+            let request = DialogueListRequest {
+                filter: Some(match &self.filter {
+                    Some(filter) => within.and(filter.clone()),
+                    None => within,
+                }),
+                order: Vec::new(),
+                page: PageArgs {
+                    first: Some(chunk.len() as i32),
+                    ..Default::default()
+                },
+                selection: DialogueSelection {
+                    fields: DialogueField::ALL.to_vec(),
+                    endpoints: Vec::new(),
+                },
+            };
+            let limits = PageLimits {
+                default_size: READ_CHUNK,
+                max_size: READ_CHUNK,
+            };
+            let page = self.scope.dialogue_page(&request, limits).await?;
+            let mut by_id: HashMap<String, dialogue::Model> =
+                page.rows.into_iter().map(|d| (d.id.clone(), d)).collect();
+            for id in chunk {
+                if let Some(row) = by_id.remove(&id) {
+                    self.seen.insert(id);
+                    self.ready.push_back(row);
+                }
+            }
+        }
+        if done {
+            self.current = None;
+            self.seen.clear();
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Option<async_graphql::Result<Dialogue>> {
+        loop {
+            if let Some(row) = self.ready.pop_front() {
+                delivered();
+                return Some(Ok(Dialogue(row)));
+            }
+            if self.current.is_some() {
+                if let Err(error) = self.read_chunk().await {
+                    // Skip the rest of this event rather than retrying it forever.
+                    self.current = None;
+                    self.seen.clear();
+                    return Some(Err(error.into()));
+                }
+                continue;
+            }
+            match self.events.recv().await {
+                Ok(event) => {
+                    if event.tenant_id == self.scope.tenant_id() {
+                        self.current = Some((event, 0));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    self.control.close(
+                        close::TRY_AGAIN_LATER,
+                        format!(
+                            "a subscriber fell {missed} commits behind (it reads slower than \
+                             dialogues arrive); reconnect and catch up with a query"
+                        ),
+                    );
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// One `dialogueStatsChanged` subscriber's state between results.
+struct StatsChanged {
+    events: tokio::sync::broadcast::Receiver<Arc<DialoguesCommitted>>,
+    scope: TenantScope,
+    request: StatsRequest,
+    first: Option<Vec<DialogueStats>>,
+    last_sent: Instant,
+    _permit: SubscriptionPermit,
+}
+
+impl StatsChanged {
+    /// Whether the commit changed a dialogue inside the window that the filter matches.
+    async fn touches(&self, event: &DialoguesCommitted) -> ApiResult<bool> {
+        if event.tenant_id != self.scope.tenant_id() {
+            return Ok(false);
+        }
+        for chunk in event.ids.chunks(READ_CHUNK) {
+            let mut filter = Filter::All(vec![
+                ids_in(chunk),
+                Filter::Is(
+                    DialogueField::StartTimestamp,
+                    Op::Gte(Operand::Instant(self.request.from)),
+                ),
+                Filter::Is(
+                    DialogueField::StartTimestamp,
+                    Op::Lt(Operand::Instant(self.request.to)),
+                ),
+            ]);
+            if let Some(f) = &self.request.filter {
+                filter = filter.and(f.clone());
+            }
+            if self.scope.count_dialogues(Some(&filter)).await? > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn next(&mut self) -> Option<async_graphql::Result<Vec<DialogueStats>>> {
+        if let Some(first) = self.first.take() {
+            self.last_sent = Instant::now();
+            delivered();
+            return Some(Ok(first));
+        }
+        // Wait for a commit that touches the window.
+        loop {
+            let touched = match self.events.recv().await {
+                Ok(event) => match self.touches(&event).await {
+                    Ok(touched) => touched,
+                    Err(error) => return Some(Err(error.into())),
+                },
+                // Missed commits may have touched the window: recompute.
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return None,
+            };
+            if touched {
+                break;
+            }
+        }
+        // Coalesce: at most one result a second; commits heard meanwhile are in it.
+        tokio::time::sleep_until(self.last_sent + STATS_EVERY).await;
+        loop {
+            match self.events.try_recv() {
+                Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return None,
+            }
+        }
+        self.last_sent = Instant::now();
+        match self.scope.dialogue_stats(&self.request).await {
+            Ok(rows) => {
+                delivered();
+                Some(Ok(rows.into_iter().map(DialogueStats).collect()))
+            }
+            Err(error) => Some(Err(error.into())),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Subscription;
+
+/// Live updates, over WebSocket (graphql-transport-ws) at /graphql.
+#[Subscription]
+impl Subscription {
+    /// Each dialogue that a commit inserted or changed and that matches `filter` (the same
+    /// filter as `dialogues`), in commit order, whoever wrote it (a mutation or an import, on
+    /// any instance sharing the database). Replays that change nothing emit nothing.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
+    async fn dialogue_ingested(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which dialogues to emit (all when absent).")] filter: Option<
+            DialogueFilter,
+        >,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Dialogue>>> {
+        let live = session(ctx)?;
+        let filter = filter.map(|f| f.tree()).transpose()?;
+        let permit = live.hub.subscribe(live.key_id.as_deref())?;
+        let state = Ingested {
+            events: live.hub.announcer().subscribe(),
+            scope: scope(ctx).clone(),
+            filter,
+            control: live.control.clone(),
+            current: None,
+            seen: HashSet::new(),
+            ready: VecDeque::new(),
+            _permit: permit,
+        };
+        Ok(stream::unfold(state, |mut state| async move {
+            state.next().await.map(|item| (item, state))
+        }))
+    }
+
+    /// A live `dialogueStats` for wallboards: the whole result at once, then again whenever a
+    /// commit changes dialogues inside the window (at most once a second).
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn dialogue_stats_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the range (inclusive). Required.")] from: Option<DateTime>,
+        #[graphql(desc = "End of the range (exclusive). Required.")] to: Option<DateTime>,
+        #[graphql(
+            desc = "IANA time zone the buckets are aligned in, e.g. Europe/Amsterdam.",
+            default_with = "Some(\"UTC\".to_string())"
+        )]
+        time_zone: Option<String>,
+        #[graphql(
+            desc = "Size of the time buckets.",
+            default_with = "Some(Granularity::Total)"
+        )]
+        granularity: Option<Granularity>,
+        #[graphql(
+            desc = "Dimensions to group by, besides time.",
+            default_with = "Some(Vec::new())"
+        )]
+        group_by: Option<Vec<StatsDimension>>,
+        #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
+        filter: Option<DialogueFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Vec<DialogueStats>>>> {
+        let live = session(ctx)?;
+        let request = stats_request(ctx, from, to, time_zone, granularity, group_by, filter)?;
+        let permit = live.hub.subscribe(live.key_id.as_deref())?;
+        // Listen before computing, so no commit falls between the result and the listening.
+        let events = live.hub.announcer().subscribe();
+        let scope = scope(ctx).clone();
+        // Errors in the arguments (a window too large, ...) refuse the subscription itself.
+        let first = scope.dialogue_stats(&request).await?;
+        let state = StatsChanged {
+            events,
+            scope,
+            request,
+            first: Some(first.into_iter().map(DialogueStats).collect()),
+            last_sent: Instant::now(),
+            _permit: permit,
+        };
+        Ok(stream::unfold(state, |mut state| async move {
+            state.next().await.map(|item| (item, state))
+        }))
+    }
+}
