@@ -20,7 +20,7 @@ use super::stats::{stats_request, DialogueStats, StatsDimension};
 use super::{scope, ScopeGuard};
 use crate::auth::Scope;
 use crate::buckets::Granularity;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::live::hub::{close, Control, Hub, SubscriptionPermit};
 use crate::live::DialoguesCommitted;
 use crate::query::{
@@ -32,6 +32,28 @@ use crate::query::{
 const READ_CHUNK: usize = 500;
 /// At most one stats result per second per subscription.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs a read of the query core, again after 0.1, 0.3, 1 and 2 s when it fails: the first
+/// statements after a database restart meet pooled connections the restart closed, which the
+/// pool then replaces. A subscriber should not lose a commit to that.
+async fn retrying<T, F, Fut>(mut read: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let mut waits = [100, 300, 1000, 2000]
+        .into_iter()
+        .map(Duration::from_millis);
+    loop {
+        match read().await {
+            Err(error) if error.code == ErrorCode::InternalServerError => match waits.next() {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(error),
+            },
+            other => return other,
+        }
+    }
+}
 
 /// What a WebSocket connection puts into its requests' data: the hub, the key the
 /// subscriptions count against, and the connection's control (to close it from a subscriber).
@@ -79,19 +101,19 @@ struct Ingested {
 
 impl Ingested {
     /// The next chunk of the current event's ids that matches the filter, in the event's order.
+    /// The chunk is only consumed when it was read.
     async fn read_chunk(&mut self) -> ApiResult<()> {
-        let Some((event, at)) = &mut self.current else {
+        let Some((event, at)) = &self.current else {
             return Ok(());
         };
-        let end = (*at + READ_CHUNK).min(event.ids.len());
+        let (event, at) = (event.clone(), *at);
+        let end = (at + READ_CHUNK).min(event.ids.len());
         let mut chunk: Vec<String> = Vec::new();
-        for id in &event.ids[*at..end] {
+        for id in &event.ids[at..end] {
             if !self.seen.contains(id) && !chunk.contains(id) {
                 chunk.push(id.clone());
             }
         }
-        *at = end;
-        let done = end >= event.ids.len();
         if !chunk.is_empty() {
             let within = ids_in(&chunk);
             let request = DialogueListRequest {
@@ -113,7 +135,7 @@ impl Ingested {
                 default_size: READ_CHUNK,
                 max_size: READ_CHUNK,
             };
-            let page = self.scope.dialogue_page(&request, limits).await?;
+            let page = retrying(|| self.scope.dialogue_page(&request, limits)).await?;
             let mut by_id: HashMap<String, dialogue::Model> =
                 page.rows.into_iter().map(|d| (d.id.clone(), d)).collect();
             for id in chunk {
@@ -123,9 +145,11 @@ impl Ingested {
                 }
             }
         }
-        if done {
+        if end >= event.ids.len() {
             self.current = None;
             self.seen.clear();
+        } else {
+            self.current = Some((event, end));
         }
         Ok(())
     }
@@ -198,7 +222,7 @@ impl StatsChanged {
             if let Some(f) = &self.request.filter {
                 filter = filter.and(f.clone());
             }
-            if self.scope.count_dialogues(Some(&filter)).await? > 0 {
+            if retrying(|| self.scope.count_dialogues(Some(&filter))).await? > 0 {
                 return Ok(true);
             }
         }
@@ -236,7 +260,7 @@ impl StatsChanged {
             }
         }
         self.last_sent = Instant::now();
-        match self.scope.dialogue_stats(&self.request).await {
+        match retrying(|| self.scope.dialogue_stats(&self.request)).await {
             Ok(rows) => {
                 delivered();
                 Some(Ok(rows.into_iter().map(DialogueStats).collect()))

@@ -106,6 +106,23 @@ impl Client {
         }
     }
 
+    /// The next protocol message within `within`, pings included and not answered.
+    pub async fn recv_raw(&mut self, within: Duration) -> Option<Frame> {
+        let next = tokio::time::timeout(within, self.ws.next()).await.ok()?;
+        Some(match next {
+            None => Frame::Closed(1006, "closed without a close frame".into()),
+            Some(Err(e)) => Frame::Closed(1006, e.to_string()),
+            Some(Ok(Message::Text(text))) => {
+                Frame::Json(serde_json::from_str(&text).expect("JSON"))
+            }
+            Some(Ok(Message::Close(Some(f)))) => {
+                Frame::Closed(u16::from(f.code), f.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) => Frame::Closed(1005, String::new()),
+            Some(Ok(other)) => Frame::Json(serde_json::json!({ "frame": other.to_string() })),
+        })
+    }
+
     /// `connection_init`; Ok on `connection_ack`, the close code and reason otherwise.
     pub async fn init(&mut self, payload: Value) -> Result<(), (u16, String)> {
         self.send(json!({ "type": "connection_init", "payload": payload }))
