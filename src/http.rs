@@ -1,14 +1,16 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
-//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`.
+//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::parse_query_string;
 use async_graphql::ServerError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -29,6 +31,7 @@ use crate::live::hub::{Hub, LiveLimits};
 use crate::live::{self, Announcer};
 use crate::query::PageLimits;
 use crate::tenant::{self, TenantScope};
+use crate::throttle::AuthFailures;
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
 #[derive(Clone, Debug)]
@@ -51,6 +54,23 @@ pub struct AppState {
     /// Subscriptions: the WebSocket connections of this process.
     pub hub: Hub,
     max_body_bytes: usize,
+    auth_failures: AuthFailures,
+    /// Set on SIGTERM: /readyz answers 503 while requests still run.
+    pub drain: Drain,
+}
+
+/// Whether the process is shutting down (SIGTERM received).
+#[derive(Clone, Default)]
+pub struct Drain(Arc<AtomicBool>);
+
+impl Drain {
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Builds the schema from the configuration.
@@ -87,7 +107,7 @@ pub fn check_access(config: &ServeConfig) -> anyhow::Result<()> {
 
 /// The whole application for a migrated database.
 pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result<Router> {
-    Ok(app_and_hub(db, config).await?.0)
+    Ok(app_with_drain(db, config).await?.0)
 }
 
 /// The live-update side of a serving process: the one [`Announcer`] (writers announce commits
@@ -118,11 +138,12 @@ async fn live(db: &DatabaseConnection, config: &ServeConfig) -> Hub {
     hub
 }
 
-/// [`app`], and the hub of its WebSocket connections (to close them on shutdown).
-pub async fn app_and_hub(
+/// The application, the switch that turns /readyz to 503 on shutdown, and the hub of its
+/// WebSocket connections (closed on shutdown, see [`Hub::shutdown`]).
+pub async fn app_with_drain(
     db: DatabaseConnection,
     config: &ServeConfig,
-) -> anyhow::Result<(Router, Hub)> {
+) -> anyhow::Result<(Router, Drain, Hub)> {
     check_access(config)?;
     let access = if config.no_auth {
         Access::Open {
@@ -146,8 +167,12 @@ pub async fn app_and_hub(
         touched: Arc::new(Mutex::new(HashMap::new())),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
+        auth_failures: AuthFailures::new(config.auth_failures_per_minute),
+        drain: Drain::default(),
     };
     let max_body_bytes = config.max_body_bytes;
+    let drain = state.drain.clone();
+    crate::metrics::recorder();
     let mut app = router(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(axum::middleware::map_response(move |response: Response| {
@@ -166,7 +191,7 @@ pub async fn app_and_hub(
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
         );
     }
-    Ok((app, hub))
+    Ok((app, drain, hub))
 }
 
 /// `serve --demo`: generate demo data when the tenant has no dialogues yet.
@@ -194,17 +219,112 @@ pub async fn fill_demo_if_empty(
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/graphql",
-            get(graphql_get_or_subscribe)
-                .post(graphql_post)
-                .layer(axum::middleware::from_fn(assign_request_id)),
-        )
+        .route("/graphql", get(graphql_get_or_subscribe).post(graphql_post))
         .merge(crate::odata::routes())
         .route("/graphiql/{name}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(observe_route))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            front_door,
+        ))
         .with_state(state)
+}
+
+/// Counts every routed request by route, method and status, with its latency; label values
+/// are the router's own paths, never the request's.
+async fn observe_route(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::counter!(
+        "insights_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        %route,
+        status = response.status().as_u16(),
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "answered"
+    );
+    metrics::histogram!("insights_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    response
+}
+
+/// Every request: an id (the client's `x-request-id` when sane) in a span around all its log
+/// lines and in the response; and an address that keeps failing authentication is refused
+/// before its key is hashed and looked up.
+async fn front_door(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        // Only the routes that take a key; health, readiness and metrics stay open.
+        let path = request.uri().path();
+        let keyed = path.starts_with("/graphql") || path.starts_with("/odata");
+        if let Some(wait) = client
+            .filter(|_| keyed)
+            .and_then(|c| state.auth_failures.refused_for(c))
+        {
+            let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
+            let mut response = if request.uri().path().starts_with("/odata") {
+                crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
+            } else {
+                error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    message,
+                    wants_legacy_json(request.headers()),
+                )
+            };
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            return with_request_id(response, &id);
+        }
+        let response = next.run(request).await;
+        if let (Some(client), StatusCode::UNAUTHORIZED) = (client, response.status()) {
+            state.auth_failures.failed(client);
+        }
+        with_request_id(response, &id)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Prometheus text exposition (no tenant data; bounded label values).
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&state.db),
+    )
+        .into_response()
 }
 
 /// The media type of the answer: `application/graphql-response+json` when the client accepts
@@ -410,20 +530,6 @@ fn touch_later(state: &AppState, id: &str) {
     }
 }
 
-/// Gives every GraphQL request an id before anything can refuse it (bad body, 413, ...), and
-/// names it in the response: the handlers read the same id from the request's headers.
-pub(crate) async fn assign_request_id(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let id = request_id(request.headers());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert("x-request-id", value);
-    }
-    let response = next.run(request).await;
-    with_request_id(response, &id)
-}
-
 fn with_request_id(mut response: Response, id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert("x-request-id", value);
@@ -444,7 +550,8 @@ async fn execute(
     };
     let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
     let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
-    let span = tracing::info_span!("graphql", request_id = %id, key = principal.key_id.as_deref().unwrap_or("-"));
+    // The request id is on the enclosing `request` span (`front_door`).
+    let span = tracing::info_span!("graphql", key = principal.key_id.as_deref().unwrap_or("-"));
     let execution = state.schema.execute(request).instrument(span);
     let response = match tokio::time::timeout(state.request_timeout, execution).await {
         Ok(response) => response,
@@ -622,8 +729,11 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers (within a second).
+/// The database answers (within a second), and the process is not shutting down.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.drain.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(error)) => {
@@ -654,5 +764,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

@@ -472,3 +472,56 @@ async fn dialogue_stats_changed_emits_at_once_then_after_commits_inside_its_wind
         client.silent(Duration::from_millis(2000)).await;
     }
 }
+
+#[tokio::test]
+async fn dialogue_stats_changed_with_a_moving_period_reads_today_and_follows_commits() {
+    let db = common::sqlite().await;
+    let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;
+    let acme = common::scope(&db.db, "acme").await.tenant_id();
+    let key = common::key(&db.db, "acme", "read").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // Yesterday's dialogue is outside TODAY (UTC); one from a minute ago is inside.
+    commit(
+        &db.db,
+        Some(hub.announcer()),
+        &[
+            dialogue(
+                acme,
+                "y-1",
+                1,
+                now - 86_400_000 - 3_600_000,
+                Outcome::Accepted,
+            ),
+            dialogue(acme, "t-1", 2, now - 60_000, Outcome::Accepted),
+        ],
+    )
+    .await;
+    let mut client = Client::ready(&base, Some(&key)).await;
+    client
+        .subscribe(
+            "p",
+            "subscription { dialogueStatsChanged(period: TODAY) { periodStart dialogues } }",
+            json!({}),
+        )
+        .await;
+    let first = client.next_data("p").await;
+    assert_eq!(first["dialogueStatsChanged"][0]["dialogues"], 1, "{first}");
+    commit(
+        &db.db,
+        Some(hub.announcer()),
+        &[dialogue(acme, "t-2", 3, now - 30_000, Outcome::Abandoned)],
+    )
+    .await;
+    let second = client.next_data("p").await;
+    assert_eq!(
+        second["dialogueStatsChanged"][0]["dialogues"], 2,
+        "{second}"
+    );
+    // Both a window and a period: refused on subscribe.
+    client.subscribe("bad", "subscription { dialogueStatsChanged(period: TODAY, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { dialogues } }", json!({})).await;
+    let payload = client.next_payload("bad").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{payload}"
+    );
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, Subscription};
+use chrono_tz::Tz;
 use entity::dialogue;
 use futures::stream::{self, Stream};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use super::dialogues::Dialogue;
 use super::filter::DialogueFilter;
 use super::scalars::DateTime;
-use super::stats::{stats_request, DialogueStats, StatsDimension};
+use super::stats::{DialogueStats, StatsArgs, StatsDimension, StatsPeriod};
 use super::{scope, ScopeGuard};
 use crate::auth::Scope;
 use crate::buckets::Granularity;
@@ -195,17 +196,41 @@ impl Ingested {
 struct StatsChanged {
     events: tokio::sync::broadcast::Receiver<Arc<DialoguesCommitted>>,
     scope: TenantScope,
+    args: StatsArgs,
+    zone: Tz,
+    /// The request, its window as resolved last.
     request: StatsRequest,
+    /// When a moving `period` next resolves to another window.
+    moves_at: Option<i64>,
     first: Option<Vec<DialogueStats>>,
     last_sent: Instant,
     _permit: SubscriptionPermit,
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl StatsChanged {
+    /// Resolves a moving `period` again at `now` (a fixed window stays as it is).
+    fn resolve(&mut self, now: i64) -> async_graphql::Result<()> {
+        if self.args.period.is_some() {
+            let window = self.args.window(self.zone, now)?;
+            self.request.from = window.from;
+            self.request.to = window.to;
+            self.moves_at = window.moves_at;
+        }
+        Ok(())
+    }
+
     /// Whether the commit changed a dialogue inside the window that the filter matches.
-    async fn touches(&self, event: &DialoguesCommitted) -> ApiResult<bool> {
+    async fn touches(&mut self, event: &DialoguesCommitted) -> async_graphql::Result<bool> {
         if event.tenant_id != self.scope.tenant_id() {
             return Ok(false);
+        }
+        // LAST_24_HOURS ends now: resolve it at the commit.
+        if self.moves_at.is_none() && self.args.period.is_some() {
+            self.resolve(now_ms())?;
         }
         for chunk in event.ids.chunks(READ_CHUNK) {
             let mut filter = Filter::All(vec![
@@ -229,18 +254,34 @@ impl StatsChanged {
         Ok(false)
     }
 
+    /// When the window moves next, as a deadline: the period's next boundary, or for
+    /// LAST_24_HOURS (which moves all the time) a minute after the last result.
+    fn next_move(&self) -> Option<Instant> {
+        self.args.period?;
+        let wait = match self.moves_at {
+            Some(at) => Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64),
+            None => Duration::from_secs(60).saturating_sub(self.last_sent.elapsed()),
+        };
+        Some(Instant::now() + wait)
+    }
+
     async fn next(&mut self) -> Option<async_graphql::Result<Vec<DialogueStats>>> {
         if let Some(first) = self.first.take() {
             self.last_sent = Instant::now();
             delivered();
             return Some(Ok(first));
         }
-        // Wait for a commit that touches the window.
+        // Wait for a commit that touches the window, or for the window to move.
         loop {
-            let touched = match self.events.recv().await {
+            let moves = self.next_move();
+            let event = tokio::select! {
+                event = self.events.recv() => event,
+                _ = async { tokio::time::sleep_until(moves.expect("a moving window")).await }, if moves.is_some() => break,
+            };
+            let touched = match event {
                 Ok(event) => match self.touches(&event).await {
                     Ok(touched) => touched,
-                    Err(error) => return Some(Err(error.into())),
+                    Err(error) => return Some(Err(error)),
                 },
                 // Missed commits may have touched the window: recompute.
                 Err(RecvError::Lagged(_)) => true,
@@ -258,6 +299,9 @@ impl StatsChanged {
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => return None,
             }
+        }
+        if let Err(error) = self.resolve(now_ms()) {
+            return Some(Err(error));
         }
         self.last_sent = Instant::now();
         match retrying(|| self.scope.dialogue_stats(&self.request)).await {
@@ -306,16 +350,24 @@ impl Subscription {
     }
 
     /// A live `dialogueStats` for wallboards: the whole result at once, then again whenever a
-    /// commit changes dialogues inside the window (at most once a second).
+    /// commit changes dialogues inside the window (at most once a second). With `period` the
+    /// window moves with the clock: the result is emitted again when it does (at local midnight
+    /// for TODAY; every minute for LAST_24_HOURS).
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
     #[allow(clippy::too_many_arguments)]
     async fn dialogue_stats_changed(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Start of the range (inclusive). Required.")] from: Option<DateTime>,
-        #[graphql(desc = "End of the range (exclusive). Required.")] to: Option<DateTime>,
+        #[graphql(desc = "Start of the window (inclusive); with `to`, instead of `period`.")]
+        from: Option<DateTime>,
+        #[graphql(desc = "End of the window (exclusive); with `from`, instead of `period`.")]
+        to: Option<DateTime>,
         #[graphql(
-            desc = "IANA time zone the buckets are aligned in, e.g. Europe/Amsterdam.",
+            desc = "A window that moves with the clock (TODAY, LAST_7_DAYS, ...), resolved in `timeZone`; the result is emitted again when it moves. Instead of `from` and `to`."
+        )]
+        period: Option<StatsPeriod>,
+        #[graphql(
+            desc = "IANA time zone the buckets and `period` are aligned in, e.g. Europe/Amsterdam.",
             default_with = "Some(\"UTC\".to_string())"
         )]
         time_zone: Option<String>,
@@ -333,7 +385,17 @@ impl Subscription {
         filter: Option<DialogueFilter>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Vec<DialogueStats>>>> {
         let live = session(ctx)?;
-        let request = stats_request(ctx, from, to, time_zone, granularity, group_by, filter)?;
+        let args = StatsArgs {
+            from,
+            to,
+            period,
+            time_zone,
+            granularity,
+            group_by,
+            filter,
+        };
+        let zone = args.zone()?;
+        let (request, window) = args.request(ctx, now_ms())?;
         let permit = live.hub.subscribe(live.key_id.as_deref())?;
         // Listen before computing, so no commit falls between the result and the listening.
         let events = live.hub.announcer().subscribe();
@@ -343,7 +405,10 @@ impl Subscription {
         let state = StatsChanged {
             events,
             scope,
+            args,
+            zone,
             request,
+            moves_at: window.moves_at,
             first: Some(first.into_iter().map(DialogueStats).collect()),
             last_sent: Instant::now(),
             _permit: permit,

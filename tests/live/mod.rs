@@ -307,13 +307,18 @@ pub async fn in_process(
     insights::live::hub::Hub,
     tokio::task::JoinHandle<()>,
 ) {
-    let (app, hub) = insights::http::app_and_hub(db.clone(), &config)
+    let (app, _drain, hub) = insights::http::app_with_drain(db.clone(), &config)
         .await
         .expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
     (format!("http://{addr}"), hub, task)
 }
