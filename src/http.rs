@@ -642,6 +642,10 @@ async fn graphql_get_or_subscribe(
     request: axum::extract::Request,
 ) -> Response {
     if live::ws::is_upgrade(request.headers()) {
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         let (mut parts, _) = request.into_parts();
         let context = live::ws::WsContext {
             schema: state.schema.clone(),
@@ -649,6 +653,8 @@ async fn graphql_get_or_subscribe(
             access: state.access.clone(),
             hub: state.hub.clone(),
             max_message_bytes: state.max_body_bytes,
+            auth_failures: state.auth_failures.clone(),
+            client,
         };
         return live::ws::upgrade(context, &mut parts).await;
     }

@@ -525,3 +525,35 @@ async fn dialogue_stats_changed_with_a_moving_period_reads_today_and_follows_com
         "{payload}"
     );
 }
+
+#[tokio::test]
+async fn refused_keys_on_websockets_count_against_the_address_like_http() {
+    let db = common::sqlite().await;
+    let config = ServeConfig {
+        auth_failures_per_minute: 2,
+        ..ServeConfig::default()
+    };
+    let (base, _hub, _task) = in_process(&db.db, config).await;
+    for _ in 0..3 {
+        let refused = Client::connect(&base)
+            .await
+            .init(json!({ "Authorization": "Bearer dik_wrong" }))
+            .await;
+        assert_eq!(refused.unwrap_err().0, 4401);
+    }
+    // Past its budget the address is refused before the upgrade.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/graphql", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!("expected HTTP 429, got {:?}", other.map(|r| r.1.status())),
+    }
+}

@@ -14,6 +14,7 @@
 //!   that fell behind its buffer (1013); a client that does not read its socket for
 //!   `send_timeout` is dropped.
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
@@ -33,6 +34,7 @@ use crate::graphql::subscription::LiveSession;
 use crate::graphql::InsightsSchema;
 use crate::http::Access;
 use crate::query::TenantScope;
+use crate::throttle::AuthFailures;
 
 /// The one subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -46,6 +48,10 @@ pub struct WsContext {
     pub hub: Hub,
     /// Largest message a client may send.
     pub max_message_bytes: usize,
+    /// Refused keys count against the client's address as on HTTP (the HTTP layer refuses
+    /// an address over its budget before the upgrade).
+    pub auth_failures: AuthFailures,
+    pub client: Option<IpAddr>,
 }
 
 /// Whether a request asks to upgrade to a WebSocket.
@@ -320,6 +326,9 @@ async fn serve(context: WsContext, socket: WebSocket) {
                 }
                 Err((code, reason)) => {
                     tracing::info!(code, %reason, "refused a WebSocket connection");
+                    if let (close::UNAUTHORIZED, Some(client)) = (code, context.client) {
+                        context.auth_failures.failed(client);
+                    }
                     tracker
                         .lock()
                         .expect("tracker lock")
