@@ -97,6 +97,29 @@ async fn two_servers_on_one_postgres_deliver_every_commit_once_in_order_to_both(
     on_a.silent(Duration::from_millis(1500)).await;
     on_b.silent(Duration::from_millis(200)).await;
     beta_on_a.silent(Duration::from_millis(200)).await;
+
+    // Server A's metrics: its two open subscriptions, and the events it delivered.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let text = http
+        .get(format!("{}/metrics", a.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    };
+    assert_eq!(value("insights_subscriptions_open"), 2.0);
+    assert_eq!(
+        value("insights_subscription_events_delivered_total"),
+        (expected_filtered.len() + 1) as f64
+    );
 }
 
 /// `ingestDialogues` on one server and `insights import` reach the subscribers of another;
