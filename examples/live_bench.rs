@@ -195,11 +195,30 @@ async fn idle(server: &str, pid: &str, subscriptions: usize) -> Value {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kb(pid);
+    // The server's own count, to be sure every subscription is open.
+    let metrics = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{server}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("insights_subscriptions_open "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0);
     let per = (after.saturating_sub(before)) as f64 / subscriptions as f64;
     drop(open);
     drop(warm);
     json!({
         "subscriptions": subscriptions,
+        "open_per_server_metrics": counted,
         "rss_before_kb": before,
         "rss_after_kb": after,
         "kb_per_idle_subscription": (per * 10.0).round() / 10.0,
