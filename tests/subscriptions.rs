@@ -557,3 +557,54 @@ async fn refused_keys_on_websockets_count_against_the_address_like_http() {
         other => panic!("expected HTTP 429, got {:?}", other.map(|r| r.1.status())),
     }
 }
+
+/// On SQLite, `ingestDialogues` reaches the subscribers of the process that wrote. NEEDS THE
+/// WRITE BRANCH (the mutation announcing through the process's announcer).
+#[tokio::test]
+#[ignore = "needs the write path (branch `write`): ingestDialogues announcing through the hub's announcer"]
+async fn on_sqlite_ingest_dialogues_reaches_the_writing_processs_subscribers() {
+    let db = common::sqlite().await;
+    let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;
+    let key = common::key(&db.db, "acme", "read,ingest").await;
+    let mut client = Client::ready(&base, Some(&key)).await;
+    client
+        .subscribe(
+            "s",
+            INGESTED,
+            json!({ "filter": { "outcome": { "eq": "ABANDONED" } } }),
+        )
+        .await;
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while hub.open_subscriptions() < 1 {
+        assert!(tokio::time::Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let input = |id: &str, n: i32, outcome: &str| {
+        json!({ "id": id, "orderNumber": n, "startTimestamp": "2026-03-02T10:00:00Z",
+                "endTimestamp": "2026-03-02T10:01:00Z", "direction": "INBOUND", "outcome": outcome })
+    };
+    let batch = json!([
+        input("q-1", 1, "ACCEPTED"),
+        input("q-2", 2, "ABANDONED"),
+        input("q-3", 3, "ABANDONED")
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mutation = "mutation ($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { inserted unchanged } }";
+    for _ in 0..2 {
+        let r: Value = http
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&key)
+            .json(&json!({ "query": mutation, "variables": { "d": batch } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+    // The first call emits its two abandoned dialogues in order; the replay nothing.
+    let got = [client.next_data("s").await, client.next_data("s").await];
+    assert_eq!(ids(&got), ["q-2", "q-3"]);
+    client.silent(Duration::from_millis(1500)).await;
+}
