@@ -25,6 +25,7 @@ use crate::auth::{self, Principal, Scopes};
 use crate::config::ServeConfig;
 use crate::error::ErrorCode;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
+use crate::live::Announcer;
 use crate::query::PageLimits;
 use crate::tenant::{self, TenantScope};
 
@@ -39,6 +40,9 @@ pub enum Access {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
+    /// The process's one announcer, also in the schema's data: what writers commit reaches
+    /// this process's subscribers through it.
+    pub announcer: Announcer,
     pub access: Access,
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// When each key's `last used` was last written (written at most once a minute).
@@ -50,7 +54,12 @@ pub struct AppState {
 
 /// Builds the schema from the configuration.
 pub fn schema(config: &ServeConfig) -> InsightsSchema {
-    graphql::build_schema(
+    schema_with(config, Announcer::default())
+}
+
+/// Builds the schema from the configuration, with the process's announcer in its data.
+pub fn schema_with(config: &ServeConfig, announcer: Announcer) -> InsightsSchema {
+    graphql::build_schema_with(
         ApiLimits {
             page: PageLimits {
                 default_size: config.default_page_size.min(config.max_page_size),
@@ -65,6 +74,7 @@ pub fn schema(config: &ServeConfig) -> InsightsSchema {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         },
+        announcer,
     )
 }
 
@@ -92,8 +102,10 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
     };
     let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
+    let announcer = Announcer::default();
     let state = AppState {
-        schema: schema(config),
+        schema: schema_with(config, announcer.clone()),
+        announcer,
         db,
         access,
         limiter: Arc::new(RateLimiter::keyed(

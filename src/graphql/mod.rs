@@ -6,6 +6,7 @@ mod documents;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
+pub mod mutation;
 mod rows;
 pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
@@ -13,12 +14,12 @@ mod shape;
 pub mod stats;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, Guard, MergedObject, Request, Schema,
-    SimpleObject,
+    Context, EmptySubscription, Enum, Guard, MergedObject, Request, Schema, SimpleObject,
 };
 
 use crate::auth::{Scope, Scopes};
 use crate::error::{ApiError, ErrorCode};
+use crate::live::Announcer;
 use crate::query::{self, PageLimits, TenantScope};
 
 /// Ascending or descending.
@@ -62,7 +63,11 @@ pub struct Query(
     stats::StatsQuery,
 );
 
-pub type InsightsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// The root mutation: the write path (API.md §5).
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::IngestMutation);
+
+pub type InsightsSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Limits that shape answers (not the guards against abuse, which the schema builder sets).
 #[derive(Debug, Clone, Copy)]
@@ -107,9 +112,21 @@ impl Default for Guards {
     }
 }
 
+/// The schema with an announcer of its own (tests, `insights schema`).
 pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    build_schema_with(limits, guards, Announcer::default())
+}
+
+/// The schema, with the process's one [`Announcer`] in its data: writers announce through it
+/// what they commit, subscribers hear of it (`ctx.data::<Announcer>()`).
+pub fn build_schema_with(
+    limits: ApiLimits,
+    guards: Guards,
+    announcer: Announcer,
+) -> InsightsSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits)
+        .data(announcer)
         // First, so that a cached document skips only the parser, not the guards after it.
         .extension(documents::DocumentCache::new(1024))
         // Depth and complexity are checked by `shape::Costs` against the validator's figures,
