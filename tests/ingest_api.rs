@@ -776,3 +776,66 @@ async fn a_read_key_is_forbidden_to_write_and_an_ingest_key_writes_its_own_tenan
         );
     }
 }
+
+// ---- the importer announces too -------------------------------------------------------------
+
+#[tokio::test]
+async fn an_import_announces_the_dialogues_it_changed_and_a_replay_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for t in common::databases().await {
+        let announcer = Announcer::default();
+        let mut events = Events::new(&t, &announcer).await;
+        let tenant = tenant_id(&t.db, "default").await;
+        // On PostgreSQL through the real command (another process: its NOTIFY reaches us);
+        // on SQLite in this process, with this process's announcer.
+        let import = |path: std::path::PathBuf| {
+            let url = t.url.clone();
+            let announcer = announcer.clone();
+            let kind = t.kind;
+            let db = t.db.clone();
+            async move {
+                if kind == "postgres" {
+                    let status = std::process::Command::new(env!("CARGO_BIN_EXE_insights"))
+                        .args(["--database-url", &url, "import", "dialogues", "--quiet"])
+                        .arg(&path)
+                        .stdout(std::process::Stdio::null())
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                } else {
+                    let options = insights::ingest::ImportOptions {
+                        announcer: Some(announcer),
+                        ..insights::ingest::ImportOptions::new("default")
+                    };
+                    insights::ingest::import_file(&db, Kind::Dialogues, &path, &options, None)
+                        .await
+                        .unwrap();
+                }
+            }
+        };
+        let records = fixture_records("derivations.ndjson");
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        let path = dir.path().join(format!("{}-announce.ndjson", t.kind));
+        let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        import(path.clone()).await;
+        assert_eq!(events.next_ids(tenant, ids.len()).await, ids, "{}", t.kind);
+        // The same file again: unchanged, announced by nothing; the next announcement is the
+        // next file's, which changes one dialogue.
+        import(path.clone()).await;
+        let mut changed = records.clone();
+        changed[4]["customerId"] = json!("cust-other");
+        let lines: Vec<String> = changed.iter().map(Value::to_string).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        import(path).await;
+        assert_eq!(
+            events.next_ids(tenant, 1).await,
+            [ids[4].clone()],
+            "{}",
+            t.kind
+        );
+    }
+}
