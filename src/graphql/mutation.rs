@@ -4,7 +4,7 @@
 //! function ([`batch`]), in one transaction per call, announced to subscribers at commit.
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject, ID};
 use entity::{dialogue, Direction, EndpointRole, Outcome};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 
 use super::scalars::{Date, DateTime};
 use super::{scope, ScopeGuard};
@@ -287,7 +287,9 @@ fn tenant_missing(tenant_id: i32) -> Refusal {
     )))
 }
 
-/// Writes `inputs` as one batch of `scope`'s dialogues, atomically.
+/// Writes `inputs` as one batch of `scope`'s dialogues, atomically: everything happens in one
+/// transaction, which is rolled back explicitly (releasing SQLite's write lock at once) when
+/// anything fails, and announced when it commits.
 async fn ingest_dialogues(
     scope: TenantScope,
     announcer: Announcer,
@@ -295,10 +297,64 @@ async fn ingest_dialogues(
 ) -> Result<Applied, Refusal> {
     let tenant_id = scope.tenant_id();
     let txn = scope.begin_write().await?;
-    let tenant = crate::tenant::by_id(&txn, tenant_id)
+    let backend = txn.get_database_backend();
+    let mut written = Written::default();
+    match write_dialogues(&txn, tenant_id, inputs, &mut written).await {
+        Ok(applied) => {
+            txn.commit().await?;
+            announcer.committed(
+                backend,
+                DialoguesCommitted {
+                    tenant_id,
+                    ids: applied.changed.clone(),
+                },
+            );
+            Ok(applied)
+        }
+        Err(failure) => {
+            txn.rollback().await.ok();
+            Err(match failure {
+                Failure::Refused(refusal) => refusal,
+                Failure::Upsert(error) => {
+                    order_number_refusal(&scope, &written.indexes, &written.rows, error).await
+                }
+            })
+        }
+    }
+}
+
+/// The validated batch, kept to explain a failed upsert.
+#[derive(Default)]
+struct Written {
+    /// Each row's index in the call.
+    indexes: Vec<usize>,
+    rows: Vec<dialogue::Model>,
+}
+
+enum Failure {
+    Refused(Refusal),
+    /// The batch's own statements failed (e.g. an order number taken).
+    Upsert(DbErr),
+}
+
+impl<T: Into<Refusal>> From<T> for Failure {
+    fn from(error: T) -> Self {
+        Failure::Refused(error.into())
+    }
+}
+
+/// Validates, derives and writes the batch within `txn` and announces it there (the `NOTIFY`
+/// that PostgreSQL delivers at commit); `written` keeps the rows for [`order_number_refusal`].
+async fn write_dialogues(
+    txn: &DatabaseTransaction,
+    tenant_id: i32,
+    inputs: Vec<DialogueInput>,
+    written: &mut Written,
+) -> Result<Applied, Failure> {
+    let tenant = crate::tenant::by_id(txn, tenant_id)
         .await?
         .ok_or_else(|| tenant_missing(tenant_id))?;
-    let thresholds = crate::ingest::thresholds(&txn, &tenant).await?;
+    let thresholds = crate::ingest::thresholds(txn, &tenant).await?;
     let mut rows = Dedup::with_capacity(inputs.len());
     for (index, input) in inputs.into_iter().enumerate() {
         let (row, derived) =
@@ -312,30 +368,25 @@ async fn ingest_dialogues(
         let id = row.id.clone();
         rows.push(&id, (index, row, derived));
     }
-    let (indexes, (mut rows, derived)): (Vec<usize>, (Vec<dialogue::Model>, Vec<_>)) = rows
+    let (indexes, (rows, derived)): (Vec<usize>, (Vec<dialogue::Model>, Vec<_>)) = rows
         .take()
         .into_iter()
         .map(|(index, row, derived)| (index, (row, derived)))
         .unzip();
-    let mut batches = DialogueBatches::new(&txn, tenant_id).await?;
-    let written = batches.apply(&txn, &mut rows, &derived).await;
-    let mut applied = match written {
-        Ok(applied) => applied,
-        Err(error) => {
-            txn.rollback().await.ok();
-            return Err(order_number_refusal(&scope, &indexes, &rows, error).await);
-        }
-    };
-    let event = DialoguesCommitted {
-        tenant_id,
-        ids: std::mem::take(&mut applied.changed),
-    };
-    let backend = txn.get_database_backend();
-    Announcer::within(&txn, &event).await?;
-    txn.commit().await?;
-    let changed = event.ids.clone();
-    announcer.committed(backend, event);
-    applied.changed = changed;
+    *written = Written { indexes, rows };
+    let mut batches = DialogueBatches::new(txn, tenant_id).await?;
+    let applied = batches
+        .apply(txn, &mut written.rows, &derived)
+        .await
+        .map_err(Failure::Upsert)?;
+    Announcer::within(
+        txn,
+        &DialoguesCommitted {
+            tenant_id,
+            ids: applied.changed.clone(),
+        },
+    )
+    .await?;
     Ok(applied)
 }
 
@@ -399,9 +450,16 @@ async fn upsert_endpoints(
         rows.push(&id, row);
     }
     let txn = scope.begin_write().await?;
-    let applied = batch::apply_endpoints(&txn, &rows.take()).await?;
-    txn.commit().await?;
-    Ok(applied)
+    match batch::apply_endpoints(&txn, &rows.take()).await {
+        Ok(applied) => {
+            txn.commit().await?;
+            Ok(applied)
+        }
+        Err(error) => {
+            txn.rollback().await.ok();
+            Err(error.into())
+        }
+    }
 }
 
 #[derive(Default)]
