@@ -389,27 +389,40 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
         )
         .await;
     }
-    let mut out = Vec::new();
-    for chunk in rows.chunks(MAX_BATCH_ROWS) {
-        let sql = upsert_sql(
-            backend,
-            "endpoints",
-            &ENDPOINT_COLUMNS,
-            &["tenant_id", "id"],
-            chunk.len(),
-            OnConflict::UpdateChanged,
-        ) + " RETURNING id, (xmax = 0) AS inserted";
-        let mut values = Vec::with_capacity(chunk.len() * ENDPOINT_COLUMNS.len());
-        for e in chunk {
-            endpoint_values(e, &mut values);
-        }
-        out.extend(touched(
-            db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?,
-            None,
-        )?);
+    #[derive(serde::Serialize)]
+    struct EndpointRow<'a> {
+        tenant_id: i32,
+        id: &'a str,
+        name: Option<&'a str>,
+        role: i16,
+        sla_threshold_in_sec: Option<f64>,
+        quick_drop_threshold_in_sec: Option<f64>,
+        name_search: Option<String>,
     }
-    Ok(out)
+    let batch: Vec<EndpointRow> = rows
+        .iter()
+        .map(|e| EndpointRow {
+            tenant_id: e.tenant_id,
+            id: &e.id,
+            name: e.name.as_deref(),
+            role: e.role.to_value(),
+            sla_threshold_in_sec: e.sla_threshold_in_sec,
+            quick_drop_threshold_in_sec: e.quick_drop_threshold_in_sec,
+            name_search: e.name.as_deref().map(str::to_lowercase),
+        })
+        .collect();
+    let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let sql = upsert_json_sql(
+        "endpoints",
+        &ENDPOINT_COLUMNS,
+        &["tenant_id", "id"],
+        OnConflict::UpdateChanged,
+    ) + " RETURNING id, (xmax = 0) AS inserted";
+    touched(
+        db.query_all_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
+            .await?,
+        None,
+    )
 }
 
 /// Creates the endpoints dialogues name but nobody has described yet (role from the slot, no
@@ -451,27 +464,57 @@ impl EndpointStubs {
         let backend = db.get_database_backend();
         let columns = ["tenant_id", "id", "role"];
         let mut created = 0;
-        for chunk in missing.chunks(MAX_BATCH_ROWS) {
-            let sql = upsert_sql(
-                backend,
+        if backend == DbBackend::Postgres {
+            // One JSON parameter rather than three a row: a statement with thousands of
+            // parameters costs PostgreSQL more to plan than to run.
+            #[derive(serde::Serialize)]
+            struct Stub<'a> {
+                tenant_id: i32,
+                id: &'a str,
+                role: i16,
+            }
+            let stubs: Vec<Stub> = missing
+                .iter()
+                .map(|(id, role)| Stub {
+                    tenant_id: self.tenant_id,
+                    id,
+                    role: role.to_value(),
+                })
+                .collect();
+            let json = serde_json::to_string(&stubs).map_err(|e| DbErr::Custom(e.to_string()))?;
+            let sql = upsert_json_sql(
                 "endpoints",
                 &columns,
                 &["tenant_id", "id"],
-                chunk.len(),
                 OnConflict::Nothing,
             );
-            let mut values = Vec::with_capacity(chunk.len() * 3);
-            for (id, role) in chunk {
-                values.extend([
-                    Value::from(self.tenant_id),
-                    Value::from(id.clone()),
-                    Value::from(role.to_value()),
-                ]);
-            }
-            created += db
-                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            created = db
+                .execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
                 .await?
                 .rows_affected();
+        } else {
+            for chunk in missing.chunks(MAX_BATCH_ROWS) {
+                let sql = upsert_sql(
+                    backend,
+                    "endpoints",
+                    &columns,
+                    &["tenant_id", "id"],
+                    chunk.len(),
+                    OnConflict::Nothing,
+                );
+                let mut values = Vec::with_capacity(chunk.len() * 3);
+                for (id, role) in chunk {
+                    values.extend([
+                        Value::from(self.tenant_id),
+                        Value::from(id.clone()),
+                        Value::from(role.to_value()),
+                    ]);
+                }
+                created += db
+                    .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                    .await?
+                    .rows_affected();
+            }
         }
         if self.ensured.len() + missing.len() > MAX_REMEMBERED_ENDPOINTS {
             self.ensured.clear();
