@@ -44,6 +44,9 @@ pub enum Access {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
+    /// The process's one announcer, also in the schema's data: what writers commit reaches
+    /// this process's subscribers through it.
+    pub announcer: Announcer,
     pub access: Access,
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// When each key's `last used` was last written (written at most once a minute).
@@ -75,7 +78,12 @@ impl Drain {
 
 /// Builds the schema from the configuration.
 pub fn schema(config: &ServeConfig) -> InsightsSchema {
-    graphql::build_schema(
+    schema_with(config, Announcer::default())
+}
+
+/// Builds the schema from the configuration, with the process's announcer in its data.
+pub fn schema_with(config: &ServeConfig, announcer: Announcer) -> InsightsSchema {
+    graphql::build_schema_with(
         ApiLimits {
             page: PageLimits {
                 default_size: config.default_page_size.min(config.max_page_size),
@@ -90,6 +98,7 @@ pub fn schema(config: &ServeConfig) -> InsightsSchema {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         },
+        announcer,
     )
 }
 
@@ -156,7 +165,8 @@ pub async fn app_with_drain(
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
     let hub = live(&db, config).await;
     let state = AppState {
-        schema: schema(config),
+        schema: schema_with(config, hub.announcer().clone()),
+        announcer: hub.announcer().clone(),
         hub: hub.clone(),
         max_body_bytes: config.max_body_bytes,
         db,

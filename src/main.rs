@@ -225,6 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_invalid,
                 rejects: rejects.clone(),
                 progress: !quiet,
+                // Each file's transaction announces what it wrote with `NOTIFY` on PostgreSQL,
+                // which reaches every server. On SQLite only subscribers of the writing process
+                // could hear of it, and this process has none: keeping the ids for them would
+                // only cost memory on a big file.
+                announcer: None,
             };
             let rejects = rejects.as_deref().map(RejectsFile::create).transpose()?;
             let mut failed = false;
