@@ -27,10 +27,11 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Origins allowed to call the API from a browser (CORS); none by default.
+    /// Origins allowed to call the API from a browser (CORS), comma-separated; none by default.
+    /// (INSIGHTS_CORS_ORIGINS, the older name, is read when INSIGHTS_CORS_ORIGIN is not set.)
     #[arg(
         long = "cors-origin",
-        env = "INSIGHTS_CORS_ORIGINS",
+        env = "INSIGHTS_CORS_ORIGIN",
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,

@@ -138,10 +138,11 @@ pub async fn fill_demo_if_empty(
         .map_err(|e| anyhow::anyhow!("counting the demo tenant's dialogues: {}", e.message))?;
     if existing == 0 {
         tracing::info!(dialogues = config.demo_dialogues, tenant = %config.tenant, "generating demo data");
-        crate::demo::write_to_db(
+        crate::demo::write_to_db_up_to(
             db,
             &config.tenant,
             crate::demo::DemoOptions::new(config.demo_dialogues),
+            chrono::Utc::now(),
         )
         .await?;
     }
