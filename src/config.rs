@@ -96,6 +96,12 @@ pub struct ServeConfig {
     /// Database connections in the pool.
     #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+
+    /// How long a browser may reuse a successful `GET /graphql` answer, in seconds
+    /// (`Cache-Control: private, max-age=N`, `Vary: Authorization, Accept`); 0: revalidate
+    /// every time. Errors, POSTs and mutations are never stored.
+    #[arg(long, env = "INSIGHTS_GET_MAX_AGE_SECS", default_value_t = 10)]
+    pub get_max_age_secs: u64,
 }
 
 impl Default for ServeConfig {

@@ -10,6 +10,7 @@
 //! - [`odata`]: OData v4 at `/odata`, another thin adapter over the query core;
 //! - [`http`]: the axum server around it.
 
+pub mod apq;
 pub mod auth;
 pub mod buckets;
 pub mod config;
