@@ -9,12 +9,6 @@ const PENDING = [
   'IngestSummary',
   'EndpointInput',
   'DialogueInput',
-  // Issue 11 (relative periods, what-if thresholds).
-  'StatsPeriod',
-  'Query.dialogueStats.period',
-  'DialogueStats.serviceLevel.thresholdInSec',
-  'DialogueStats.quickDrops.thresholdInSec',
-  'DialogueStats.abandonRate.quickDropThresholdInSec',
 ];
 
 const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation', SCHEMA_SUBSCRIPTION_TYPE_CHANGED: 'Subscription' };

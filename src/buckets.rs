@@ -69,7 +69,7 @@ pub fn local_instant(zone: Tz, local: NaiveDateTime) -> i64 {
     local.and_utc().timestamp_millis()
 }
 
-fn local_midnight(zone: Tz, date: NaiveDate) -> i64 {
+pub(crate) fn local_midnight(zone: Tz, date: NaiveDate) -> i64 {
     local_instant(zone, date.and_hms_opt(0, 0, 0).expect("midnight"))
 }
 
@@ -81,14 +81,14 @@ fn date_of_epoch_day(day: i64) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(day)
 }
 
-fn local_date(zone: Tz, instant: i64) -> NaiveDate {
+pub(crate) fn local_date(zone: Tz, instant: i64) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(instant)
         .unwrap_or_default()
         .with_timezone(&zone)
         .date_naive()
 }
 
-fn first_of_next_month(date: NaiveDate) -> NaiveDate {
+pub(crate) fn first_of_next_month(date: NaiveDate) -> NaiveDate {
     let (y, m) = if date.month() == 12 {
         (date.year() + 1, 1)
     } else {

@@ -7,6 +7,7 @@
 //! - [`demo`]: realistic generated data;
 //! - [`query`]: the query core (filters, orders, keyset pages, stats → SQL), free of GraphQL;
 //! - [`graphql`]: the schema (knows nothing about HTTP), thin adapters over the query core;
+//! - [`live`]: announcing committed changes to subscribers, across processes on PostgreSQL;
 //! - [`odata`]: OData v4 at `/odata`, another thin adapter over the query core;
 //! - [`http`]: the axum server around it.
 
@@ -21,6 +22,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod odata;
 pub mod query;
 pub mod tenant;

@@ -275,6 +275,20 @@ fn compare_keys(a: &Key, b: &Key) -> Ordering {
 }
 
 /// (alias, literal as written in the query, p = numerator / denominator exactly).
+/// What-if thresholds (alias suffix, literal, the threshold in milliseconds): whole seconds, a
+/// fraction, zero and one above every wait. Durations are stored to the millisecond, so
+/// `wait ≤ T` is compared in integer milliseconds here.
+const THRESHOLDS: [(&str, &str, i64); 4] = [
+    ("20", "20", 20_000),
+    ("7_5", "7.5", 7_500),
+    ("0", "0", 0),
+    ("big", "1e9", 1_000_000_000_000),
+];
+
+fn within(duration: Option<f64>, threshold_ms: i64) -> bool {
+    duration.is_some_and(|d| (d * 1000.0).round() as i64 <= threshold_ms)
+}
+
 const PERCENTILES: [(&str, &str, u64, u64); 8] = [
     ("p50", "0.5", 1, 2),
     ("p90", "0.9", 9, 10),
@@ -303,7 +317,10 @@ fn mean<'a>(values: impl Iterator<Item = &'a Option<f64>>) -> Value {
     if present.is_empty() {
         Value::Null
     } else {
-        json!(present.iter().sum::<f64>() / present.len() as f64)
+        // Durations are stored to the millisecond: the mean is their exact sum in whole
+        // milliseconds over the count, divided once.
+        let sum_ms: i64 = present.iter().map(|d| (d * 1000.0).round() as i64).sum();
+        json!(sum_ms as f64 / (present.len() as f64 * 1000.0))
     }
 }
 
@@ -398,6 +415,14 @@ impl Fixture {
         });
         for (alias, _, num, den) in PERCENTILES {
             row[alias] = nearest_rank(&waits, num, den);
+        }
+        // What-if: only the numerator of the service level changes; quick drops by wait.
+        for (suffix, _, t) in THRESHOLDS {
+            let sla = a.iter().filter(|d| within(d.queue_duration, t)).count();
+            let quick = b.iter().filter(|d| within(d.queue_duration, t)).count();
+            row[format!("serviceLevel_{suffix}")] = ratio(sla, q.len() - quick_drops);
+            row[format!("quickDrops_{suffix}")] = json!(quick);
+            row[format!("abandonRate_{suffix}")] = ratio(b.len() - quick, q.len() - quick);
         }
         for (dim, value) in case.group_by.iter().zip(&key.parts) {
             match (dim, value) {
@@ -519,6 +544,13 @@ fn all_fields() -> String {
     );
     for (alias, literal, _, _) in PERCENTILES {
         fields.push_str(&format!(" {alias}: queueTimePercentile(p: {literal})"));
+    }
+    for (suffix, literal, _) in THRESHOLDS {
+        fields.push_str(&format!(
+            " serviceLevel_{suffix}: serviceLevel(thresholdInSec: {literal}) {{ value numerator denominator }}\
+             quickDrops_{suffix}: quickDrops(thresholdInSec: {literal})\
+             abandonRate_{suffix}: abandonRate(quickDropThresholdInSec: {literal}) {{ value numerator denominator }}"
+        ));
     }
     fields
 }
@@ -1070,6 +1102,28 @@ async fn every_field_alone_and_through_fragments() {
     }
     for (alias, literal, _, _) in PERCENTILES {
         selections.push((format!("{alias}: queueTimePercentile(p: {literal})"), alias));
+    }
+    let what_if: Vec<(String, String)> = THRESHOLDS
+        .iter()
+        .flat_map(|(suffix, literal, _)| {
+            [
+                (
+                    format!("serviceLevel_{suffix}: serviceLevel(thresholdInSec: {literal}) {{ value numerator denominator }}"),
+                    format!("serviceLevel_{suffix}"),
+                ),
+                (
+                    format!("quickDrops_{suffix}: quickDrops(thresholdInSec: {literal})"),
+                    format!("quickDrops_{suffix}"),
+                ),
+                (
+                    format!("abandonRate_{suffix}: abandonRate(quickDropThresholdInSec: {literal}) {{ value numerator denominator }}"),
+                    format!("abandonRate_{suffix}"),
+                ),
+            ]
+        })
+        .collect();
+    for (selection, key) in &what_if {
+        selections.push((selection.clone(), key.as_str()));
     }
     for t in common::databases().await {
         let fx = full_fixture(&t).await;

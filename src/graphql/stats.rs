@@ -15,7 +15,7 @@ use super::{limits, scope};
 use crate::auth::Scope;
 use crate::buckets::Granularity;
 use crate::error::ApiError;
-use crate::query::{Measure, StatsRequest, StatsRow};
+use crate::query::{Measure, Period, StatsRequest, StatsRow, Threshold, Window};
 
 /// What stats rows can be grouped by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +31,30 @@ pub enum StatsDimension {
     Direction,
     /// How it ended.
     Outcome,
+}
+
+/// A window that moves with the clock, resolved in the request's `timeZone` when it is asked.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[graphql(remote = "crate::query::Period")]
+pub enum StatsPeriod {
+    /// Local midnight to the next local midnight (23 or 25 hours on a DST change day).
+    Today,
+    /// The whole local day before today.
+    Yesterday,
+    /// The current ISO week, Monday 00:00 to the next Monday 00:00, whole.
+    ThisWeek,
+    /// The whole ISO week before this one.
+    LastWeek,
+    /// The current calendar month, whole.
+    ThisMonth,
+    /// The whole calendar month before this one.
+    LastMonth,
+    /// The 24 hours before now.
+    Last24Hours,
+    /// The 7 whole local days before today.
+    Last7Days,
+    /// The 30 whole local days before today.
+    Last30Days,
 }
 
 /// A fraction with its parts, so clients can re-aggregate exactly.
@@ -58,30 +82,67 @@ impl Ratio {
     }
 }
 
-/// The aggregates a selected field of `DialogueStats` needs.
-fn measures(field: &str) -> &'static [Measure] {
-    use Measure as M;
-    match field {
-        "dialogues" => &[M::Dialogues],
-        "inbound" => &[M::Inbound],
-        "outbound" => &[M::Outbound],
-        "offered" => &[M::Offered],
-        "accepted" => &[M::Accepted],
-        "abandoned" => &[M::Abandoned],
-        "quickDrops" => &[M::QuickDrops],
-        "ivrDrops" => &[M::IvrDrops],
-        "acceptedInSla" => &[M::AcceptedInSla],
-        "serviceLevel" => &[M::AcceptedInSla, M::Offered, M::QuickDrops],
-        "abandonRate" => &[M::Abandoned, M::Offered, M::QuickDrops],
-        "answerRate" => &[M::Accepted, M::Offered],
-        "averageSpeedOfAnswer" => &[M::AverageSpeedOfAnswer],
-        "averageAbandonTime" => &[M::AverageAbandonTime],
-        "averageTalkTime" => &[M::AverageTalkTime],
-        "averageIvrTime" => &[M::AverageIvrTime],
-        "averageSessionTime" => &[M::AverageSessionTime],
-        "maxQueueTime" => &[M::MaxQueueTime],
-        _ => &[],
+/// A what-if threshold argument of a selected field, if given (null means not given).
+fn threshold_argument(
+    field: &async_graphql::SelectionField<'_>,
+    argument: &str,
+) -> async_graphql::Result<Option<Threshold>> {
+    for (name, value) in field.arguments()? {
+        if name.as_str() == argument {
+            return match value {
+                async_graphql::Value::Null => Ok(None),
+                async_graphql::Value::Number(n) => Ok(Some(Threshold::new(
+                    n.as_f64().unwrap_or(f64::NAN),
+                    argument,
+                )?)),
+                _ => Err(ApiError::bad_input(format!("`{argument}` must be a number")).into()),
+            };
+        }
     }
+    Ok(None)
+}
+
+/// The aggregates a selected field of `DialogueStats` needs, given its arguments.
+fn measures(field: &async_graphql::SelectionField<'_>) -> async_graphql::Result<Vec<Measure>> {
+    use Measure as M;
+    Ok(match field.name() {
+        "dialogues" => vec![M::Dialogues],
+        "inbound" => vec![M::Inbound],
+        "outbound" => vec![M::Outbound],
+        "offered" => vec![M::Offered],
+        "accepted" => vec![M::Accepted],
+        "abandoned" => vec![M::Abandoned],
+        "quickDrops" => match threshold_argument(field, "thresholdInSec")? {
+            Some(t) => vec![M::AbandonedWithin(t)],
+            None => vec![M::QuickDrops],
+        },
+        "ivrDrops" => vec![M::IvrDrops],
+        "acceptedInSla" => vec![M::AcceptedInSla],
+        "serviceLevel" => match threshold_argument(field, "thresholdInSec")? {
+            Some(t) => vec![M::AcceptedWithin(t), M::Offered, M::QuickDrops],
+            None => vec![M::AcceptedInSla, M::Offered, M::QuickDrops],
+        },
+        "abandonRate" => match threshold_argument(field, "quickDropThresholdInSec")? {
+            Some(t) => vec![M::Abandoned, M::Offered, M::AbandonedWithin(t)],
+            None => vec![M::Abandoned, M::Offered, M::QuickDrops],
+        },
+        "answerRate" => vec![M::Accepted, M::Offered],
+        "averageSpeedOfAnswer" => vec![M::AverageSpeedOfAnswer],
+        "averageAbandonTime" => vec![M::AverageAbandonTime],
+        "averageTalkTime" => vec![M::AverageTalkTime],
+        "averageIvrTime" => vec![M::AverageIvrTime],
+        "averageSessionTime" => vec![M::AverageSessionTime],
+        "maxQueueTime" => vec![M::MaxQueueTime],
+        _ => Vec::new(),
+    })
+}
+
+/// The quick-drop count a figure uses: the stored `quickDrop` flags, or a what-if threshold.
+fn quick_drop_measure(threshold: Option<f64>, argument: &str) -> async_graphql::Result<Measure> {
+    Ok(match threshold {
+        Some(t) => Measure::AbandonedWithin(Threshold::new(t, argument)?),
+        None => Measure::QuickDrops,
+    })
 }
 
 /// The KPIs of one time bucket × group.
@@ -154,9 +215,18 @@ impl DialogueStats {
     async fn abandoned(&self) -> i64 {
         self.0.count(Measure::Abandoned)
     }
-    /// Abandoned dialogues within the quick-drop threshold: |QD|.
-    async fn quick_drops(&self) -> i64 {
-        self.0.count(Measure::QuickDrops)
+    /// Abandoned dialogues within the quick-drop threshold: |QD|. With `thresholdInSec`, the
+    /// abandoned dialogues that waited at most that long instead (what-if).
+    async fn quick_drops(
+        &self,
+        #[graphql(
+            desc = "What-if: count the abandoned dialogues whose queue duration is at most this many seconds, instead of the stored quickDrop flags."
+        )]
+        threshold_in_sec: Option<f64>,
+    ) -> async_graphql::Result<i64> {
+        Ok(self
+            .0
+            .count(quick_drop_measure(threshold_in_sec, "thresholdInSec")?))
     }
     /// Dialogues that ended in the IVR: |I|.
     async fn ivr_drops(&self) -> i64 {
@@ -166,20 +236,42 @@ impl DialogueStats {
     async fn accepted_in_sla(&self) -> i64 {
         self.0.count(Measure::AcceptedInSla)
     }
-    /// acceptedInSla / (offered − quickDrops).
-    async fn service_level(&self) -> Ratio {
-        Ratio {
-            numerator: self.0.count(Measure::AcceptedInSla),
+    /// acceptedInSla / (offered − quickDrops). With `thresholdInSec`, the numerator is the
+    /// accepted dialogues that waited at most that long instead (what-if; the denominator keeps
+    /// the stored quick drops).
+    async fn service_level(
+        &self,
+        #[graphql(
+            desc = "What-if: count as within the service level the accepted dialogues whose queue duration is at most this many seconds, instead of the stored inSla flags."
+        )]
+        threshold_in_sec: Option<f64>,
+    ) -> async_graphql::Result<Ratio> {
+        let within = match threshold_in_sec {
+            Some(t) => Measure::AcceptedWithin(Threshold::new(t, "thresholdInSec")?),
+            None => Measure::AcceptedInSla,
+        };
+        Ok(Ratio {
+            numerator: self.0.count(within),
             denominator: self.0.count(Measure::Offered) - self.0.count(Measure::QuickDrops),
-        }
+        })
     }
-    /// (abandoned − quickDrops) / (offered − quickDrops).
-    async fn abandon_rate(&self) -> Ratio {
-        let quick = self.0.count(Measure::QuickDrops);
-        Ratio {
+    /// (abandoned − quickDrops) / (offered − quickDrops). With `quickDropThresholdInSec`, the
+    /// quick drops are the abandoned dialogues that waited at most that long (what-if).
+    async fn abandon_rate(
+        &self,
+        #[graphql(
+            desc = "What-if: count as quick drops the abandoned dialogues whose queue duration is at most this many seconds, instead of the stored quickDrop flags."
+        )]
+        quick_drop_threshold_in_sec: Option<f64>,
+    ) -> async_graphql::Result<Ratio> {
+        let quick = self.0.count(quick_drop_measure(
+            quick_drop_threshold_in_sec,
+            "quickDropThresholdInSec",
+        )?);
+        Ok(Ratio {
             numerator: self.0.count(Measure::Abandoned) - quick,
             denominator: self.0.count(Measure::Offered) - quick,
-        }
+        })
     }
     /// accepted / offered.
     async fn answer_rate(&self) -> Ratio {
@@ -224,56 +316,63 @@ impl DialogueStats {
     }
 }
 
-#[derive(Default)]
-pub struct StatsQuery;
+/// The arguments of `dialogueStats` (and of the live `dialogueStatsChanged`).
+#[derive(Debug, Clone, Default)]
+pub struct StatsArgs {
+    pub from: Option<DateTime>,
+    pub to: Option<DateTime>,
+    pub period: Option<StatsPeriod>,
+    pub time_zone: Option<String>,
+    pub granularity: Option<Granularity>,
+    pub group_by: Option<Vec<StatsDimension>>,
+    pub filter: Option<DialogueFilter>,
+}
 
-#[Object]
-impl StatsQuery {
-    /// Contact-center KPIs per time bucket × group. Buckets are aligned to local time in
-    /// `timeZone`; a dialogue belongs to the bucket of its startTimestamp; `from` is inclusive,
-    /// `to` exclusive. Groups without dialogues are not returned. Sorted by period, then group keys.
-    #[graphql(guard = "ScopeGuard(Scope::Read)")]
-    async fn dialogue_stats(
+impl StatsArgs {
+    /// The zone the buckets and a `period` are aligned in (UTC when left out or null).
+    pub fn zone(&self) -> async_graphql::Result<Tz> {
+        let name = self.time_zone.as_deref().unwrap_or("UTC");
+        Tz::from_str(name.trim()).map_err(|_| {
+            ApiError::bad_input(format!(
+                "`{name}` is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"
+            ))
+            .into()
+        })
+    }
+
+    /// The window asked for, resolved at `now` (epoch ms): `from` + `to`, or a `period`.
+    pub fn window(&self, zone: Tz, now: i64) -> async_graphql::Result<Window> {
+        match (self.from, self.to, self.period) {
+            (Some(from), Some(to), None) => Ok(Window {
+                from: from.0,
+                to: to.0,
+                moves_at: None,
+            }),
+            (None, None, Some(period)) => Ok(Period::from(period).window(zone, now)),
+            (_, _, Some(_)) => Err(ApiError::bad_input(
+                "give the window either as `period` or as `from` and `to`, not both",
+            )
+            .into()),
+            _ => Err(ApiError::bad_input(
+                "give the window of the stats as `from` and `to`, or as a `period` such as TODAY",
+            )
+            .into()),
+        }
+    }
+
+    /// The stats rows for the selection of the current field (`dialogueStats` or
+    /// `dialogueStatsChanged`), with the endpoints it shows prefetched in one batch.
+    pub async fn rows(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Start of the range (inclusive). Required.")] from: Option<DateTime>,
-        #[graphql(desc = "End of the range (exclusive). Required.")] to: Option<DateTime>,
-        #[graphql(
-            desc = "IANA time zone the buckets are aligned in, e.g. Europe/Amsterdam.",
-            default_with = "Some(\"UTC\".to_string())"
-        )]
-        time_zone: Option<String>,
-        #[graphql(
-            desc = "Size of the time buckets.",
-            default_with = "Some(Granularity::Total)"
-        )]
-        granularity: Option<Granularity>,
-        #[graphql(
-            desc = "Dimensions to group by, besides time.",
-            default_with = "Some(Vec::new())"
-        )]
-        group_by: Option<Vec<StatsDimension>>,
-        #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
-        filter: Option<DialogueFilter>,
+        now: i64,
     ) -> async_graphql::Result<Vec<DialogueStats>> {
-        // An explicit null means the default, as leaving the argument out does.
-        let (Some(from), Some(to)) = (from, to) else {
-            return Err(
-                ApiError::bad_input("give the range of the stats as `from` and `to`").into(),
-            );
-        };
-        let time_zone = time_zone.unwrap_or_else(|| "UTC".to_string());
-        let granularity = granularity.unwrap_or(Granularity::Total);
-        let group_by = group_by.unwrap_or_default();
-        let zone = Tz::from_str(time_zone.trim()).map_err(|_| {
-            ApiError::bad_input(format!(
-                "`{time_zone}` is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"
-            ))
-        })?;
+        let zone = self.zone()?;
+        let window = self.window(zone, now)?;
         let mut wanted = Vec::new();
         let mut percentiles = Vec::new();
         for field in ctx.field().selection_set() {
-            wanted.extend_from_slice(measures(field.name()));
+            wanted.extend(measures(&field)?);
             if field.name() == "queueTimePercentile" {
                 for (name, value) in field.arguments()? {
                     if name.as_str() == "p" {
@@ -290,35 +389,93 @@ impl StatsQuery {
             }
         }
         let request = StatsRequest {
-            from: from.0,
-            to: to.0,
+            from: window.from,
+            to: window.to,
             zone,
-            granularity,
-            group_by: group_by.into_iter().map(Into::into).collect(),
-            filter: filter.map(|f| f.tree()).transpose()?,
+            granularity: self.granularity.unwrap_or(Granularity::Total),
+            group_by: self
+                .group_by
+                .iter()
+                .flatten()
+                .map(|d| (*d).into())
+                .collect(),
+            filter: self.filter.as_ref().map(|f| f.tree()).transpose()?,
             measures: wanted,
             percentiles,
             max_rows: limits(ctx).max_stats_rows,
         };
         let rows = scope(ctx).dialogue_stats(&request).await?;
         let look = ctx.look_ahead();
-        let wanted = [
+        let shown = [
             look.field("queue").exists(),
             look.field("agent").exists(),
             look.field("ivr").exists(),
         ];
         let mut ids = Vec::new();
         for row in &rows {
-            for (id, wanted) in [&row.key.queue_id, &row.key.agent_id, &row.key.ivr_id]
+            for (id, shown) in [&row.key.queue_id, &row.key.agent_id, &row.key.ivr_id]
                 .into_iter()
-                .zip(wanted)
+                .zip(shown)
             {
-                if let (Some(id), true) = (id, wanted) {
+                if let (Some(id), true) = (id, shown) {
                     ids.push(id.clone());
                 }
             }
         }
         prefetch(ctx, ids).await?;
         Ok(rows.into_iter().map(DialogueStats).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct StatsQuery;
+
+#[Object]
+impl StatsQuery {
+    /// Contact-center KPIs per time bucket × group. The window is `from` (inclusive) + `to`
+    /// (exclusive), or a `period` resolved in `timeZone` now. Buckets are aligned to local time
+    /// in `timeZone`; a dialogue belongs to the bucket of its startTimestamp. Groups without
+    /// dialogues are not returned. Sorted by period, then group keys.
+    #[graphql(guard = "ScopeGuard(Scope::Read)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn dialogue_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the window (inclusive); with `to`, instead of `period`.")]
+        from: Option<DateTime>,
+        #[graphql(desc = "End of the window (exclusive); with `from`, instead of `period`.")]
+        to: Option<DateTime>,
+        #[graphql(
+            desc = "A window that moves with the clock (TODAY, LAST_7_DAYS, ...), resolved in `timeZone` at the moment of the request; instead of `from` and `to`."
+        )]
+        period: Option<StatsPeriod>,
+        #[graphql(
+            desc = "IANA time zone the buckets and `period` are aligned in, e.g. Europe/Amsterdam.",
+            default_with = "Some(\"UTC\".to_string())"
+        )]
+        time_zone: Option<String>,
+        #[graphql(
+            desc = "Size of the time buckets.",
+            default_with = "Some(Granularity::Total)"
+        )]
+        granularity: Option<Granularity>,
+        #[graphql(
+            desc = "Dimensions to group by, besides time.",
+            default_with = "Some(Vec::new())"
+        )]
+        group_by: Option<Vec<StatsDimension>>,
+        #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
+        filter: Option<DialogueFilter>,
+    ) -> async_graphql::Result<Vec<DialogueStats>> {
+        let args = StatsArgs {
+            from,
+            to,
+            period,
+            time_zone,
+            granularity,
+            group_by,
+            filter,
+        };
+        args.rows(ctx, chrono::Utc::now().timestamp_millis()).await
     }
 }

@@ -8,6 +8,7 @@ pub mod dialogues;
 pub mod endpoints;
 pub mod filter;
 pub mod page;
+pub mod period;
 mod scope;
 pub mod stats;
 
@@ -18,5 +19,6 @@ pub use dialogues::{
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
 pub use filter::{DialogueField, EndpointField, Filter, Op, Operand};
 pub use page::{PageArgs, PageInfo, PageLimits};
+pub use period::{Period, Window};
 pub use scope::TenantScope;
-pub use stats::{Dimension, GroupKey, Measure, StatsRequest, StatsRow};
+pub use stats::{Dimension, GroupKey, Measure, StatsRequest, StatsRow, Threshold};

@@ -66,6 +66,10 @@ pub enum Measure {
     /// |I|: ended in the IVR.
     IvrDrops,
     AcceptedInSla,
+    /// What-if service level: |A with queueDuration ≤ T|.
+    AcceptedWithin(Threshold),
+    /// What-if quick drops: |B with queueDuration ≤ T|.
+    AbandonedWithin(Threshold),
     AverageSpeedOfAnswer,
     AverageAbandonTime,
     AverageTalkTime,
@@ -87,7 +91,15 @@ impl Measure {
         )
     }
 
-    fn alias(self) -> &'static str {
+    fn alias(self) -> String {
+        match self {
+            Self::AcceptedWithin(t) => format!("accepted_within_{}", t.0),
+            Self::AbandonedWithin(t) => format!("abandoned_within_{}", t.0),
+            other => other.fixed_alias().to_string(),
+        }
+    }
+
+    fn fixed_alias(self) -> &'static str {
         match self {
             Self::Dialogues => "dialogues",
             Self::Inbound => "inbound",
@@ -104,10 +116,51 @@ impl Measure {
             Self::AverageIvrTime => "avg_ivr_time",
             Self::AverageSessionTime => "avg_session_time",
             Self::MaxQueueTime => "max_queue_time",
+            Self::AcceptedWithin(_) | Self::AbandonedWithin(_) => unreachable!("named by alias()"),
         }
     }
 
-    /// The aggregate over one group's rows.
+    /// The (alias, aggregate) columns this measure reads from one group's rows. A mean is an
+    /// exact sum of whole milliseconds and a count, divided once when read: the same answer on
+    /// every database and in any order of summation (an SQL AVG over floats prints
+    /// 59.028999999999996 for 59.029).
+    fn columns(self) -> Vec<(String, String)> {
+        let accepted = Outcome::Accepted.code();
+        let abandoned = Outcome::Abandoned.code();
+        let a = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {accepted}");
+        let b = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {abandoned}");
+        let (condition, column) = match self {
+            Self::AverageSpeedOfAnswer => (a, "queue_duration_in_sec"),
+            Self::AverageAbandonTime => (b, "queue_duration_in_sec"),
+            Self::AverageTalkTime => (a, "initial_talk_duration_in_sec"),
+            Self::AverageIvrTime => ("TRUE".to_string(), "ivr_duration_in_sec"),
+            Self::AverageSessionTime => ("TRUE".to_string(), "session_duration_in_sec"),
+            _ => return vec![(self.alias(), self.sql())],
+        };
+        vec![
+            (
+                format!("{}_sum_ms", self.alias()),
+                format!("SUM(CASE WHEN {condition} THEN ROUND({column} * 1000) END)"),
+            ),
+            (
+                format!("{}_n", self.alias()),
+                format!("COUNT(CASE WHEN {condition} THEN {column} END)"),
+            ),
+        ]
+    }
+
+    fn is_mean(self) -> bool {
+        matches!(
+            self,
+            Self::AverageSpeedOfAnswer
+                | Self::AverageAbandonTime
+                | Self::AverageTalkTime
+                | Self::AverageIvrTime
+                | Self::AverageSessionTime
+        )
+    }
+
+    /// The aggregate over one group's rows (every measure but a mean).
     fn sql(self) -> String {
         let accepted = Outcome::Accepted.code();
         let abandoned = Outcome::Abandoned.code();
@@ -128,19 +181,44 @@ impl Measure {
             Self::QuickDrops => count_where(&format!("{b} AND quick_drop = TRUE")),
             Self::IvrDrops => count_where(&format!("outcome = {}", Outcome::IvrDrop.code())),
             Self::AcceptedInSla => count_where(&format!("{a} AND in_sla = TRUE")),
-            Self::AverageSpeedOfAnswer => {
-                format!("AVG(CASE WHEN {a} THEN queue_duration_in_sec END)")
-            }
-            Self::AverageAbandonTime => {
-                format!("AVG(CASE WHEN {b} THEN queue_duration_in_sec END)")
-            }
-            Self::AverageTalkTime => {
-                format!("AVG(CASE WHEN {a} THEN initial_talk_duration_in_sec END)")
-            }
-            Self::AverageIvrTime => "AVG(ivr_duration_in_sec)".into(),
-            Self::AverageSessionTime => "AVG(session_duration_in_sec)".into(),
+            // A dialogue without a queue duration never counts as within T (NULL <= T is not true).
+            Self::AcceptedWithin(t) => count_where(&format!(
+                "{a} AND queue_duration_in_sec <= {:?}",
+                t.seconds()
+            )),
+            Self::AbandonedWithin(t) => count_where(&format!(
+                "{b} AND queue_duration_in_sec <= {:?}",
+                t.seconds()
+            )),
+            Self::AverageSpeedOfAnswer
+            | Self::AverageAbandonTime
+            | Self::AverageTalkTime
+            | Self::AverageIvrTime
+            | Self::AverageSessionTime => unreachable!("a mean is a sum and a count: columns()"),
             Self::MaxQueueTime => format!("MAX(CASE WHEN {q} THEN queue_duration_in_sec END)"),
         }
+    }
+}
+
+/// A what-if threshold in seconds (finite, ≥ 0), kept as its bits so measures can be hashed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Threshold(u64);
+
+impl Threshold {
+    /// Checks a threshold given as `argument`.
+    pub fn new(seconds: f64, argument: &str) -> ApiResult<Self> {
+        if seconds.is_finite() && seconds >= 0.0 {
+            // -0.0 and 0.0 are the same threshold.
+            Ok(Self((seconds + 0.0).to_bits()))
+        } else {
+            Err(ApiError::bad_input(format!(
+                "`{argument}` must be a number of seconds, 0 or more (got {seconds})"
+            )))
+        }
+    }
+
+    pub fn seconds(self) -> f64 {
+        f64::from_bits(self.0)
     }
 }
 
@@ -345,7 +423,9 @@ impl TenantScope {
             }
         }
         for measure in &measures {
-            select = select.expr_as(Expr::cust(measure.sql()), measure.alias());
+            for (alias, sql) in measure.columns() {
+                select = select.expr_as(Expr::cust(sql), alias);
+            }
         }
         select = select.group_by(Expr::cust("bucket"));
         for dim in &dims {
@@ -393,13 +473,20 @@ impl TenantScope {
                 if measure.is_count() {
                     entry.counts.insert(
                         *measure,
-                        row.try_get::<Option<i64>>("", measure.alias())?
+                        row.try_get::<Option<i64>>("", &measure.alias())?
                             .unwrap_or(0),
                     );
+                } else if measure.is_mean() {
+                    let alias = measure.alias();
+                    let sum_ms = row.try_get::<Option<f64>>("", &format!("{alias}_sum_ms"))?;
+                    let n = row.try_get::<i64>("", &format!("{alias}_n"))?;
+                    let mean = sum_ms
+                        .filter(|_| n > 0)
+                        .map(|sum| sum / (n as f64 * 1000.0));
+                    entry.values.insert(*measure, mean);
                 } else {
-                    entry
-                        .values
-                        .insert(*measure, row.try_get::<Option<f64>>("", measure.alias())?);
+                    let value = row.try_get::<Option<f64>>("", &measure.alias())?;
+                    entry.values.insert(*measure, value);
                 }
             }
             entry.percentiles = request
