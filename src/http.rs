@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::odata::routes())
         .route("/graphiql/{name}", get(graphiql_asset))
+        .merge(crate::wallboard::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

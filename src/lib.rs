@@ -27,3 +27,4 @@ pub mod odata;
 pub mod query;
 pub mod tenant;
 pub mod time;
+pub mod wallboard;
