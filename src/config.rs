@@ -23,6 +23,16 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
 
+    /// Requests with a missing or bad API key one client address may make per minute; past
+    /// that the address gets HTTP 429 with Retry-After until its budget refills.
+    #[arg(long, env = "INSIGHTS_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    pub auth_failures_per_minute: u32,
+
+    /// On SIGTERM, seconds during which /readyz answers 503 (so load balancers stop sending
+    /// traffic) while requests are still served, before the listener closes.
+    #[arg(long, env = "INSIGHTS_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
+
     /// Upper bound for one request, in seconds.
     #[arg(long, env = "INSIGHTS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

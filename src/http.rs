@@ -1,14 +1,16 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
-//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`.
+//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::parse_query_string;
 use async_graphql::ServerError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +29,7 @@ use crate::error::ErrorCode;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use crate::query::PageLimits;
 use crate::tenant::{self, TenantScope};
+use crate::throttle::AuthFailures;
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
 #[derive(Clone, Debug)]
@@ -50,6 +53,23 @@ pub struct AppState {
     pub(crate) persisted: crate::apq::PersistedQueries,
     /// `max-age` of successful GET answers.
     pub(crate) get_max_age_secs: u64,
+    auth_failures: AuthFailures,
+    /// Set on SIGTERM: /readyz answers 503 while requests still run.
+    pub drain: Drain,
+}
+
+/// Whether the process is shutting down (SIGTERM received).
+#[derive(Clone, Default)]
+pub struct Drain(Arc<AtomicBool>);
+
+impl Drain {
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Builds the schema from the configuration.
@@ -86,6 +106,14 @@ pub fn check_access(config: &ServeConfig) -> anyhow::Result<()> {
 
 /// The whole application for a migrated database.
 pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result<Router> {
+    Ok(app_with_drain(db, config).await?.0)
+}
+
+/// The application and the switch that turns /readyz to 503 on shutdown.
+pub async fn app_with_drain(
+    db: DatabaseConnection,
+    config: &ServeConfig,
+) -> anyhow::Result<(Router, Drain)> {
     check_access(config)?;
     let access = if config.no_auth {
         Access::Open {
@@ -108,8 +136,12 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
         persisted: crate::apq::PersistedQueries::default(),
         get_max_age_secs: config.get_max_age_secs,
+        auth_failures: AuthFailures::new(config.auth_failures_per_minute),
+        drain: Drain::default(),
     };
     let max_body_bytes = config.max_body_bytes;
+    let drain = state.drain.clone();
+    crate::metrics::recorder();
     let mut app = router(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(axum::middleware::map_response(move |response: Response| {
@@ -128,7 +160,7 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
         );
     }
-    Ok(app)
+    Ok((app, drain))
 }
 
 /// `serve --demo`: generate demo data when the tenant has no dialogues yet.
@@ -161,7 +193,6 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql_get)
                 .post(graphql_post)
-                .layer(axum::middleware::from_fn(assign_request_id))
                 .layer(axum::middleware::map_response(no_store_unless_cacheable)),
         )
         .merge(crate::odata::routes())
@@ -169,7 +200,107 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::wallboard::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(observe_route))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            front_door,
+        ))
         .with_state(state)
+}
+
+/// Counts every routed request by route, method and status, with its latency; label values
+/// are the router's own paths, never the request's.
+async fn observe_route(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::counter!(
+        "insights_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        %route,
+        status = response.status().as_u16(),
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "answered"
+    );
+    metrics::histogram!("insights_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    response
+}
+
+/// Every request: an id (the client's `x-request-id` when sane) in a span around all its log
+/// lines and in the response; and an address that keeps failing authentication is refused
+/// before its key is hashed and looked up.
+async fn front_door(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        // Only the routes that take a key; health, readiness and metrics stay open.
+        let path = request.uri().path();
+        let keyed = path.starts_with("/graphql") || path.starts_with("/odata");
+        if let Some(wait) = client
+            .filter(|_| keyed)
+            .and_then(|c| state.auth_failures.refused_for(c))
+        {
+            let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
+            let mut response = if request.uri().path().starts_with("/odata") {
+                crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
+            } else {
+                error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    message,
+                    wants_legacy_json(request.headers()),
+                )
+            };
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            return with_request_id(response, &id);
+        }
+        let response = next.run(request).await;
+        if let (Some(client), StatusCode::UNAUTHORIZED) = (client, response.status()) {
+            state.auth_failures.failed(client);
+        }
+        with_request_id(response, &id)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Prometheus text exposition (no tenant data; bounded label values).
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&state.db),
+    )
+        .into_response()
 }
 
 /// The media type of the answer: `application/graphql-response+json` when the client accepts
@@ -375,20 +506,6 @@ fn touch_later(state: &AppState, id: &str) {
     }
 }
 
-/// Gives every GraphQL request an id before anything can refuse it (bad body, 413, ...), and
-/// names it in the response: the handlers read the same id from the request's headers.
-pub(crate) async fn assign_request_id(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let id = request_id(request.headers());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert("x-request-id", value);
-    }
-    let response = next.run(request).await;
-    with_request_id(response, &id)
-}
-
 fn with_request_id(mut response: Response, id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert("x-request-id", value);
@@ -465,7 +582,8 @@ async fn execute(
     }
     let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
     let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
-    let span = tracing::info_span!("graphql", request_id = %id, key = principal.key_id.as_deref().unwrap_or("-"));
+    // The request id is on the enclosing `request` span (`front_door`).
+    let span = tracing::info_span!("graphql", key = principal.key_id.as_deref().unwrap_or("-"));
     let execution = state.schema.execute(request).instrument(span);
     let response = match tokio::time::timeout(state.request_timeout, execution).await {
         Ok(response) => response,
@@ -618,8 +736,11 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers (within a second).
+/// The database answers (within a second), and the process is not shutting down.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.drain.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(error)) => {
@@ -650,5 +771,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

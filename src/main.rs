@@ -26,6 +26,11 @@ struct Cli {
     #[arg(long, global = true, env = "INSIGHTS_LOG", default_value = "info")]
     log: String,
 
+    /// Log lines as human-readable text (colours only on a terminal) or as JSON objects, one a
+    /// line, each with the spans it ran in (a request's lines carry its `request_id`).
+    #[arg(long, global = true, env = "INSIGHTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +43,12 @@ struct DatabaseArg {
     /// before the command, else INSIGHTS_DATABASE_URL, else sqlite://insights.db?mode=rwc.
     #[arg(long = "database-url", value_name = "URL")]
     database_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -178,14 +189,22 @@ enum ImportKind {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colours only on a terminal: a log written to a file or a pipe stays plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Pretty => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -425,10 +444,24 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let app = insights::http::app(db, &config).await?;
+    let (app, drain) = insights::http::app_with_drain(db, &config).await?;
     tracing::info!("listening on http://{}/graphql", config.bind);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(insights::http::shutdown_signal())
-        .await?;
+    let drain_for = Duration::from_secs(config.drain_secs);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        insights::http::shutdown_signal().await;
+        // Readiness turns 503 first, so load balancers stop sending before the listener closes.
+        drain.begin();
+        tracing::info!(
+            seconds = drain_for.as_secs(),
+            "draining: /readyz answers 503"
+        );
+        tokio::time::sleep(drain_for).await;
+        tracing::info!("closing the listener; finishing in-flight requests");
+    })
+    .await?;
     Ok(())
 }

@@ -37,6 +37,7 @@ impl Loader<String> for EndpointLoader {
     type Error = ApiError;
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, endpoint::Model>, ApiError> {
+        metrics::histogram!("insights_loader_batch_size").record(ids.len() as f64);
         let rows = self.scope.endpoints_by_ids(ids).await?;
         Ok(rows.into_iter().map(|e| (e.id.clone(), e)).collect())
     }

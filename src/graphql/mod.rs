@@ -6,6 +6,7 @@ mod documents;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
+mod observe;
 mod rows;
 pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
@@ -112,6 +113,7 @@ pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
         .data(limits)
         // First, so that a cached document skips only the parser, not the guards after it.
         .extension(documents::DocumentCache::new(1024))
+        .extension(observe::Observe::default())
         // Depth and complexity are checked by `shape::Costs` against the validator's figures,
         // so the errors can say by how much; the library's own limits stay unset.
         .limit_recursive_depth(codes::MAX_RECURSIVE_DEPTH)

@@ -29,7 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/odata/", get(serve).fallback(read_only))
         .route("/odata/{*rest}", get(serve).fallback(read_only))
         .layer(axum::middleware::map_response(with_version))
-        .layer(axum::middleware::from_fn(http::assign_request_id))
 }
 
 async fn with_version(mut response: Response) -> Response {
@@ -91,7 +90,7 @@ impl From<ApiError> for Failure {
     }
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
+pub fn error_response(status: StatusCode, message: &str) -> Response {
     let code = match status {
         StatusCode::BAD_REQUEST => "BadRequest",
         StatusCode::UNAUTHORIZED => "Unauthorized",

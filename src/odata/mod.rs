@@ -5,4 +5,4 @@
 pub mod handlers;
 pub mod parser;
 
-pub use handlers::routes;
+pub use handlers::{error_response, routes};

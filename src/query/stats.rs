@@ -80,15 +80,7 @@ pub enum Measure {
 
 impl Measure {
     fn is_count(self) -> bool {
-        !matches!(
-            self,
-            Self::AverageSpeedOfAnswer
-                | Self::AverageAbandonTime
-                | Self::AverageTalkTime
-                | Self::AverageIvrTime
-                | Self::AverageSessionTime
-                | Self::MaxQueueTime
-        )
+        !self.is_mean() && self != Self::MaxQueueTime
     }
 
     fn alias(self) -> String {
