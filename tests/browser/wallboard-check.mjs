@@ -232,13 +232,15 @@ try {
     const updatesBefore = await page.evaluate(() => Number(document.body.dataset.updates ?? 0));
     console.log(execFileSync(bin, ['--database-url', db, '--log', 'warn', 'import', 'dialogues', file, '--quiet'], { encoding: 'utf8' }).trim());
     step = 'waiting for the wallboard to show the import';
+    const imported = Date.now();
     const after = await waitForAgreement(page, ZONE, 'after the import');
     if (after.total[0].offered !== before.total[0].offered + 6) {
       throw new Error(`offered went from ${before.total[0].offered} to ${after.total[0].offered}, not up by 6`);
     }
     const updatesAfter = await page.evaluate(() => Number(document.body.dataset.updates ?? 0));
     if (updatesAfter <= updatesBefore) throw new Error('the page did not update');
-    console.log(`after the import: ${after.total[0].offered} offered, shown without a reload`);
+    const mode2 = await page.$eval('#mode', (m) => m.textContent);
+    console.log(`after the import: ${after.total[0].offered} offered, shown without a reload within ${((Date.now() - imported) / 1000).toFixed(1)} s (${mode2})`);
 
     step = `choosing ${OTHER_ZONE}`;
     await page.selectOption('#zone', OTHER_ZONE);

@@ -50,6 +50,20 @@ serve --demo --demo-dialogues 20000
 INSIGHTS_BIN="$bin" INSIGHTS_DATABASE_URL="$db" node "$here/wallboard-check.mjs" "$base" "$shots"
 stop
 
+if [ -n "${TEST_POSTGRES_URL:-}" ]; then
+  # On PostgreSQL an import in another process reaches a live subscription (LISTEN/NOTIFY).
+  echo "== wallboard without keys, on PostgreSQL"
+  pg_db="insights_wallboard_$$"
+  psql "$TEST_POSTGRES_URL" -qc "create database $pg_db" >/dev/null
+  sqlite_db="$db"
+  db="${TEST_POSTGRES_URL%/*}/$pg_db"
+  serve --demo --demo-dialogues 5000
+  INSIGHTS_BIN="$bin" INSIGHTS_DATABASE_URL="$db" node "$here/wallboard-check.mjs" "$base" "$shots/postgres"
+  stop
+  psql "$TEST_POSTGRES_URL" -qc "drop database $pg_db with (force)" >/dev/null
+  db="$sqlite_db"
+fi
+
 echo "== wallboard with API keys"
 key="$("$bin" --database-url "$db" keys create --tenant default --scope read --name wallboard-check 2>/dev/null)"
 serve

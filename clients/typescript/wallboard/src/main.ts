@@ -28,8 +28,10 @@ const ZONE_STORAGE = 'insights.wallboard.timeZone';
 const params = new URLSearchParams(location.search);
 /** Seconds between polls (`?poll=N`, at least 1; default 10). */
 const POLL_SECONDS = Math.max(1, Number(params.get('poll')) || 10);
-/** While live, a slow poll anyway (a missed event, a new day). */
-const LIVE_SAFETY_POLL_SECONDS = 60;
+/** While live, a slower poll anyway: on SQLite the server hears only its own process's writes
+ * (an `insights import` from another process emits nothing), and a missed event or a new day
+ * should not leave the board stale for long. */
+const LIVE_SAFETY_POLL_SECONDS = POLL_SECONDS * 3;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
