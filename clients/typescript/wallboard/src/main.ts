@@ -60,8 +60,16 @@ function isZone(zone: string): boolean {
   }
 }
 
+function storedZone(): string | null {
+  try {
+    return localStorage.getItem(ZONE_STORAGE);
+  } catch {
+    return null;
+  }
+}
+
 function initialZone(): string {
-  const candidates = [params.get('tz'), localStorage.getItem(ZONE_STORAGE), browserZone(), 'UTC'];
+  const candidates = [params.get('tz'), storedZone(), browserZone(), 'UTC'];
   return candidates.find((z): z is string => !!z && isZone(z)) ?? 'UTC';
 }
 
@@ -411,7 +419,11 @@ function wireKeyForm(): void {
     restart();
   });
   forget.addEventListener('click', () => {
-    localStorage.removeItem(KEY_STORAGE);
+    try {
+      localStorage.removeItem(KEY_STORAGE);
+    } catch {
+      // nothing was stored
+    }
     state.apiKey = null;
     client.setApiKey(null);
     forget.hidden = true;
