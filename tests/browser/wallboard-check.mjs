@@ -211,6 +211,16 @@ try {
   const zone = await page.$eval('#zone', (select) => select.value);
   if (zone !== ZONE) throw new Error(`the zone selector shows ${zone}, not the browser's ${ZONE}`);
 
+  step = 'checking how the page keeps current';
+  const introspection = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify({ query: '{ __schema { subscriptionType { fields { name } } } }' }),
+  }).then((r) => r.json());
+  const live = !!introspection.data?.__schema?.subscriptionType?.fields?.some((f) => f.name === 'dialogueStatsChanged');
+  // With the subscription in the schema the page must go live; without, it polls.
+  await page.waitForFunction((want) => document.body.dataset.mode === want, live ? 'live' : 'polling');
+
   step = 'comparing the figures with the API';
   const before = await waitForAgreement(page, ZONE, 'on load');
   if (!before.total[0] || before.total[0].offered === 0) {
