@@ -249,6 +249,11 @@ try {
     }
     const updatesAfter = await page.evaluate(() => Number(document.body.dataset.updates ?? 0));
     if (updatesAfter <= updatesBefore) throw new Error('the page did not update');
+    const took = (Date.now() - imported) / 1000;
+    // ?poll=2: polling shows it within a poll; live within the safety poll (3 polls) even when
+    // the import's process cannot notify this server (SQLite); plus time for the requests.
+    const bound = (live ? 3 * 2 : 2) + 4;
+    if (took > bound) throw new Error(`the import took ${took.toFixed(1)} s to show, more than ${bound} s`);
     const mode2 = await page.$eval('#mode', (m) => m.textContent);
     console.log(`after the import: ${after.total[0].offered} offered, shown without a reload within ${((Date.now() - imported) / 1000).toFixed(1)} s (${mode2})`);
 

@@ -35,6 +35,10 @@ export interface ClientOptions {
   apiKey?: string | null;
   /** Automatic persisted queries by GET (default true; needs WebCrypto, else plain POSTs). */
   persistedQueries?: boolean;
+  /** The browser cache mode of those GETs. The server lets browsers reuse a successful GET for
+   * a few seconds (`Cache-Control: private, max-age`); a page that polls for fresh figures says
+   * `'no-cache'`. Default: `'default'` (reuse). */
+  cache?: RequestCache;
   fetch?: typeof fetch;
 }
 
@@ -122,7 +126,11 @@ export class InsightsClient {
       // application/json: the server answers a miss (PERSISTED_QUERY_NOT_FOUND, expected once
       // per query and server) with 200, so browsers log no failed request for it.
       result = await this.send<R>(
-        this.fetchImpl(url, { method: 'GET', headers: { ...this.headers(), Accept: 'application/json' } }),
+        this.fetchImpl(url, {
+          method: 'GET',
+          headers: { ...this.headers(), Accept: 'application/json' },
+          cache: this.options.cache ?? 'default',
+        }),
       );
       if (result.body.errors?.some((e) => e.extensions?.code === 'PERSISTED_QUERY_NOT_FOUND')) {
         result = await this.send<R>(

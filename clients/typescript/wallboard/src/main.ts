@@ -85,7 +85,8 @@ const state = {
   stopped: false,
 };
 
-const client = new InsightsClient({ endpoint: '/graphql', apiKey: state.apiKey });
+// Polling wants today's figures, not the few seconds' old answer the browser may keep.
+const client = new InsightsClient({ endpoint: '/graphql', apiKey: state.apiKey, cache: 'no-cache' });
 
 // ---- figures ---------------------------------------------------------------------------------
 
