@@ -5,13 +5,12 @@
 const PENDING = [
   // Issue 10 (write path and live updates).
   'Mutation',
-  'Subscription',
   'IngestSummary',
   'EndpointInput',
   'DialogueInput',
 ];
 
-const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation', SCHEMA_SUBSCRIPTION_TYPE_CHANGED: 'Subscription' };
+const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation' };
 
 function pending(change) {
   const root = ROOTS[change.type];

@@ -54,6 +54,30 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_MAX_ALIASES", default_value_t = 200)]
     pub max_aliases: usize,
 
+    /// Open subscriptions one API key may hold (over all its WebSocket connections to this
+    /// process); more are refused with RATE_LIMITED, the connection stays open.
+    #[arg(
+        long,
+        env = "INSIGHTS_MAX_SUBSCRIPTIONS_PER_KEY",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_key: usize,
+
+    /// Commits a subscriber may fall behind before its connection is closed (code 1013)
+    /// rather than buffering without bound.
+    #[arg(long, env = "INSIGHTS_SUBSCRIPTION_BUFFER", default_value_t = 1024)]
+    pub subscription_buffer: usize,
+
+    /// Seconds between the server's keep-alive pings on a WebSocket; a client silent for three
+    /// times this long is disconnected.
+    #[arg(long, env = "INSIGHTS_WS_PING_SECS", default_value_t = 15)]
+    pub ws_ping_secs: u64,
+
+    /// Seconds between checks that the keys of open subscriptions are still valid: a revoked
+    /// key's connections close within this long (code 4401).
+    #[arg(long, env = "INSIGHTS_KEY_RECHECK_SECS", default_value_t = 2)]
+    pub key_recheck_secs: u64,
+
     /// Fill an empty tenant with generated demo data before serving.
     #[arg(long, env = "INSIGHTS_DEMO")]
     pub demo: bool,

@@ -27,6 +27,8 @@ use crate::auth::{self, Principal, Scopes};
 use crate::config::ServeConfig;
 use crate::error::ErrorCode;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
+use crate::live::hub::{Hub, LiveLimits};
+use crate::live::{self, Announcer};
 use crate::query::PageLimits;
 use crate::tenant::{self, TenantScope};
 use crate::throttle::AuthFailures;
@@ -53,6 +55,9 @@ pub struct AppState {
     pub(crate) persisted: crate::apq::PersistedQueries,
     /// `max-age` of successful GET answers.
     pub(crate) get_max_age_secs: u64,
+    /// Subscriptions: the WebSocket connections of this process.
+    pub hub: Hub,
+    max_body_bytes: usize,
     auth_failures: AuthFailures,
     /// Set on SIGTERM: /readyz answers 503 while requests still run.
     pub drain: Drain,
@@ -109,11 +114,40 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
     Ok(app_with_drain(db, config).await?.0)
 }
 
-/// The application and the switch that turns /readyz to 503 on shutdown.
+/// The live-update side of a serving process: the one [`Announcer`] (writers announce commits
+/// to it; on PostgreSQL the listener started here feeds it every process's commits) and the
+/// [`Hub`] of WebSocket connections.
+async fn live(db: &DatabaseConnection, config: &ServeConfig) -> Hub {
+    let announcer = Announcer::new(config.subscription_buffer.max(1));
+    if let Some(mut listening) = live::listener::spawn(db, announcer.clone()) {
+        // Serve once the listener listens, so that no commit after start-up goes unheard.
+        let wait = listening.wait_for(|listening| *listening);
+        if tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_err()
+        {
+            tracing::warn!("serving before the live-update listener could listen");
+        }
+    }
+    let hub = Hub::new(
+        announcer,
+        LiveLimits {
+            max_subscriptions_per_key: config.max_subscriptions_per_key,
+            ping_interval: Duration::from_secs(config.ws_ping_secs.max(1)),
+            key_recheck: Duration::from_secs(config.key_recheck_secs.max(1)),
+            send_timeout: Duration::from_secs(10),
+        },
+    );
+    hub.spawn_key_recheck(db.clone());
+    hub
+}
+
+/// The application, the switch that turns /readyz to 503 on shutdown, and the hub of its
+/// WebSocket connections (closed on shutdown, see [`Hub::shutdown`]).
 pub async fn app_with_drain(
     db: DatabaseConnection,
     config: &ServeConfig,
-) -> anyhow::Result<(Router, Drain)> {
+) -> anyhow::Result<(Router, Drain, Hub)> {
     check_access(config)?;
     let access = if config.no_auth {
         Access::Open {
@@ -124,8 +158,11 @@ pub async fn app_with_drain(
     };
     let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
+    let hub = live(&db, config).await;
     let state = AppState {
         schema: schema(config),
+        hub: hub.clone(),
+        max_body_bytes: config.max_body_bytes,
         db,
         access,
         limiter: Arc::new(RateLimiter::keyed(
@@ -160,7 +197,7 @@ pub async fn app_with_drain(
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
         );
     }
-    Ok((app, drain))
+    Ok((app, drain, hub))
 }
 
 /// `serve --demo`: generate demo data when the tenant has no dialogues yet.
@@ -191,7 +228,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(graphql_get)
+            get(graphql_get_or_subscribe)
                 .post(graphql_post)
                 .layer(axum::middleware::map_response(no_store_unless_cacheable)),
         )
@@ -681,6 +718,33 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             );
         };
     execute(&state, &headers, request, legacy, false).await
+}
+
+/// `GET /graphql`: a WebSocket upgrade for subscriptions ([`live::ws`]), else a query.
+async fn graphql_get_or_subscribe(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    if live::ws::is_upgrade(request.headers()) {
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let (mut parts, _) = request.into_parts();
+        let context = live::ws::WsContext {
+            schema: state.schema.clone(),
+            db: state.db.clone(),
+            access: state.access.clone(),
+            hub: state.hub.clone(),
+            max_message_bytes: state.max_body_bytes,
+            auth_failures: state.auth_failures.clone(),
+            client,
+        };
+        return live::ws::upgrade(context, &mut parts).await;
+    }
+    let headers = request.headers().clone();
+    let query = request.uri().query().map(str::to_string);
+    graphql_get(State(state), headers, RawQuery(query)).await
 }
 
 async fn graphql_get(

@@ -444,7 +444,8 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let (app, drain) = insights::http::app_with_drain(db, &config).await?;
+    let (app, drain, hub) = insights::http::app_with_drain(db, &config).await?;
+    let closing = hub.clone();
     tracing::info!("listening on http://{}/graphql", config.bind);
     let drain_for = Duration::from_secs(config.drain_secs);
     axum::serve(
@@ -461,7 +462,10 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
         );
         tokio::time::sleep(drain_for).await;
         tracing::info!("closing the listener; finishing in-flight requests");
+        // WebSockets get a close frame (1001, going away) rather than a dropped connection.
+        closing.shutdown();
     })
     .await?;
+    hub.wait_closed(Duration::from_secs(5)).await;
     Ok(())
 }

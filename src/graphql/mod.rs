@@ -12,10 +12,10 @@ pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
 mod shape;
 pub mod stats;
+pub mod subscription;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, Guard, MergedObject, Request, Schema,
-    SimpleObject,
+    Context, EmptyMutation, Enum, Guard, MergedObject, Request, Schema, SimpleObject,
 };
 
 use crate::auth::{Scope, Scopes};
@@ -63,7 +63,7 @@ pub struct Query(
     stats::StatsQuery,
 );
 
-pub type InsightsSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type InsightsSchema = Schema<Query, EmptyMutation, subscription::Subscription>;
 
 /// Limits that shape answers (not the guards against abuse, which the schema builder sets).
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +109,7 @@ impl Default for Guards {
 }
 
 pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query::default(), EmptyMutation, subscription::Subscription)
         .data(limits)
         // First, so that a cached document skips only the parser, not the guards after it.
         .extension(documents::DocumentCache::new(1024))

@@ -146,7 +146,7 @@ fn quick_drop_measure(threshold: Option<f64>, argument: &str) -> async_graphql::
 }
 
 /// The KPIs of one time bucket × group.
-pub struct DialogueStats(StatsRow);
+pub struct DialogueStats(pub(crate) StatsRow);
 
 /// The KPIs of one time bucket × group.
 #[Object]
@@ -360,13 +360,13 @@ impl StatsArgs {
         }
     }
 
-    /// The stats rows for the selection of the current field (`dialogueStats` or
-    /// `dialogueStatsChanged`), with the endpoints it shows prefetched in one batch.
-    pub async fn rows(
+    /// The query core's request for the selection of the current field (`dialogueStats` or
+    /// `dialogueStatsChanged`) at `now`, and the window it resolved to.
+    pub fn request(
         &self,
         ctx: &Context<'_>,
         now: i64,
-    ) -> async_graphql::Result<Vec<DialogueStats>> {
+    ) -> async_graphql::Result<(StatsRequest, Window)> {
         let zone = self.zone()?;
         let window = self.window(zone, now)?;
         let mut wanted = Vec::new();
@@ -404,6 +404,17 @@ impl StatsArgs {
             percentiles,
             max_rows: limits(ctx).max_stats_rows,
         };
+        Ok((request, window))
+    }
+
+    /// The stats rows for the selection of the current field, with the endpoints it shows
+    /// prefetched in one batch.
+    pub async fn rows(
+        &self,
+        ctx: &Context<'_>,
+        now: i64,
+    ) -> async_graphql::Result<Vec<DialogueStats>> {
+        let (request, _) = self.request(ctx, now)?;
         let rows = scope(ctx).dialogue_stats(&request).await?;
         let look = ctx.look_ahead();
         let shown = [

@@ -7,6 +7,10 @@
 //! [`CHANNEL`] (this one included); the second then does nothing. SQLite has no `NOTIFY`, so there
 //! the second hands the event to this process's own subscribers. Either way subscribers see each
 //! committed change once, through [`Announcer::subscribe`].
+pub mod hub;
+pub mod listener;
+pub mod ws;
+
 use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};

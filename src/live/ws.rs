@@ -1,0 +1,414 @@
+//! Subscriptions over WebSocket: the `graphql-transport-ws` protocol on `GET /graphql` with
+//! `Upgrade: websocket`, executed by async-graphql's WebSocket transport.
+//!
+//! Around the library this adds what API.md §5 asks of the transport:
+//! - the API key from the `connection_init` payload (`{"Authorization": "Bearer <key>"}`),
+//!   refused with close code 4401 (no valid key) or 4403 (no `read` scope); the requests of the
+//!   connection are then confined to the key's tenant like every query;
+//! - the protocol's own close codes for messages that break it (4400 not a protocol message,
+//!   4401 subscribe before the acknowledgement, 4408 no `connection_init` in time, 4409 an id
+//!   in use, 4429 a second `connection_init`);
+//! - keep-alive: a `ping` every `ping_interval`, and a client that sends nothing (not even the
+//!   `pong`) for three intervals is disconnected;
+//! - closing on request of the [`Hub`]: a revoked key (4401), shutdown (1001), a subscriber
+//!   that fell behind its buffer (1013); a client that does not read its socket for
+//!   `send_timeout` is dropped.
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::Data;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use sea_orm::DatabaseConnection;
+
+use super::hub::{close, Hub};
+use crate::auth::{self, Principal, Scope, Scopes};
+use crate::graphql::loader::EndpointLoader;
+use crate::graphql::subscription::LiveSession;
+use crate::graphql::InsightsSchema;
+use crate::http::Access;
+use crate::query::TenantScope;
+use crate::throttle::AuthFailures;
+
+/// The one subprotocol served.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// What a connection needs from the server.
+#[derive(Clone)]
+pub struct WsContext {
+    pub schema: InsightsSchema,
+    pub db: DatabaseConnection,
+    pub access: Access,
+    pub hub: Hub,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+    /// Refused keys count against the client's address as on HTTP (the HTTP layer refuses
+    /// an address over its budget before the upgrade).
+    pub auth_failures: AuthFailures,
+    pub client: Option<IpAddr>,
+}
+
+/// Whether a request asks to upgrade to a WebSocket.
+pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Answers an upgrade request on `/graphql`.
+pub async fn upgrade(context: WsContext, parts: &mut Parts) -> Response {
+    let offers_protocol = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
+    if !offers_protocol {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("subscriptions need the WebSocket subprotocol `{PROTOCOL}` (Sec-WebSocket-Protocol)"),
+        )
+            .into_response();
+    }
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    upgrade
+        .protocols([PROTOCOL])
+        .max_message_size(context.max_message_bytes)
+        .max_frame_size(context.max_message_bytes)
+        // Small buffers: an idle subscription should cost little (bench/live.sh measures it).
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(context, socket))
+}
+
+/// The protocol state the library does not check, kept from both directions.
+#[derive(Default)]
+struct Tracker {
+    init_seen: bool,
+    acked: bool,
+    /// Ids of the client's operations still running.
+    ids: HashSet<String>,
+    /// Why the server closes (a broken protocol rule, a refused `connection_init`).
+    close: Option<(u16, String)>,
+}
+
+impl Tracker {
+    fn refuse(&mut self, code: u16, reason: impl Into<String>) -> bool {
+        if self.close.is_none() {
+            self.close = Some((code, reason.into()));
+        }
+        false
+    }
+
+    /// Whether a client message may go on to the library; otherwise why the socket closes.
+    fn admit(&mut self, bytes: &[u8]) -> bool {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return self.refuse(close::BAD_REQUEST, "Invalid message received: not JSON");
+        };
+        let Some(kind) = message.get("type").and_then(|t| t.as_str()) else {
+            return self.refuse(close::BAD_REQUEST, "Invalid message received: no `type`");
+        };
+        match kind {
+            "connection_init" => {
+                if self.init_seen {
+                    return self.refuse(4429, "Too many initialisation requests");
+                }
+                if message
+                    .get("payload")
+                    .is_some_and(|p| !p.is_object() && !p.is_null())
+                {
+                    return self.refuse(
+                        close::BAD_REQUEST,
+                        "Invalid message received: the connection_init payload is not an object",
+                    );
+                }
+                self.init_seen = true;
+                true
+            }
+            "ping" | "pong" => true,
+            "subscribe" => {
+                if !self.acked {
+                    return self.refuse(close::UNAUTHORIZED, "Unauthorized");
+                }
+                let Some(id) = message.get("id").and_then(|i| i.as_str()) else {
+                    return self.refuse(
+                        close::BAD_REQUEST,
+                        "Invalid message received: subscribe without an `id`",
+                    );
+                };
+                let payload = message.get("payload").cloned().unwrap_or_default();
+                if serde_json::from_value::<async_graphql::Request>(payload).is_err() {
+                    return self.refuse(
+                        close::BAD_REQUEST,
+                        "Invalid message received: the subscribe payload is not a GraphQL request",
+                    );
+                }
+                if !self.ids.insert(id.to_string()) {
+                    return self.refuse(
+                        close::SUBSCRIBER_EXISTS,
+                        format!("Subscriber for {id} already exists"),
+                    );
+                }
+                true
+            }
+            "complete" => {
+                let Some(id) = message.get("id").and_then(|i| i.as_str()) else {
+                    return self.refuse(
+                        close::BAD_REQUEST,
+                        "Invalid message received: complete without an `id`",
+                    );
+                };
+                self.ids.remove(id);
+                true
+            }
+            other => self.refuse(
+                close::BAD_REQUEST,
+                format!(
+                    "Invalid message received: `{}` is not a graphql-transport-ws message",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ),
+        }
+    }
+
+    /// Notes what the server is about to send.
+    fn sent(&mut self, text: &str) {
+        if text.starts_with(r#"{"type":"connection_ack""#) {
+            self.acked = true;
+        } else if text.starts_with(r#"{"type":"complete""#) {
+            if let Ok(message) = serde_json::from_str::<serde_json::Value>(text) {
+                if let Some(id) = message.get("id").and_then(|i| i.as_str()) {
+                    self.ids.remove(id);
+                }
+            }
+        }
+    }
+}
+
+/// A close frame's reason holds at most 123 bytes.
+fn close_message(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].to_string().into(),
+    }))
+}
+
+/// Who the `connection_init` payload says the client is; the close code and reason otherwise.
+async fn authenticate(
+    context: &WsContext,
+    payload: &serde_json::Value,
+) -> Result<Principal, (u16, String)> {
+    let principal = match &context.access {
+        Access::Open { tenant_id } => Principal {
+            tenant_id: *tenant_id,
+            scopes: Scopes::all(),
+            key_id: None,
+        },
+        Access::ApiKeys => {
+            let value = payload
+                .as_object()
+                .and_then(|o| {
+                    o.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                        .map(|(_, v)| v)
+                })
+                .and_then(|v| v.as_str());
+            let Some(value) = value else {
+                return Err((
+                    close::UNAUTHORIZED,
+                    r#"send the API key in connection_init: {"Authorization": "Bearer <key>"}"#
+                        .to_string(),
+                ));
+            };
+            let secret = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .map(str::trim)
+                .unwrap_or("");
+            match auth::verify(&context.db, secret).await {
+                Ok(Some((_, principal))) => principal,
+                Ok(None) => {
+                    return Err((
+                        close::UNAUTHORIZED,
+                        "the API key is not valid (unknown or revoked)".to_string(),
+                    ))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "API key lookup failed");
+                    return Err((
+                        close::INTERNAL,
+                        "the service cannot check API keys right now".to_string(),
+                    ));
+                }
+            }
+        }
+    };
+    if !principal.scopes.contains(Scope::Read) {
+        return Err((
+            close::FORBIDDEN,
+            "this API key lacks the `read` scope".to_string(),
+        ));
+    }
+    Ok(principal)
+}
+
+async fn serve(context: WsContext, socket: WebSocket) {
+    let Some(guard) = context.hub.register(None) else {
+        let (mut sink, _) = socket.split();
+        let _ = sink
+            .send(close_message(
+                close::GOING_AWAY,
+                "the server is shutting down",
+            ))
+            .await;
+        return;
+    };
+    let limits = context.hub.limits();
+    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    let (mut sink, receiver) = socket.split();
+
+    let admitting = tracker.clone();
+    let input = receiver
+        .take_while(|message| futures::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            futures::future::ready(match message {
+                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        })
+        .take_while(move |bytes| {
+            futures::future::ready(admitting.lock().expect("tracker lock").admit(bytes))
+        });
+
+    let init = {
+        let context = context.clone();
+        let tracker = tracker.clone();
+        let guard_key = GuardKey {
+            hub: context.hub.clone(),
+            control: guard.control.clone(),
+            id: guard.id(),
+        };
+        move |payload: serde_json::Value| async move {
+            match authenticate(&context, &payload).await {
+                Ok(principal) => {
+                    guard_key
+                        .hub
+                        .identify(guard_key.id, principal.key_id.clone());
+                    let scope = TenantScope::new(context.db.clone(), principal.tenant_id);
+                    // No cache across events: every event reads current endpoints, and a
+                    // long-lived connection holds none of them.
+                    let loader = EndpointLoader::new(scope.clone());
+                    loader.enable_all_cache(false);
+                    let mut data = Data::default();
+                    data.insert(LiveSession {
+                        hub: guard_key.hub.clone(),
+                        key_id: principal.key_id.clone(),
+                        control: guard_key.control.clone(),
+                    });
+                    data.insert(scope);
+                    data.insert(loader);
+                    data.insert(principal.scopes);
+                    Ok(data)
+                }
+                Err((code, reason)) => {
+                    tracing::info!(code, %reason, "refused a WebSocket connection");
+                    if let (close::UNAUTHORIZED, Some(client)) = (code, context.client) {
+                        context.auth_failures.failed(client);
+                    }
+                    tracker
+                        .lock()
+                        .expect("tracker lock")
+                        .refuse(code, reason.clone());
+                    Err(async_graphql::Error::new(reason))
+                }
+            }
+        }
+    };
+
+    let mut out =
+        GraphQLWebSocket::new(context.schema.clone(), input, WebSocketProtocols::GraphQLWS)
+            .on_connection_init(init)
+            .keepalive_timeout(limits.ping_interval * 3);
+    let mut ping = tokio::time::interval(limits.ping_interval);
+    ping.tick().await;
+    let send_timeout = limits.send_timeout;
+    let control = guard.control.clone();
+
+    loop {
+        let message = tokio::select! {
+            biased;
+            (code, reason) = control.closed() => {
+                let _ = tokio::time::timeout(send_timeout, sink.send(close_message(code, &reason))).await;
+                break;
+            }
+            _ = ping.tick() => {
+                if !tracker.lock().expect("tracker lock").acked {
+                    continue;
+                }
+                Message::Text(r#"{"type":"ping"}"#.into())
+            }
+            next = out.next() => match next {
+                Some(WsMessage::Text(text)) => {
+                    tracker.lock().expect("tracker lock").sent(&text);
+                    Message::Text(text.into())
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let (code, reason) = {
+                        let tracker = tracker.lock().expect("tracker lock");
+                        match (&tracker.close, code) {
+                            (Some(ours), _) => ours.clone(),
+                            (None, 3008) if !tracker.acked => {
+                                (close::INIT_TIMEOUT, "Connection initialisation timeout".to_string())
+                            }
+                            (None, 3008) => (1001, "no message from the client for too long".to_string()),
+                            (None, 1011) => (close::UNAUTHORIZED, "Unauthorized".to_string()),
+                            (None, 1002) => (close::BAD_REQUEST, reason),
+                            (None, code) => (code, reason),
+                        }
+                    };
+                    let _ = tokio::time::timeout(send_timeout, sink.send(close_message(code, &reason))).await;
+                    break;
+                }
+                None => {
+                    // The input ended: the client went away, or broke the protocol.
+                    let refusal = tracker.lock().expect("tracker lock").close.clone();
+                    if let Some((code, reason)) = refusal {
+                        let _ = tokio::time::timeout(send_timeout, sink.send(close_message(code, &reason))).await;
+                    }
+                    break;
+                }
+            }
+        };
+        match tokio::time::timeout(send_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                tracing::info!("dropping a WebSocket client that stopped reading");
+                break;
+            }
+        }
+    }
+    drop(out);
+    drop(guard);
+}
+
+/// What the `connection_init` callback needs of the connection's registration.
+struct GuardKey {
+    hub: Hub,
+    control: Arc<super::hub::Control>,
+    id: u64,
+}

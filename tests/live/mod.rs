@@ -1,0 +1,324 @@
+//! A graphql-transport-ws client (tokio-tungstenite) and the writers and servers the
+//! subscription tests need.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use entity::{dialogue, Direction, Outcome};
+use futures::{SinkExt, StreamExt};
+use insights::live::{Announcer, DialoguesCommitted};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long an expected message may take (generous: a loaded CI machine).
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the server sent.
+#[derive(Debug)]
+pub enum Frame {
+    Json(Value),
+    Closed(u16, String),
+}
+
+pub struct Client {
+    ws: Ws,
+}
+
+impl Client {
+    /// Opens a WebSocket to `base`'s /graphql with the graphql-transport-ws subprotocol.
+    pub async fn connect(base: &str) -> Client {
+        let url = format!("{}/graphql", base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connect");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some("graphql-transport-ws")
+        );
+        Client { ws }
+    }
+
+    /// Connects and initialises with `Authorization: Bearer <key>`; panics unless acknowledged.
+    pub async fn ready(base: &str, key: Option<&str>) -> Client {
+        let mut client = Client::connect(base).await;
+        let payload = match key {
+            Some(key) => json!({ "Authorization": format!("Bearer {key}") }),
+            None => json!({}),
+        };
+        client
+            .init(payload)
+            .await
+            .unwrap_or_else(|e| panic!("connection refused: {e:?}"));
+        client
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next protocol message within `within` (answering the server's pings), or None.
+    pub async fn recv(&mut self, within: Duration) -> Option<Frame> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(until, self.ws.next()).await.ok()?;
+            match next {
+                None => return Some(Frame::Closed(1006, "closed without a close frame".into())),
+                Some(Err(e)) => return Some(Frame::Closed(1006, e.to_string())),
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON from the server");
+                    if value["type"] == "ping" {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Some(Frame::Json(value));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(match frame {
+                        Some(f) => Frame::Closed(u16::from(f.code), f.reason.to_string()),
+                        None => Frame::Closed(1005, String::new()),
+                    })
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next protocol message within `within`, pings included and not answered.
+    pub async fn recv_raw(&mut self, within: Duration) -> Option<Frame> {
+        let next = tokio::time::timeout(within, self.ws.next()).await.ok()?;
+        Some(match next {
+            None => Frame::Closed(1006, "closed without a close frame".into()),
+            Some(Err(e)) => Frame::Closed(1006, e.to_string()),
+            Some(Ok(Message::Text(text))) => {
+                Frame::Json(serde_json::from_str(&text).expect("JSON"))
+            }
+            Some(Ok(Message::Close(Some(f)))) => {
+                Frame::Closed(u16::from(f.code), f.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) => Frame::Closed(1005, String::new()),
+            Some(Ok(other)) => Frame::Json(serde_json::json!({ "frame": other.to_string() })),
+        })
+    }
+
+    /// `connection_init`; Ok on `connection_ack`, the close code and reason otherwise.
+    pub async fn init(&mut self, payload: Value) -> Result<(), (u16, String)> {
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        match self.recv(DEADLINE).await {
+            Some(Frame::Json(v)) if v["type"] == "connection_ack" => Ok(()),
+            Some(Frame::Closed(code, reason)) => Err((code, reason)),
+            other => panic!("expected connection_ack or a close, got {other:?}"),
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({
+            "type": "subscribe",
+            "id": id,
+            "payload": { "query": query, "variables": variables },
+        }))
+        .await;
+    }
+
+    /// The payload of the next message, which must be `next` for `id`.
+    pub async fn next_payload(&mut self, id: &str) -> Value {
+        match self.recv(DEADLINE).await {
+            Some(Frame::Json(v)) if v["type"] == "next" && v["id"] == id => v["payload"].clone(),
+            other => panic!("expected `next` for {id}, got {other:?}"),
+        }
+    }
+
+    /// The `data` of the next message for `id`, which must carry no errors.
+    pub async fn next_data(&mut self, id: &str) -> Value {
+        let payload = self.next_payload(id).await;
+        assert!(payload.get("errors").is_none(), "errors: {payload}");
+        payload["data"].clone()
+    }
+
+    /// Waits for the server to close the socket; its code and reason.
+    pub async fn closed(&mut self, within: Duration) -> (u16, String) {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                Some(Frame::Closed(code, reason)) => return (code, reason),
+                Some(Frame::Json(_)) => continue,
+                None => panic!("the server did not close the socket within {within:?}"),
+            }
+        }
+    }
+
+    /// Asserts that nothing but pings arrives for `quiet`.
+    pub async fn silent(&mut self, quiet: Duration) {
+        if let Some(frame) = self.recv(quiet).await {
+            panic!("expected nothing, got {frame:?}");
+        }
+    }
+}
+
+/// A dialogue row as a writer stores it.
+pub fn dialogue(
+    tenant_id: i32,
+    id: &str,
+    order_number: i32,
+    start_ms: i64,
+    outcome: Outcome,
+) -> dialogue::Model {
+    dialogue::Model {
+        tenant_id,
+        id: id.to_string(),
+        order_number,
+        start_date: chrono::DateTime::from_timestamp_millis(start_ms)
+            .unwrap()
+            .date_naive(),
+        start_timestamp_ms: start_ms,
+        queue_enter_timestamp_ms: None,
+        accept_timestamp_ms: None,
+        end_timestamp_ms: Some(start_ms + 60_000),
+        ivr_duration_in_sec: None,
+        queue_duration_in_sec: None,
+        initial_talk_duration_in_sec: None,
+        session_duration_in_sec: Some(60.0),
+        ivr_id: None,
+        queue_id: None,
+        customer_id: None,
+        agent_id: None,
+        direction: Direction::Inbound,
+        outcome,
+        in_sla: None,
+        quick_drop: None,
+    }
+}
+
+/// Writes `rows` in one transaction the way a writer does: upsert, announce inside the
+/// transaction (NOTIFY on PostgreSQL), commit, announce after the commit (in-process on SQLite,
+/// to `announcer` when this process serves).
+pub async fn commit(
+    db: &DatabaseConnection,
+    announcer: Option<&Announcer>,
+    rows: &[dialogue::Model],
+) {
+    let tenant_id = rows[0].tenant_id;
+    let txn = db.begin().await.expect("begin");
+    for row in rows {
+        dialogue::Entity::delete_many()
+            .filter(dialogue::Column::TenantId.eq(row.tenant_id))
+            .filter(dialogue::Column::Id.eq(row.id.as_str()))
+            .exec(&txn)
+            .await
+            .expect("delete");
+        let active: dialogue::ActiveModel = row.clone().into();
+        active.reset_all().insert(&txn).await.expect("insert");
+    }
+    let event = DialoguesCommitted {
+        tenant_id,
+        ids: rows.iter().map(|r| r.id.clone()).collect(),
+    };
+    Announcer::within(&txn, &event).await.expect("announce");
+    txn.commit().await.expect("commit");
+    if let Some(announcer) = announcer {
+        announcer.committed(db.get_database_backend(), event);
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real `insights serve` process, killed on drop.
+pub struct Serve {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl Serve {
+    pub async fn start(database_url: &str, args: &[&str]) -> Serve {
+        let port = free_port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_insights"))
+            .arg("--database-url")
+            .arg(database_url)
+            .arg("--log")
+            .arg(std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .arg("serve")
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env_remove("INSIGHTS_DATABASE_URL")
+            .env_remove("INSIGHTS_TENANT")
+            .env_remove("INSIGHTS_NO_AUTH")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start insights serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "insights serve did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Serve { child, base }
+    }
+}
+
+/// The real application in this process on a free port; its hub (to announce, as a writer in
+/// this process would).
+pub async fn in_process(
+    db: &DatabaseConnection,
+    config: insights::config::ServeConfig,
+) -> (
+    String,
+    insights::live::hub::Hub,
+    tokio::task::JoinHandle<()>,
+) {
+    let (app, _drain, hub) = insights::http::app_with_drain(db.clone(), &config)
+        .await
+        .expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    (format!("http://{addr}"), hub, task)
+}
