@@ -1,19 +1,15 @@
 // Live updates through the `dialogueStatsChanged` subscription (API.md §5) over
-// graphql-transport-ws on /graphql, with graphql-ws.
-//
-// The subscription is not in schema.graphql yet, so codegen cannot type it: its text is written
-// here by hand. Once the schema has it, it moves to ../../operations/subscriptions/ (see the
-// README there) and this file imports the generated document instead.
+// graphql-transport-ws on /graphql, with graphql-ws. The operation is the generated, typed
+// `WallboardTodayLive` (../../operations/subscriptions/wallboard-live.graphql).
+import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
+import {
+  WallboardTodayLiveDocument,
+  type WallboardTodayLiveSubscription,
+  type WallboardTodayLiveSubscriptionVariables,
+} from '../../src/generated/graphql';
 
-export const LIVE_STATS = /* GraphQL */ `
-  subscription WallboardTodayLive($timeZone: String!) {
-    dialogueStatsChanged(period: TODAY, timeZone: $timeZone, groupBy: [QUEUE]) {
-      queueId
-      offered
-    }
-  }
-`;
+const LIVE_STATS = print(WallboardTodayLiveDocument);
 
 export interface Live {
   stop(): void;
@@ -45,8 +41,9 @@ export function startLive(apiKey: string | null, timeZone: string, handlers: Liv
     void client.dispose();
     handlers.failed(reason);
   };
-  client.subscribe(
-    { query: LIVE_STATS, variables: { timeZone } },
+  const variables: WallboardTodayLiveSubscriptionVariables = { timeZone };
+  client.subscribe<WallboardTodayLiveSubscription>(
+    { query: LIVE_STATS, variables },
     {
       next: (result) => {
         if (result.errors?.length) fail(result.errors[0]?.message ?? 'subscription error');
