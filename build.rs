@@ -6,6 +6,12 @@
 //! pinned versions) this script runs `npm ci` in `graphiql/`, then copies the
 //! four assets into `OUT_DIR`, where `src/graphiql.rs` `include_bytes!`s them.
 //!
+//! It also builds the wallboard (`GET /wallboard`): in `clients/typescript/` (pinned by its
+//! `package-lock.json`) it runs `npm ci` when needed, generates the typed client from
+//! `schema.graphql` (graphql-codegen) and bundles `wallboard/src/main.ts` with Chart.js and
+//! graphql-ws (esbuild) into `OUT_DIR/wallboard.js`, which `src/wallboard.rs` embeds. Only
+//! `npm ci` needs the network.
+//!
 //! Std-only on purpose: no build-dependencies.
 
 use std::env;
@@ -52,6 +58,8 @@ fn main() {
             ));
         }
     }
+
+    build_wallboard(&manifest_dir, &out_dir);
 
     for (pkg, file, out_name) in ASSETS {
         let src = modules.join(pkg).join(file);
@@ -109,9 +117,10 @@ fn npm_ci(npm_dir: &Path, why: &str) {
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
     let args = ["ci", "--ignore-scripts", "--no-audit", "--no-fund"];
     let hint = format!(
-        "GraphiQL is embedded from npm packages pinned in graphiql/package-lock.json, \
-         and they need installing ({why}).\n\
+        "GraphiQL and the wallboard are built from npm packages pinned in a package-lock.json, \
+         and those in {} need installing ({why}).\n\
          Install Node.js/npm (npm >= 7) and rebuild, or run `npm {}` in {} yourself.",
+        npm_dir.display(),
         args.join(" "),
         npm_dir.display()
     );
@@ -126,6 +135,70 @@ fn npm_ci(npm_dir: &Path, why: &str) {
             "`{npm} {}` in {} failed ({}):\n{}{}\n{hint}",
             args.join(" "),
             npm_dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        ));
+    }
+}
+
+/// Files of `clients/typescript/` the wallboard bundle is made from (not `src/generated/`, which
+/// this script writes).
+const WALLBOARD_INPUTS: [&str; 11] = [
+    "package-lock.json",
+    "codegen.yml",
+    "tsconfig.json",
+    "operations",
+    "src/client.ts",
+    "src/dashboard.ts",
+    "src/index.ts",
+    "wallboard/build.mjs",
+    "wallboard/src",
+    "wallboard/index.html",
+    "wallboard/wallboard.css",
+];
+
+fn build_wallboard(manifest_dir: &Path, out_dir: &Path) {
+    let dir = manifest_dir.join("clients").join("typescript");
+    println!("cargo:rerun-if-changed=schema.graphql");
+    for input in WALLBOARD_INPUTS {
+        println!("cargo:rerun-if-changed=clients/typescript/{input}");
+    }
+    // `npm ci` leaves node_modules/.package-lock.json; install again when the lockfile is newer.
+    let installed = fs::metadata(dir.join("node_modules").join(".package-lock.json"))
+        .and_then(|m| m.modified())
+        .ok();
+    let locked = fs::metadata(dir.join("package-lock.json"))
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot read clients/typescript/package-lock.json: {e}"
+            ))
+        });
+    if installed.is_none_or(|installed| installed < locked) {
+        npm_ci(
+            &dir,
+            "the wallboard's packages are not installed, or older than the lockfile",
+        );
+    }
+    let out = out_dir.join("wallboard.js");
+    let out = out
+        .to_str()
+        .unwrap_or_else(|| fail("OUT_DIR is not valid UTF-8"));
+    run_npm(&dir, &["run", "--silent", "build:wallboard", "--", out]);
+}
+
+fn run_npm(dir: &Path, args: &[&str]) {
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    let output = match Command::new(npm).args(args).current_dir(dir).output() {
+        Ok(output) => output,
+        Err(e) => fail(&format!("could not run `{npm}`: {e}")),
+    };
+    if !output.status.success() {
+        fail(&format!(
+            "`{npm} {}` in {} failed ({}):\n{}{}",
+            args.join(" "),
+            dir.display(),
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),

@@ -37,10 +37,11 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Origins allowed to call the API from a browser (CORS); none by default.
+    /// Origins allowed to call the API from a browser (CORS), comma-separated; none by default.
+    /// (INSIGHTS_CORS_ORIGINS, the older name, is read when INSIGHTS_CORS_ORIGIN is not set.)
     #[arg(
         long = "cors-origin",
-        env = "INSIGHTS_CORS_ORIGINS",
+        env = "INSIGHTS_CORS_ORIGIN",
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
@@ -129,6 +130,12 @@ pub struct ServeConfig {
     /// Database connections in the pool.
     #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+
+    /// How long a browser may reuse a successful `GET /graphql` answer, in seconds
+    /// (`Cache-Control: private, max-age=N`, `Vary: Authorization, Accept`); 0: revalidate
+    /// every time. Errors, POSTs and mutations are never stored.
+    #[arg(long, env = "INSIGHTS_GET_MAX_AGE_SECS", default_value_t = 10)]
+    pub get_max_age_secs: u64,
 }
 
 impl Default for ServeConfig {

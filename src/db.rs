@@ -54,6 +54,17 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
     if !is_sqlite(&options.url) {
         // Stats sort and hash many rows: 64 MB keeps those sorts in memory (default 4 MB).
         opts.map_sqlx_postgres_opts(|o| o.options([("work_mem", "64MB")]));
+        // sqlx 0.9.0 no longer disables Nagle's algorithm on its sockets (sqlx issue #4335,
+        // fixed after 0.9.0): a statement whose parameters span an odd number of TCP segments
+        // then waits ~40 ms for the server's delayed ACK — half of all big ingest batches.
+        opts.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|_, _| {
+                Box::pin(async {
+                    tcp_nodelay_everywhere();
+                    Ok(())
+                })
+            })
+        });
     }
     if is_sqlite(&options.url) {
         opts.map_sqlx_sqlite_opts(|o| {
@@ -82,3 +93,40 @@ pub fn placeholder(backend: DbBackend, n: usize) -> String {
         _ => "?".to_string(),
     }
 }
+
+/// Sets `TCP_NODELAY` on every TCP socket of this process (the one sqlx just opened among them;
+/// sqlx offers no handle on it). Harmless for the others: the HTTP server's sockets want it too.
+#[cfg(target_os = "linux")]
+fn tcp_nodelay_everywhere() {
+    use std::os::fd::BorrowedFd;
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the descriptor is only borrowed for two socket options and never closed; if
+        // it was closed and reused meanwhile, the calls fail or set the option on another socket.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&fd);
+        if socket
+            .local_addr()
+            .is_ok_and(|addr| addr.as_socket().is_some())
+        {
+            let _ = socket.set_tcp_nodelay(true);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tcp_nodelay_everywhere() {}

@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Forbidden,
     QueryTooComplex,
     RateLimited,
+    /// A hash-only persisted query whose text the server does not know (yet).
+    PersistedQueryNotFound,
     InternalServerError,
 }
 
@@ -26,6 +28,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::RateLimited => "RATE_LIMITED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -44,6 +44,9 @@ pub enum Access {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
+    /// The process's one announcer, also in the schema's data: what writers commit reaches
+    /// this process's subscribers through it.
+    pub announcer: Announcer,
     pub access: Access,
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// When each key's `last used` was last written (written at most once a minute).
@@ -51,6 +54,10 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// Most entities in one OData response.
     pub(crate) odata_page_size: usize,
+    /// Automatic persisted queries: texts by their SHA-256.
+    pub(crate) persisted: crate::apq::PersistedQueries,
+    /// `max-age` of successful GET answers.
+    pub(crate) get_max_age_secs: u64,
     /// Subscriptions: the WebSocket connections of this process.
     pub hub: Hub,
     max_body_bytes: usize,
@@ -75,7 +82,12 @@ impl Drain {
 
 /// Builds the schema from the configuration.
 pub fn schema(config: &ServeConfig) -> InsightsSchema {
-    graphql::build_schema(
+    schema_with(config, Announcer::default())
+}
+
+/// Builds the schema from the configuration, with the process's announcer in its data.
+pub fn schema_with(config: &ServeConfig, announcer: Announcer) -> InsightsSchema {
+    graphql::build_schema_with(
         ApiLimits {
             page: PageLimits {
                 default_size: config.default_page_size.min(config.max_page_size),
@@ -90,6 +102,7 @@ pub fn schema(config: &ServeConfig) -> InsightsSchema {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         },
+        announcer,
     )
 }
 
@@ -156,7 +169,8 @@ pub async fn app_with_drain(
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
     let hub = live(&db, config).await;
     let state = AppState {
-        schema: schema(config),
+        schema: schema_with(config, hub.announcer().clone()),
+        announcer: hub.announcer().clone(),
         hub: hub.clone(),
         max_body_bytes: config.max_body_bytes,
         db,
@@ -167,6 +181,8 @@ pub async fn app_with_drain(
         touched: Arc::new(Mutex::new(HashMap::new())),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
+        persisted: crate::apq::PersistedQueries::default(),
+        get_max_age_secs: config.get_max_age_secs,
         auth_failures: AuthFailures::new(config.auth_failures_per_minute),
         drain: Drain::default(),
     };
@@ -207,10 +223,11 @@ pub async fn fill_demo_if_empty(
         .map_err(|e| anyhow::anyhow!("counting the demo tenant's dialogues: {}", e.message))?;
     if existing == 0 {
         tracing::info!(dialogues = config.demo_dialogues, tenant = %config.tenant, "generating demo data");
-        crate::demo::write_to_db(
+        crate::demo::write_to_db_up_to(
             db,
             &config.tenant,
             crate::demo::DemoOptions::new(config.demo_dialogues),
+            chrono::Utc::now(),
         )
         .await?;
     }
@@ -219,9 +236,15 @@ pub async fn fill_demo_if_empty(
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_get_or_subscribe).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get_or_subscribe)
+                .post(graphql_post)
+                .layer(axum::middleware::map_response(no_store_unless_cacheable)),
+        )
         .merge(crate::odata::routes())
         .route("/graphiql/{name}", get(graphiql_asset))
+        .merge(crate::wallboard::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -537,17 +560,73 @@ fn with_request_id(mut response: Response, id: &str) -> Response {
     response
 }
 
+/// Whether the operation a GET would run is a mutation or subscription (GET is for queries
+/// only: it must not change anything). A document that does not parse is not one.
+fn get_would_mutate(request: &async_graphql::Request) -> bool {
+    async_graphql::parser::parse_query(&request.query)
+        .map(|doc| {
+            doc.operations.iter().any(|(name, op)| {
+                let selected = request
+                    .operation_name
+                    .as_deref()
+                    .is_none_or(|wanted| name.map(|n| n.as_str()) == Some(wanted));
+                selected && op.node.ty != async_graphql::parser::types::OperationType::Query
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn get_mutation_refused(legacy: bool) -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadUserInput,
+        "only queries can be sent with GET; use POST",
+        legacy,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// Every answer of `/graphql` says `Cache-Control: no-store` unless it said otherwise (only a
+/// successful GET does, see [`execute`]).
+async fn no_store_unless_cacheable(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     legacy: bool,
+    get: bool,
 ) -> Response {
     let id = request_id(headers);
     let principal = match authenticate(state, headers, legacy).await {
         Ok(principal) => principal,
         Err(response) => return with_request_id(response, &id),
     };
+    // Persisted queries, once the caller is known (strangers do not fill the store).
+    match state.persisted.resolve(&mut request) {
+        Ok(crate::apq::Resolution::FromHash) if get && get_would_mutate(&request) => {
+            return with_request_id(get_mutation_refused(legacy), &id);
+        }
+        Ok(_) => {}
+        Err(refusal) => {
+            let status = if refusal.code == ErrorCode::PersistedQueryNotFound && legacy {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let response = error_response(status, refusal.code, &refusal.message, legacy);
+            return with_request_id(response, &id);
+        }
+    }
     let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
     let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
     // The request id is on the enclosing `request` span (`front_door`).
@@ -590,6 +669,21 @@ async fn execute(
     *http.status_mut() = status;
     http.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // A successful GET may be reused by the caller's own browser for a little while: private
+    // (the answer is the key's tenant's data) and keyed by the key and the media type.
+    if get && response.errors.is_empty() {
+        let cache_control = match state.get_max_age_secs {
+            0 => "private, no-cache".to_string(),
+            secs => format!("private, max-age={secs}"),
+        };
+        if let Ok(value) = HeaderValue::from_str(&cache_control) {
+            http.headers_mut().insert(header::CACHE_CONTROL, value);
+        }
+        http.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Authorization, Accept"),
+        );
+    }
     with_request_id(http, &id)
 }
 
@@ -633,7 +727,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
                 legacy,
             );
         };
-    execute(&state, &headers, request, legacy).await
+    execute(&state, &headers, request, legacy, false).await
 }
 
 /// `GET /graphql`: a WebSocket upgrade for subscriptions ([`live::ws`]), else a query.
@@ -674,7 +768,7 @@ async fn graphql_get(
         .unwrap_or("");
     let query = query.unwrap_or_default();
     // A browser navigating to /graphql gets GraphiQL.
-    if accept.contains("text/html") && !query.contains("query=") {
+    if accept.contains("text/html") && !query.contains("query=") && !query.contains("extensions=") {
         return Html(crate::graphiql::page("/graphql")).into_response();
     }
     let legacy = wants_legacy_json(&headers);
@@ -689,31 +783,12 @@ async fn graphql_get(
             )
         }
     };
-    // GET is for queries only: it must not change anything.
-    let is_mutation = async_graphql::parser::parse_query(&request.query)
-        .map(|doc| {
-            doc.operations.iter().any(|(name, op)| {
-                let selected = request
-                    .operation_name
-                    .as_deref()
-                    .is_none_or(|wanted| name.map(|n| n.as_str()) == Some(wanted));
-                selected && op.node.ty != async_graphql::parser::types::OperationType::Query
-            })
-        })
-        .unwrap_or(false);
-    if is_mutation {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadUserInput,
-            "only queries can be sent with GET; use POST",
-            legacy,
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return response;
+    // GET is for queries only: it must not change anything (a hash-only request is checked
+    // again once its text is known).
+    if get_would_mutate(&request) {
+        return get_mutation_refused(legacy);
     }
-    execute(&state, &headers, request, legacy).await
+    execute(&state, &headers, request, legacy, true).await
 }
 
 async fn graphiql_asset(Path(name): Path<String>) -> Response {

@@ -11,6 +11,7 @@
 //! - [`odata`]: OData v4 at `/odata`, another thin adapter over the query core;
 //! - [`http`]: the axum server around it.
 
+pub mod apq;
 pub mod auth;
 pub mod buckets;
 pub mod config;
@@ -28,3 +29,4 @@ pub mod query;
 pub mod tenant;
 pub mod throttle;
 pub mod time;
+pub mod wallboard;

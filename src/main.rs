@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use insights::config::ServeConfig;
 use insights::db::{self, DbOptions, DEFAULT_DATABASE_URL};
 use insights::ingest::{self, ImportOptions, Kind, RejectsFile};
@@ -17,8 +17,9 @@ use migration::{Migrator, MigratorTrait};
     about = "Dialogue Insights: GraphQL over contact-center dialogue history"
 )]
 struct Cli {
-    /// Database: a SQLite file (the default) or PostgreSQL (postgres://user@host/db).
-    #[arg(long, global = true, env = "INSIGHTS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    /// Database of the commands that use one (all but `schema`): a SQLite file (the default) or
+    /// PostgreSQL (postgres://user@host/db). Also accepted after the command.
+    #[arg(long, env = "INSIGHTS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
 
     /// Log filter (tracing's EnvFilter syntax, e.g. `info` or `insights=debug`).
@@ -34,6 +35,16 @@ struct Cli {
     command: Command,
 }
 
+/// `--database-url` after the command, for the commands that use a database (`schema` has none,
+/// so it neither offers nor accepts one).
+#[derive(Args)]
+struct DatabaseArg {
+    /// Database: a SQLite file or PostgreSQL (postgres://user@host/db). Default: the one given
+    /// before the command, else INSIGHTS_DATABASE_URL, else sqlite://insights.db?mode=rwc.
+    #[arg(long = "database-url", value_name = "URL")]
+    database_url: Option<String>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Pretty,
@@ -43,9 +54,16 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser); migrates first.
-    Serve(ServeConfig),
+    Serve {
+        #[command(flatten)]
+        database: DatabaseArg,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
     /// Apply pending migrations (or roll back with --down).
     Migrate {
+        #[command(flatten)]
+        database: DatabaseArg,
         /// Roll back this many migrations instead of applying.
         #[arg(long)]
         down: Option<u32>,
@@ -55,6 +73,8 @@ enum Command {
     },
     /// Import vendor-shaped records (NDJSON, JSON array or CSV; optionally .gz).
     Import {
+        #[command(flatten)]
+        database: DatabaseArg,
         /// What the files hold.
         kind: ImportKind,
         /// Files to import, each in its own transaction.
@@ -75,13 +95,17 @@ enum Command {
     },
     /// Generate realistic demo data into the database, or as vendor-shaped files with --out-dir.
     Demo {
+        #[command(flatten)]
+        database: DatabaseArg,
         /// Number of dialogues.
         #[arg(long, default_value_t = 20_000)]
         dialogues: u64,
-        /// Days of history, ending the day before --until.
+        /// Whole days of history before today (Europe/Amsterdam), followed by today up to now;
+        /// with --until, the days before that day instead (and nothing after).
         #[arg(long, default_value_t = 90)]
         days: u32,
-        /// First day after the history (YYYY-MM-DD); default today (UTC).
+        /// End the history the day before this one (YYYY-MM-DD), office hours only: the same
+        /// --until and --seed give the same data. Default: up to now, today included.
         #[arg(long)]
         until: Option<chrono::NaiveDate>,
         /// Random seed (the same seed gives the same data).
@@ -94,15 +118,19 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
-    /// Print the GraphQL schema (SDL).
+    /// Print the GraphQL schema (SDL). Needs no database.
     Schema,
     /// Create, list and revoke API keys.
     Keys {
+        #[command(flatten)]
+        database: DatabaseArg,
         #[command(subcommand)]
         command: KeyCommand,
     },
     /// List tenants or change their default thresholds.
     Tenants {
+        #[command(flatten)]
+        database: DatabaseArg,
         #[command(subcommand)]
         command: TenantCommand,
     },
@@ -187,10 +215,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let db_options = DbOptions::new(cli.database_url.clone());
+    let default_url = cli.database_url;
+    let db_of =
+        |database: DatabaseArg| DbOptions::new(database.database_url.unwrap_or(default_url));
     match cli.command {
-        Command::Serve(config) => serve(db_options, config).await,
-        Command::Migrate { down, status } => {
+        Command::Serve { database, config } => serve(db_of(database), config).await,
+        Command::Migrate {
+            database,
+            down,
+            status,
+        } => {
+            let db_options = db_of(database);
             let db = db::connect(&db_options)
                 .await
                 .context("cannot connect to the database")?;
@@ -206,6 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import {
+            database,
             kind,
             files,
             tenant,
@@ -213,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rejects,
             quiet,
         } => {
+            let db_options = db_of(database);
             let db = db::connect_and_migrate(&db_options)
                 .await
                 .context("cannot open the database")?;
@@ -225,6 +262,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_invalid,
                 rejects: rejects.clone(),
                 progress: !quiet,
+                // Each file's transaction announces what it wrote with `NOTIFY` on PostgreSQL,
+                // which reaches every server. On SQLite only subscribers of the writing process
+                // could hear of it, and this process has none: keeping the ids for them would
+                // only cost memory on a big file.
+                announcer: None,
             };
             let rejects = rejects.as_deref().map(RejectsFile::create).transpose()?;
             let mut failed = false;
@@ -246,6 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo {
+            database,
             dialogues,
             days,
             until,
@@ -256,12 +299,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut options = insights::demo::DemoOptions::new(dialogues);
             options.days = days;
             options.seed = seed;
-            if let Some(until) = until {
-                options.until = until;
-            }
+            // Without --until the history reaches the present.
+            let now = match until {
+                Some(until) => {
+                    options.until = until;
+                    None
+                }
+                None => Some(chrono::Utc::now()),
+            };
             match out_dir {
                 Some(dir) => {
-                    insights::demo::write_files(&options, &dir)?;
+                    insights::demo::write_files(&options, now, &dir)?;
                     println!(
                         "wrote {} and {}",
                         dir.join("endpoints.ndjson").display(),
@@ -269,10 +317,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 None => {
-                    let db = db::connect_and_migrate(&db_options)
+                    let db = db::connect_and_migrate(&db_of(database))
                         .await
                         .context("cannot open the database")?;
-                    let written = insights::demo::write_to_db(&db, &tenant, options).await?;
+                    let written = match now {
+                        Some(now) => {
+                            insights::demo::write_to_db_up_to(&db, &tenant, options, now).await?
+                        }
+                        None => insights::demo::write_to_db(&db, &tenant, options).await?,
+                    };
                     println!("generated {written} demo dialogues for tenant {tenant}");
                 }
             }
@@ -282,8 +335,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", insights::graphql::sdl());
             Ok(())
         }
-        Command::Keys { command } => {
-            let db = db::connect_and_migrate(&db_options)
+        Command::Keys { database, command } => {
+            let db = db::connect_and_migrate(&db_of(database))
                 .await
                 .context("cannot open the database")?;
             match command {
@@ -331,8 +384,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Tenants { command } => {
-            let db = db::connect_and_migrate(&db_options)
+        Command::Tenants { database, command } => {
+            let db = db::connect_and_migrate(&db_of(database))
                 .await
                 .context("cannot open the database")?;
             match command {
@@ -368,6 +421,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Result<()> {
+    // The variable's older name still works.
+    if config.cors_origins.is_empty() && std::env::var_os("INSIGHTS_CORS_ORIGIN").is_none() {
+        if let Ok(origins) = std::env::var("INSIGHTS_CORS_ORIGINS") {
+            config.cors_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+        }
+    }
     // A demo on this machine needs no keys; anywhere else it still does.
     if config.demo && config.bind.ip().is_loopback() {
         config.no_auth = true;

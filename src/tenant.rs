@@ -1,6 +1,7 @@
 //! Tenants: their names and default thresholds. Reads of a tenant's rows go through
 //! [`TenantScope`] (in the query core), which adds the tenant's predicate to every statement.
 use entity::tenant;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -18,6 +19,8 @@ pub async fn find<C: ConnectionTrait>(db: &C, name: &str) -> Result<Option<tenan
 }
 
 /// The tenant named `name`, created with the default thresholds if it does not exist yet.
+/// Safe inside a transaction (a concurrent creation is not an error that aborts it), so the
+/// importer creates a new tenant within the file's transaction.
 pub async fn ensure<C: ConnectionTrait>(db: &C, name: &str) -> Result<tenant::Model, DbErr> {
     if let Some(found) = find(db, name).await? {
         return Ok(found);
@@ -27,14 +30,24 @@ pub async fn ensure<C: ConnectionTrait>(db: &C, name: &str) -> Result<tenant::Mo
         sla_threshold_in_sec: Set(DEFAULT_SLA_THRESHOLD_SEC),
         quick_drop_threshold_in_sec: Set(DEFAULT_QUICK_DROP_THRESHOLD_SEC),
         ..Default::default()
-    }
-    .insert(db)
-    .await;
-    match created {
-        Ok(model) => Ok(model),
-        // Another process created it between our look-up and insert.
-        Err(err) => find(db, name).await?.ok_or(err),
-    }
+    };
+    // Another process may create it between our look-up and insert: then there is nothing to do.
+    tenant::Entity::insert(created)
+        .on_conflict(
+            OnConflict::column(tenant::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    find(db, name)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("tenant `{name}` after creating it")))
+}
+
+/// The tenant with id `id`.
+pub async fn by_id<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<tenant::Model>, DbErr> {
+    tenant::Entity::find_by_id(id).one(db).await
 }
 
 pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<tenant::Model>, DbErr> {

@@ -1125,12 +1125,14 @@ fn valid_dialogue_line(n: u32) -> String {
     )
 }
 
-/// One defect each, in an otherwise valid record; the vendor field name the error must name.
+/// One defect each, in an otherwise valid record; the vendor field name the error must name
+/// ("" for none: the record itself could not be read).
 const INVALID_DIALOGUES: [(&str, &str, &str); 9] = [
     (
         "bad JSON",
         r#"{"id": "bad", "startTimestamp": "2026-03-02T15:00:00Z", "direction": 1,"#,
-        "record",
+        // No field: the record as a whole cannot be read.
+        "",
     ),
     (
         "missing id",
@@ -1191,7 +1193,8 @@ fn assert_rejected(
         }) => {
             assert_eq!(file, path.display().to_string(), "{db}: {case}");
             assert_eq!(at, location, "{db}: {case}");
-            assert_eq!(error.field, field, "{db}: {case}: {}", error.reason);
+            let expected = (!field.is_empty()).then_some(field);
+            assert_eq!(error.field, expected, "{db}: {case}: {}", error.reason);
             assert!(!error.reason.is_empty(), "{db}: {case}: a reason");
         }
         other => panic!("{db}: {case}: expected Rejected at {location}, got {other:?}"),
@@ -1326,12 +1329,12 @@ async fn skip_invalid_imports_the_rest_and_writes_the_rejects() {
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
             .collect();
-        let found: Vec<(u64, &str, &str)> = entries
+        let found: Vec<(u64, Option<&str>, &str)> = entries
             .iter()
             .map(|e| {
                 (
                     e["line"].as_u64().expect("line"),
-                    e["field"].as_str().expect("field"),
+                    e["field"].as_str(),
                     e["record"].as_str().expect("record"),
                 )
             })
@@ -1339,10 +1342,33 @@ async fn skip_invalid_imports_the_rest_and_writes_the_rejects() {
         assert_eq!(
             found,
             [
-                (2, "Outcome", lines[1].as_str()),
-                (4, "record", lines[3].as_str()),
-                (5, "id", lines[4].as_str()),
+                (2, Some("Outcome"), lines[1].as_str()),
+                // A line that is not JSON: no field is at fault, the record as a whole is.
+                (4, None, lines[3].as_str()),
+                (5, Some("id"), lines[4].as_str()),
             ],
+            "{}",
+            t.kind
+        );
+        // Each entry says where its record stood: a line (NDJSON has no array elements, so no
+        // `element` key), and for the unreadable one neither a field nor a JSON-internal "line 1".
+        for entry in &entries {
+            let keys: Vec<&str> = entry
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert!(!keys.contains(&"element"), "{}: {entry}", t.kind);
+            assert_eq!(
+                entry["field"].is_null(),
+                entry["line"] == 4,
+                "{}: {entry}",
+                t.kind
+            );
+        }
+        assert_eq!(
+            entries[1]["reason"], "invalid JSON: EOF while parsing a value",
             "{}",
             t.kind
         );
@@ -1665,12 +1691,7 @@ async fn cli_skip_invalid_writes_the_rejects_file() {
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["field"].to_string())
             .collect();
-        assert_eq!(
-            fields,
-            [r#""Outcome""#, r#""record""#, r#""id""#],
-            "{}",
-            t.kind
-        );
+        assert_eq!(fields, [r#""Outcome""#, "null", r#""id""#], "{}", t.kind);
     }
 }
 
@@ -1748,6 +1769,145 @@ async fn an_interrupted_import_writes_nothing_and_a_rerun_completes() {
             .await,
             LARGE as i64,
             "{}: no duplicate order numbers",
+            t.kind
+        );
+    }
+}
+
+// ---- messages (issue 11) --------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_bad_json_line_is_named_by_its_line_and_column_without_a_field() {
+    for t in common::databases().await {
+        let dir = tempdir();
+        let bad = r#"{"id": "bad", "startTimestamp": "2026-03-02T15:00:00Z", 5: "x"}"#;
+        let column = bad.find(", 5:").unwrap() + 3;
+        let lines = [
+            valid_dialogue_line(1),
+            valid_dialogue_line(2),
+            bad.to_string(),
+        ];
+        let path = write_file(dir.path(), "bad-json.ndjson", &lines);
+        let error = common::import(&t.db, Kind::Dialogues, &path, TENANT)
+            .await
+            .expect_err("a bad JSON line rejects the file");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} line 3, column {column}: invalid JSON: key must be a string; nothing was imported from this file",
+                path.display()
+            ),
+            "{}",
+            t.kind
+        );
+        // The same through the command line.
+        let (output, _, stderr) = run(insights(&t.url)
+            .args(["import", "dialogues", "--quiet"])
+            .arg(&path));
+        assert!(!output.status.success(), "{}", t.kind);
+        assert!(
+            stderr.contains(&format!(
+                "line 3, column {column}: invalid JSON: key must be a string"
+            )) && !stderr.contains("field `record`")
+                && !stderr.contains("line 1"),
+            "{}: {stderr}",
+            t.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_element_of_a_json_array_is_named_by_its_element_in_the_rejects_file() {
+    for t in common::databases().await {
+        let dir = tempdir();
+        let path = dir.path().join("array.json");
+        std::fs::write(
+            &path,
+            format!("[{},\n {{\"id\": [1, 2]}}]", valid_dialogue_line(1)),
+        )
+        .unwrap();
+        let rejects_path = dir.path().join("rejects.ndjson");
+        let rejects = RejectsFile::create(&rejects_path).unwrap();
+        let options = ImportOptions {
+            skip_invalid: true,
+            rejects: Some(rejects_path.clone()),
+            ..ImportOptions::new(TENANT)
+        };
+        let summary = ingest::import_file(&t.db, Kind::Dialogues, &path, &options, Some(&rejects))
+            .await
+            .expect("import");
+        rejects.flush().unwrap();
+        assert_eq!((summary.inserted, summary.rejected), (1, 1), "{}", t.kind);
+        let entry: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&rejects_path).unwrap().trim()).unwrap();
+        assert_eq!(entry["element"], 2, "{}: {entry}", t.kind);
+        assert!(entry.get("line").is_none(), "{}: {entry}", t.kind);
+        assert!(entry["field"].is_null(), "{}: {entry}", t.kind);
+        assert_eq!(
+            entry["reason"], "invalid record: a field value must be a scalar, not an array",
+            "{}",
+            t.kind
+        );
+    }
+}
+
+#[test]
+fn the_summary_counts_in_the_singular_for_one() {
+    let one = ImportSummary {
+        file: "one.ndjson".into(),
+        records: 1,
+        inserted: 1,
+        endpoints_created: 1,
+        ..ImportSummary::default()
+    };
+    let text = one.to_string();
+    assert!(
+        text.starts_with("one.ndjson: 1 record: 1 inserted, 0 updated, 0 unchanged, 0 rejected; 1 endpoint stub created in "),
+        "{text}"
+    );
+    let two = ImportSummary {
+        records: 2,
+        endpoints_created: 2,
+        ..one
+    };
+    let text = two.to_string();
+    assert!(
+        text.contains(": 2 records: ") && text.contains("2 endpoint stubs created"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_import_leaves_no_new_tenant_behind() {
+    for t in common::databases().await {
+        let dir = tempdir();
+        let lines = [valid_dialogue_line(1), INVALID_DIALOGUES[3].1.to_string()];
+        let path = write_file(dir.path(), "rejected.ndjson", &lines);
+        let result = common::import(&t.db, Kind::Dialogues, &path, "newcomer").await;
+        assert!(
+            matches!(result, Err(ImportError::Rejected { .. })),
+            "{}",
+            t.kind
+        );
+        assert!(
+            insights::tenant::find(&t.db, "newcomer")
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: the rejected file created its tenant",
+            t.kind
+        );
+        // The same file, valid, creates it.
+        let path = write_file(dir.path(), "valid.ndjson", &lines[..1]);
+        common::import(&t.db, Kind::Dialogues, &path, "newcomer")
+            .await
+            .expect("valid import");
+        assert!(
+            insights::tenant::find(&t.db, "newcomer")
+                .await
+                .unwrap()
+                .is_some(),
+            "{}",
             t.kind
         );
     }

@@ -91,7 +91,37 @@ async fn metrics_count_operations_by_name_and_outcome_without_tenant_data() {
         r["data"]["dialogueStats"][0]["queue"]["id"].is_string(),
         "{r}"
     );
+    // Records written through the mutation, by result.
+    let writer = common::key(&t.db, tenant, "ingest").await;
+    let ingest = json!({ "query": "mutation { ingestDialogues(dialogues: [
+        { id: \"m-1\", orderNumber: 900001, startTimestamp: \"2026-05-01T10:00:00Z\", direction: INBOUND, outcome: IVR_DROP },
+        { id: \"m-2\", orderNumber: 900002, startTimestamp: \"2026-05-01T10:05:00Z\", direction: INBOUND, outcome: IVR_DROP }
+      ]) { inserted } }" });
+    let r: Value = server
+        .post_with_key(&writer, ingest.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["data"]["ingestDialogues"]["inserted"], 2, "{r}");
+    server.post_with_key(&writer, ingest).send().await.unwrap();
     let after = metrics_text(&server).await;
+    let inserted =
+        r#"insights_records_ingested_total{kind="dialogues",source="mutation",result="inserted"}"#;
+    let unchanged =
+        r#"insights_records_ingested_total{kind="dialogues",source="mutation",result="unchanged"}"#;
+    assert_eq!(
+        sample(&after, inserted) - sample(&before, inserted),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, unchanged) - sample(&before, unchanged),
+        2.0,
+        "{after}"
+    );
     assert!(
         sample(&after, batches) > sample(&before, batches),
         "{after}"

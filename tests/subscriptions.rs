@@ -561,7 +561,6 @@ async fn refused_keys_on_websockets_count_against_the_address_like_http() {
 /// On SQLite, `ingestDialogues` reaches the subscribers of the process that wrote. NEEDS THE
 /// WRITE BRANCH (the mutation announcing through the process's announcer).
 #[tokio::test]
-#[ignore = "needs the write path (branch `write`): ingestDialogues announcing through the hub's announcer"]
 async fn on_sqlite_ingest_dialogues_reaches_the_writing_processs_subscribers() {
     let db = common::sqlite().await;
     let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;

@@ -126,7 +126,6 @@ async fn two_servers_on_one_postgres_deliver_every_commit_once_in_order_to_both(
 /// replays and a rejected batch emit nothing. NEEDS THE WRITE BRANCH (the mutation, and the
 /// importer announcing its commits).
 #[tokio::test]
-#[ignore = "needs the write path (branch `write`): ingestDialogues and the importer announcing"]
 async fn ingest_mutation_and_import_on_other_processes_reach_subscribers_and_replays_emit_nothing()
 {
     let Some(db) = common::postgres().await else {

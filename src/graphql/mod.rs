@@ -6,6 +6,7 @@ mod documents;
 pub mod endpoints;
 pub mod filter;
 pub mod loader;
+pub mod mutation;
 mod observe;
 mod rows;
 pub use rows::rows_resolved_in_one_pass;
@@ -14,12 +15,11 @@ mod shape;
 pub mod stats;
 pub mod subscription;
 
-use async_graphql::{
-    Context, EmptyMutation, Enum, Guard, MergedObject, Request, Schema, SimpleObject,
-};
+use async_graphql::{Context, Enum, Guard, MergedObject, Request, Schema, SimpleObject};
 
 use crate::auth::{Scope, Scopes};
 use crate::error::{ApiError, ErrorCode};
+use crate::live::Announcer;
 use crate::query::{self, PageLimits, TenantScope};
 
 /// Ascending or descending.
@@ -63,7 +63,11 @@ pub struct Query(
     stats::StatsQuery,
 );
 
-pub type InsightsSchema = Schema<Query, EmptyMutation, subscription::Subscription>;
+/// The root mutation: the write path (API.md §5).
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::IngestMutation);
+
+pub type InsightsSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Limits that shape answers (not the guards against abuse, which the schema builder sets).
 #[derive(Debug, Clone, Copy)]
@@ -108,29 +112,45 @@ impl Default for Guards {
     }
 }
 
+/// The schema with an announcer of its own (tests, `insights schema`).
 pub fn build_schema(limits: ApiLimits, guards: Guards) -> InsightsSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, subscription::Subscription)
-        .data(limits)
-        // First, so that a cached document skips only the parser, not the guards after it.
-        .extension(documents::DocumentCache::new(1024))
-        .extension(observe::Observe::default())
-        // Depth and complexity are checked by `shape::Costs` against the validator's figures,
-        // so the errors can say by how much; the library's own limits stay unset.
-        .limit_recursive_depth(codes::MAX_RECURSIVE_DEPTH)
-        .extension(codes::ErrorCodes)
-        .extension(shape::ShapeLimits {
-            max_root_fields: guards.max_root_fields,
-            max_aliases: guards.max_aliases,
-            introspection: guards.introspection,
-        })
-        .extension(shape::EnumLiterals)
-        .extension(shape::ResponseOrder)
-        .extension(shape::Costs {
-            max_depth: guards.max_depth,
-            max_complexity: guards.max_complexity,
-            default_page_size: limits.page.default_size,
-            max_page_size: limits.page.max_size,
-        });
+    build_schema_with(limits, guards, Announcer::default())
+}
+
+/// The schema, with the process's one [`Announcer`] in its data: writers announce through it
+/// what they commit, subscribers hear of it (`ctx.data::<Announcer>()`).
+pub fn build_schema_with(
+    limits: ApiLimits,
+    guards: Guards,
+    announcer: Announcer,
+) -> InsightsSchema {
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .data(limits)
+    .data(announcer)
+    // First, so that a cached document skips only the parser, not the guards after it.
+    .extension(documents::DocumentCache::new(1024))
+    .extension(observe::Observe::default())
+    // Depth and complexity are checked by `shape::Costs` against the validator's figures,
+    // so the errors can say by how much; the library's own limits stay unset.
+    .limit_recursive_depth(codes::MAX_RECURSIVE_DEPTH)
+    .extension(codes::ErrorCodes)
+    .extension(shape::ShapeLimits {
+        max_root_fields: guards.max_root_fields,
+        max_aliases: guards.max_aliases,
+        introspection: guards.introspection,
+    })
+    .extension(shape::EnumLiterals)
+    .extension(shape::ResponseOrder)
+    .extension(shape::Costs {
+        max_depth: guards.max_depth,
+        max_complexity: guards.max_complexity,
+        default_page_size: limits.page.default_size,
+        max_page_size: limits.page.max_size,
+    });
     if !guards.introspection {
         builder = builder.disable_introspection();
     }

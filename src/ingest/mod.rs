@@ -1,10 +1,12 @@
 //! Importing vendor-shaped records (API.md §2): files streamed through a parser thread into
 //! batched upserts, one transaction per file, so a rejected or interrupted file writes nothing.
+//! The file pipeline lives here; what happens to a batch of validated records is
+//! [`batch`]'s, shared with the ingest mutations.
+pub mod batch;
 pub mod record;
 pub mod source;
 pub mod writer;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -15,15 +17,14 @@ use std::time::{Duration, Instant};
 
 use entity::{dialogue, endpoint, EndpointRole};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 
+use crate::live::{Announcer, DialoguesCommitted};
+use batch::{Applied, Dedup, DialogueBatches};
 use record::{Cells, Derived, DialogueKind, EndpointKind, FieldError, RecordKind, Thresholds};
 use source::{Location, SourceError};
-use writer::{EndpointStubs, IMPORT_BATCH_ROWS};
+use writer::IMPORT_BATCH_ROWS;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +40,9 @@ impl Kind {
             Kind::Endpoints => EndpointKind::FIELDS,
         }
     }
-
-    fn table(self) -> &'static str {
-        match self {
-            Kind::Dialogues => "dialogues",
-            Kind::Endpoints => "endpoints",
-        }
-    }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ImportOptions {
     pub tenant: String,
     /// Import the valid records and write the rejected ones, with reasons, to `rejects`.
@@ -56,6 +50,21 @@ pub struct ImportOptions {
     pub rejects: Option<PathBuf>,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// This process's announcer, when subscribers in this process should hear of the import
+    /// on SQLite (on PostgreSQL every process hears of it through `NOTIFY` anyway).
+    pub announcer: Option<Announcer>,
+}
+
+impl fmt::Debug for ImportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportOptions")
+            .field("tenant", &self.tenant)
+            .field("skip_invalid", &self.skip_invalid)
+            .field("rejects", &self.rejects)
+            .field("progress", &self.progress)
+            .field("announcer", &self.announcer.is_some())
+            .finish()
+    }
 }
 
 impl ImportOptions {
@@ -65,6 +74,7 @@ impl ImportOptions {
             skip_invalid: false,
             rejects: None,
             progress: false,
+            announcer: None,
         }
     }
 }
@@ -87,13 +97,26 @@ pub struct ImportSummary {
 impl fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let plural =
+            |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
         write!(
             f,
-            "{}: {} records: {} inserted, {} updated, {} unchanged, {} rejected",
-            self.file, self.records, self.inserted, self.updated, self.unchanged, self.rejected
+            "{}: {} {}: {} inserted, {} updated, {} unchanged, {} rejected",
+            self.file,
+            self.records,
+            plural(self.records, "record", "records"),
+            self.inserted,
+            self.updated,
+            self.unchanged,
+            self.rejected
         )?;
         if self.endpoints_created > 0 {
-            write!(f, "; {} endpoint stubs created", self.endpoints_created)?;
+            write!(
+                f,
+                "; {} endpoint {} created",
+                self.endpoints_created,
+                plural(self.endpoints_created, "stub", "stubs")
+            )?;
         }
         write!(
             f,
@@ -107,7 +130,10 @@ impl fmt::Display for ImportSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// A record is invalid and the import is all-or-nothing.
-    #[error("{file} {location}: {error}; nothing was imported from this file")]
+    #[error(
+        "{file} {location}{}: {error}; nothing was imported from this file",
+        column_of(error)
+    )]
     Rejected {
         file: String,
         location: Location,
@@ -123,7 +149,18 @@ pub enum ImportError {
     Db(#[from] DbErr),
 }
 
-/// Where rejected records go with `--skip-invalid`: one JSON object a line.
+/// `, column N` when the parser said where in the line a record could not be read.
+fn column_of(error: &FieldError) -> String {
+    error
+        .column
+        .map(|c| format!(", column {c}"))
+        .unwrap_or_default()
+}
+
+/// Where rejected records go with `--skip-invalid`: one JSON object a line, with `file`, the
+/// record's `line` (or, in a JSON array file, its 1-based `element`), `column` when the record
+/// could not be read and the parser said where, `field` (null when the record as a whole could
+/// not be read), `reason` and the `record`'s text.
 #[derive(Clone)]
 pub struct RejectsFile {
     path: String,
@@ -149,18 +186,19 @@ impl RejectsFile {
         error: &FieldError,
         record: String,
     ) -> Result<(), ImportError> {
-        let (line, element) = match location {
-            Location::Line(n) => (Some(n), None),
-            Location::Element(n) => (None, Some(n)),
+        let mut entry = serde_json::Map::new();
+        entry.insert("file".into(), file.into());
+        match location {
+            Location::Line(n) => entry.insert("line".into(), n.into()),
+            Location::Element(n) => entry.insert("element".into(), n.into()),
         };
-        let entry = serde_json::json!({
-            "file": file,
-            "line": line,
-            "element": element,
-            "field": error.field,
-            "reason": error.reason,
-            "record": record,
-        });
+        if let Some(column) = error.column {
+            entry.insert("column".into(), column.into());
+        }
+        entry.insert("field".into(), error.field.into());
+        entry.insert("reason".into(), error.reason.clone().into());
+        entry.insert("record".into(), record.into());
+        let entry = serde_json::Value::Object(entry);
         let mut out = self.out.lock().expect("rejects file lock");
         writeln!(out, "{entry}").map_err(|error| ImportError::Rejects {
             path: self.path.clone(),
@@ -222,39 +260,8 @@ pub async fn thresholds<C: ConnectionTrait>(
     })
 }
 
-/// Collects validated rows into batches, keeping the last occurrence of an id within a batch
-/// (one statement may not touch a row twice).
-struct Batcher<T> {
-    rows: Vec<T>,
-    index: HashMap<String, usize>,
-}
-
-impl<T> Batcher<T> {
-    fn new() -> Self {
-        Self {
-            rows: Vec::with_capacity(IMPORT_BATCH_ROWS),
-            index: HashMap::with_capacity(IMPORT_BATCH_ROWS),
-        }
-    }
-
-    fn push(&mut self, id: &str, row: T) {
-        match self.index.get(id) {
-            Some(&at) => self.rows[at] = row,
-            None => {
-                self.index.insert(id.to_string(), self.rows.len());
-                self.rows.push(row);
-            }
-        }
-    }
-
-    fn full(&self) -> bool {
-        self.rows.len() >= IMPORT_BATCH_ROWS
-    }
-
-    fn take(&mut self) -> Vec<T> {
-        self.index.clear();
-        std::mem::replace(&mut self.rows, Vec::with_capacity(IMPORT_BATCH_ROWS))
-    }
+fn full<T>(batch: &Dedup<T>) -> bool {
+    batch.len() >= IMPORT_BATCH_ROWS
 }
 
 fn dialogue_rows(batch: Vec<(dialogue::Model, Derived)>) -> Rows {
@@ -262,7 +269,8 @@ fn dialogue_rows(batch: Vec<(dialogue::Model, Derived)>) -> Rows {
     Rows::Dialogues(rows, derived)
 }
 
-/// Imports one file into `tenant` (created if new), in one transaction.
+/// Imports one file into `tenant` (created if new, within the file's transaction: a rejected
+/// file leaves no tenant behind), in one transaction.
 pub async fn import_file(
     db: &DatabaseConnection,
     kind: Kind,
@@ -272,11 +280,6 @@ pub async fn import_file(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let file_name = path.display().to_string();
-    let tenant = crate::tenant::ensure(db, &options.tenant).await?;
-    let thresholds = match kind {
-        Kind::Dialogues => thresholds(db, &tenant).await?,
-        Kind::Endpoints => Thresholds::default(),
-    };
     let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = if options.progress {
         let bar = ProgressBar::with_draw_target(Some(file_len), ProgressDrawTarget::stderr());
@@ -304,6 +307,19 @@ pub async fn import_file(
         error,
     })?;
 
+    let txn = batch::begin_write(db).await?;
+    let backend = txn.get_database_backend();
+    if backend == sea_orm::DbBackend::Sqlite {
+        // A larger page cache (default 2 MiB) keeps the indexes hot during a big import; it
+        // stays within the importer's memory budget and is the importer's connection only.
+        txn.execute_unprepared("PRAGMA cache_size = -32000").await?;
+    }
+    let tenant = crate::tenant::ensure(&txn, &options.tenant).await?;
+    let thresholds = match kind {
+        Kind::Dialogues => thresholds(&txn, &tenant).await?,
+        Kind::Endpoints => Thresholds::default(),
+    };
+
     // The parser runs on a blocking thread and hands bounded batches to the writer below.
     let (tx, mut rx) = mpsc::channel::<Message>(4);
     let parser = {
@@ -312,28 +328,23 @@ pub async fn import_file(
         let rejects = rejects.cloned();
         let tenant_id = tenant.id;
         tokio::task::spawn_blocking(move || -> (u64, u64) {
-            let mut dialogues = Batcher::new();
-            let mut endpoints = Batcher::new();
+            let mut dialogues = Dedup::with_capacity(IMPORT_BATCH_ROWS);
+            let mut endpoints = Dedup::with_capacity(IMPORT_BATCH_ROWS);
             let (mut valid, mut rejected) = (0u64, 0u64);
             let mut sink = |location: Location,
                             raw: source::RawText<'_>,
-                            cells: Result<Cells, String>| {
-                let row = cells
-                    .map_err(|reason| FieldError::new("record", reason))
-                    .and_then(|cells| match kind {
-                        Kind::Dialogues => {
-                            record::dialogue_from_cells(cells, tenant_id, &thresholds).map(
-                                |(d, derived)| {
-                                    let id = d.id.clone();
-                                    dialogues.push(&id, (d, derived));
-                                },
-                            )
-                        }
-                        Kind::Endpoints => record::endpoint_from_cells(cells, tenant_id).map(|e| {
-                            let id = e.id.clone();
-                            endpoints.push(&id, e);
+                            cells: Result<Cells, FieldError>| {
+                let row = cells.and_then(|cells| match kind {
+                    Kind::Dialogues => record::dialogue_from_cells(cells, tenant_id, &thresholds)
+                        .map(|(d, derived)| {
+                            let id = d.id.clone();
+                            dialogues.push(&id, (d, derived));
                         }),
-                    });
+                    Kind::Endpoints => record::endpoint_from_cells(cells, tenant_id).map(|e| {
+                        let id = e.id.clone();
+                        endpoints.push(&id, e);
+                    }),
+                });
                 match row {
                     Ok(()) => valid += 1,
                     Err(error) => {
@@ -359,9 +370,9 @@ pub async fn import_file(
                         }
                     }
                 }
-                let batch = if dialogues.full() {
+                let batch = if full(&dialogues) {
                     Some(dialogue_rows(dialogues.take()))
-                } else if endpoints.full() {
+                } else if full(&endpoints) {
                     Some(Rows::Endpoints(endpoints.take()))
                 } else {
                     None
@@ -391,31 +402,19 @@ pub async fn import_file(
         })
     };
 
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // A larger page cache (default 2 MiB) keeps the indexes hot during a big import; it
-        // stays within the importer's memory budget and is the importer's connection only.
-        txn.execute_unprepared("PRAGMA cache_size = -32000").await?;
-    }
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM {} WHERE tenant_id = {}",
-        kind.table(),
-        tenant.id
-    );
-    let count = |row: Option<sea_orm::QueryResult>| -> Result<u64, DbErr> {
-        Ok(row
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0) as u64)
+    // Subscribers in this process hear of a SQLite import only through `committed`, so its ids
+    // are kept for that (on PostgreSQL each batch's `NOTIFY` is queued in the transaction and
+    // delivered at commit, so nothing needs keeping and memory stays flat).
+    let keep_ids = options.announcer.is_some() && backend != sea_orm::DbBackend::Postgres;
+    let mut committed = DialoguesCommitted {
+        tenant_id: tenant.id,
+        ids: Vec::new(),
     };
-    let backend = txn.get_database_backend();
-    let before = count(
-        txn.query_one_raw(Statement::from_string(backend, count_sql.clone()))
-            .await?,
-    )?;
-    let mut stubs = EndpointStubs::new(tenant.id);
-    let mut affected = 0u64;
-    let mut endpoints_created = 0u64;
+    let mut batches = match kind {
+        Kind::Dialogues => Some(DialogueBatches::new(&txn, tenant.id).await?),
+        Kind::Endpoints => None,
+    };
+    let mut total = Applied::default();
     let mut failure = None;
     while let Some(message) = rx.recv().await {
         let written = match message {
@@ -424,28 +423,31 @@ pub async fn import_file(
                 break;
             }
             Message::Batch(Rows::Dialogues(mut rows, derived)) => {
-                match stubs.ensure(&txn, &rows).await {
-                    Ok(created) => endpoints_created += created,
-                    Err(e) => {
-                        failure = Some(e.into());
-                        break;
+                let batches = batches.as_mut().expect("dialogue batches");
+                match batches.apply(&txn, &mut rows, &derived).await {
+                    Ok(mut applied) => {
+                        let event = DialoguesCommitted {
+                            tenant_id: tenant.id,
+                            ids: std::mem::take(&mut applied.changed),
+                        };
+                        let announced = Announcer::within(&txn, &event).await;
+                        if keep_ids {
+                            committed.ids.extend(event.ids);
+                        }
+                        announced.map(|()| applied)
                     }
+                    Err(e) => Err(e),
                 }
-                // Into a tenant that had no dialogues, every stored row comes from this same
-                // import with the same thresholds: there is no history to keep.
-                if before > 0 {
-                    if let Err(e) = writer::keep_stored_derivations(&txn, &mut rows, &derived).await
-                    {
-                        failure = Some(e.into());
-                        break;
-                    }
-                }
-                writer::upsert_dialogues(&txn, &rows).await
             }
-            Message::Batch(Rows::Endpoints(rows)) => writer::upsert_endpoints(&txn, &rows).await,
+            Message::Batch(Rows::Endpoints(rows)) => {
+                batch::apply_endpoints(&txn, &rows).await.map(|mut a| {
+                    a.changed.clear();
+                    a
+                })
+            }
         };
         match written {
-            Ok(n) => affected += n,
+            Ok(applied) => total.add(applied),
             Err(e) => {
                 failure = Some(classify_db_error(&file_name, e));
                 break;
@@ -459,21 +461,26 @@ pub async fn import_file(
         txn.rollback().await?;
         return Err(error);
     }
-    let after = count(
-        txn.query_one_raw(Statement::from_string(backend, count_sql))
-            .await?,
-    )?;
     txn.commit().await?;
-    let inserted = after.saturating_sub(before);
-    let updated = affected.saturating_sub(inserted);
+    if let Some(announcer) = &options.announcer {
+        announcer.committed(backend, committed);
+    }
+    total.record_committed(
+        match kind {
+            Kind::Dialogues => "dialogues",
+            Kind::Endpoints => "endpoints",
+        },
+        "import",
+        records,
+    );
     Ok(ImportSummary {
         file: file_name,
         records,
-        inserted,
-        updated,
-        unchanged: records.saturating_sub(inserted + updated),
+        inserted: total.inserted,
+        updated: total.updated,
+        unchanged: records.saturating_sub(total.inserted + total.updated),
         rejected,
-        endpoints_created,
+        endpoints_created: total.endpoints_created,
         elapsed: started.elapsed(),
     })
 }

@@ -1,6 +1,6 @@
 //! One vendor-shaped record: its loosely typed cells, and the validation and derivation rules
-//! (API.md §1–2) that turn it into a row. Used by the file importer; the schema has no
-//! mutations yet.
+//! (API.md §1–2) that turn it into a row. The file importer and the ingest mutations both turn
+//! their records into [`Cells`] and through these rules, so they validate and derive alike.
 use std::collections::HashMap;
 use std::fmt;
 
@@ -25,18 +25,31 @@ impl Cell {
     }
 }
 
-/// Why one field of one record is invalid.
+/// Why one record is invalid: one of its fields, or the record as a whole (it could not be read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
-    /// The vendor's field name (`startTimestamp`, `Outcome`, ...), or `record` for the whole.
-    pub field: &'static str,
+    /// The vendor's field name (`startTimestamp`, `Outcome`, ...); `None` when the record
+    /// itself could not be read (bad JSON, a CSV row of the wrong width).
+    pub field: Option<&'static str>,
+    /// Where in the record's line reading failed (1-based), when the parser says.
+    pub column: Option<u64>,
     pub reason: String,
 }
 
 impl FieldError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
-            field,
+            field: Some(field),
+            column: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// The record could not be read at all (`column`: where, when known).
+    pub fn unreadable(column: Option<u64>, reason: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            column,
             reason: reason.into(),
         }
     }
@@ -44,9 +57,27 @@ impl FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field `{}`: {}", self.field, self.reason)
+        match self.field {
+            Some(field) => write!(f, "field `{field}`: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
     }
 }
+
+/// The name a vendor field has in the GraphQL inputs (`Outcome` → `outcome`, `InSLA` →
+/// `inSla`, ...): the mutations name the field their caller wrote.
+pub fn graphql_field_name(vendor: &'static str) -> &'static str {
+    match vendor {
+        "Outcome" => "outcome",
+        "InSLA" => "inSla",
+        "QuickDrop" => "quickDrop",
+        "Role" => "role",
+        other => other,
+    }
+}
+
+/// Longest endpoint name stored (a name is indexed; PostgreSQL's index rows hold ~2.7 kB).
+pub const MAX_NAME_BYTES: usize = 1000;
 
 /// The vendor's field names of one record kind, in a fixed order that indexes [`Cells`].
 pub trait RecordKind {
@@ -575,6 +606,12 @@ pub fn endpoint_from_cells(
     let name = text(field, cell)?;
     if name.as_deref().is_some_and(|n| n.contains('\0')) {
         return Err(FieldError::new("name", "contains a NUL character"));
+    }
+    if name.as_deref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+        return Err(FieldError::new(
+            "name",
+            format!("is longer than {MAX_NAME_BYTES} bytes"),
+        ));
     }
     let (field, cell) = cells.take(2);
     let raw_role = text(field, cell)?

@@ -10,7 +10,7 @@ use flate2::read::MultiGzDecoder;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::record::{field_index, Cell, Cells, CellsSeed};
+use super::record::{field_index, Cell, Cells, CellsSeed, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -113,7 +113,19 @@ pub fn open(
 
 /// What the reader hands the caller for each record: where it stood, its text, and its cells
 /// (or why they could not be read).
-pub type Sink<'s> = dyn FnMut(Location, RawText<'_>, Result<Cells, String>) -> ControlFlow<()> + 's;
+pub type Sink<'s> =
+    dyn FnMut(Location, RawText<'_>, Result<Cells, FieldError>) -> ControlFlow<()> + 's;
+
+/// A JSON error as a record error: serde_json's text without its own " at line 1 column N"
+/// (the record's line in the file is the location; the column is kept apart, when it helps).
+fn json_error(prefix: &str, error: &serde_json::Error, with_column: bool) -> FieldError {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let reason = text.strip_suffix(&position).unwrap_or(&text);
+    let column =
+        (with_column && error.line() == 1 && error.column() > 0).then_some(error.column() as u64);
+    FieldError::unreadable(column, format!("{prefix}: {reason}"))
+}
 
 /// Streams every record of `reader` to `sink` until the end or until `sink` breaks.
 pub fn read_records(
@@ -164,13 +176,13 @@ fn read_ndjson(
             continue;
         }
         let cells = match std::str::from_utf8(&line) {
-            Err(_) => Err("the line is not valid UTF-8".to_string()),
+            Err(_) => Err(FieldError::unreadable(None, "the line is not valid UTF-8")),
             Ok(text) => {
                 let mut de = serde_json::Deserializer::from_str(text);
                 CellsSeed(fields)
                     .deserialize(&mut de)
                     .and_then(|cells| de.end().map(|_| cells))
-                    .map_err(|e| format!("invalid JSON: {e}"))
+                    .map_err(|e| json_error("invalid JSON", &e, true))
             }
         };
         if sink(Location::Line(number), RawText::Line(&line), cells).is_break() {
@@ -221,7 +233,7 @@ fn read_csv(
                     if sink(
                         Location::Line(line),
                         RawText::Csv(&record),
-                        Err(format!("invalid CSV: {e}")),
+                        Err(FieldError::unreadable(None, format!("invalid CSV: {e}"))),
                     )
                     .is_break()
                     {
@@ -233,10 +245,13 @@ fn read_csv(
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let cells = if record.len() != headers.len() {
-            Err(format!(
-                "has {} columns, the header has {}",
-                record.len(),
-                headers.len()
+            Err(FieldError::unreadable(
+                None,
+                format!(
+                    "the row has {} columns, the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
             ))
         } else {
             let mut cells = Cells::new(fields);
@@ -246,9 +261,7 @@ fn read_csv(
                 match std::str::from_utf8(value) {
                     Ok("") => {}
                     Ok(text) => cells.set(*index, Cell::Text(text.to_string())),
-                    Err(_) => {
-                        error = Some(format!("field `{}` is not valid UTF-8", fields[*index]))
-                    }
+                    Err(_) => error = Some(FieldError::new(fields[*index], "is not valid UTF-8")),
                 }
             }
             error.map_or(Ok(cells), Err)
@@ -281,7 +294,7 @@ fn read_json_array(
                 let mut de = serde_json::Deserializer::from_str(raw.get());
                 let cells = CellsSeed(self.fields)
                     .deserialize(&mut de)
-                    .map_err(|e| format!("invalid record: {e}"));
+                    .map_err(|e| json_error("invalid record", &e, false));
                 if (self.sink)(Location::Element(element), RawText::Json(raw.get()), cells)
                     .is_break()
                 {

@@ -1,11 +1,12 @@
-//! Batched, idempotent upserts. One multi-row statement per batch; a row that is already stored
-//! with the same values is not rewritten, so re-importing a file changes nothing.
+//! Batched, idempotent upserts. One multi-row statement per batch (two on SQLite); a row that is
+//! already stored with the same values is not rewritten, so re-importing a file changes nothing.
+//! Each upsert returns the rows it inserted or changed, so counts come from the batch itself.
 use std::collections::{HashMap, HashSet};
 
 use entity::{dialogue, endpoint, EndpointRole};
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, Value,
+    QueryResult, Statement, Value,
 };
 
 use crate::db::placeholder;
@@ -215,48 +216,106 @@ fn dialogue_values(d: &dialogue::Model, out: &mut Vec<Value>) {
     ]);
 }
 
-/// Upserts dialogues (ids unique within `rows`); returns how many rows were inserted or changed.
+/// A row an upsert inserted or changed (rows it left as they were are not reported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    pub id: String,
+    /// Inserted (else an existing row was changed).
+    pub inserted: bool,
+}
+
+/// Reads the `RETURNING id[, inserted]` rows of an upsert.
+fn touched(rows: Vec<QueryResult>, inserted: Option<bool>) -> Result<Vec<Touched>, DbErr> {
+    rows.into_iter()
+        .map(|row| {
+            Ok(Touched {
+                id: row.try_get("", "id")?,
+                inserted: match inserted {
+                    Some(known) => known,
+                    None => row.try_get("", "inserted")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// SQLite cannot tell an inserted row from an updated one in `RETURNING`: insert the new rows
+/// first (`DO NOTHING` on the key), then upsert the rest, which all exist. Each statement
+/// reports the rows it wrote.
+async fn upsert_in_two_steps<C: ConnectionTrait, R>(
+    db: &C,
+    table: &str,
+    columns: &[&str],
+    rows: &[R],
+    id_of: impl Fn(&R) -> &str,
+    values_of: impl Fn(&R, &mut Vec<Value>),
+) -> Result<Vec<Touched>, DbErr> {
+    let backend = db.get_database_backend();
+    let key = ["tenant_id", "id"];
+    let mut out = Vec::new();
+    for chunk in rows.chunks(MAX_BATCH_ROWS) {
+        let statement = |rows: &[&R], on_conflict: OnConflict| {
+            let mut values = Vec::with_capacity(rows.len() * columns.len());
+            for row in rows {
+                values_of(row, &mut values);
+            }
+            let sql = upsert_sql(backend, table, columns, &key, rows.len(), on_conflict)
+                + " RETURNING id";
+            Statement::from_sql_and_values(backend, sql, values)
+        };
+        let all: Vec<&R> = chunk.iter().collect();
+        let inserted = touched(
+            db.query_all_raw(statement(&all, OnConflict::Nothing))
+                .await?,
+            Some(true),
+        )?;
+        let new: HashSet<&str> = inserted.iter().map(|t| t.id.as_str()).collect();
+        let existing: Vec<&R> = all
+            .into_iter()
+            .filter(|row| !new.contains(id_of(row)))
+            .collect();
+        let updated = if existing.is_empty() {
+            Vec::new()
+        } else {
+            touched(
+                db.query_all_raw(statement(&existing, OnConflict::UpdateChanged))
+                    .await?,
+                Some(false),
+            )?
+        };
+        out.extend(inserted);
+        out.extend(updated);
+    }
+    Ok(out)
+}
+
+/// Upserts dialogues (ids unique within `rows`); returns the rows it inserted or changed (a
+/// row stored with the same values is left alone and not returned).
 pub async fn upsert_dialogues<C: ConnectionTrait>(
     db: &C,
     rows: &[dialogue::Model],
-) -> Result<u64, DbErr> {
+) -> Result<Vec<Touched>, DbErr> {
     let columns = &DIALOGUE_COLUMNS;
     let backend = db.get_database_backend();
-    let mut affected = 0;
     if backend == DbBackend::Postgres {
+        // `xmax` is 0 on a row version this statement inserted, the writer's id on one its
+        // `DO UPDATE` wrote.
         let sql = upsert_json_sql(
             "dialogues",
             columns,
             &["tenant_id", "id"],
             OnConflict::UpdateChanged,
-        );
+        ) + " RETURNING id, (xmax = 0) AS inserted";
         let batch: Vec<DialogueRow> = rows.iter().map(DialogueRow::from).collect();
         let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
         let values = vec![Value::from(json)];
-        return Ok(db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?
-            .rows_affected());
-    }
-    for chunk in rows.chunks(MAX_BATCH_ROWS) {
-        let sql = upsert_sql(
-            backend,
-            "dialogues",
-            columns,
-            &["tenant_id", "id"],
-            chunk.len(),
-            OnConflict::UpdateChanged,
+        return touched(
+            db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?,
+            None,
         );
-        let mut values = Vec::with_capacity(chunk.len() * columns.len());
-        for d in chunk {
-            dialogue_values(d, &mut values);
-        }
-        affected += db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?
-            .rows_affected();
     }
-    Ok(affected)
+    upsert_in_two_steps(db, "dialogues", columns, rows, |d| &d.id, dialogue_values).await
 }
 
 /// For rows already stored, keeps the stored `inSla`/`quickDrop` where the record left them out
@@ -301,40 +360,69 @@ pub async fn keep_stored_derivations<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Upserts endpoints (ids unique within `rows`); returns how many rows were inserted or changed.
+fn endpoint_values(e: &endpoint::Model, values: &mut Vec<Value>) {
+    values.extend([
+        Value::from(e.tenant_id),
+        Value::from(e.id.clone()),
+        Value::from(e.name.clone()),
+        Value::from(e.role.to_value()),
+        Value::from(e.sla_threshold_in_sec),
+        Value::from(e.quick_drop_threshold_in_sec),
+        Value::from(e.name.as_deref().map(str::to_lowercase)),
+    ]);
+}
+
+/// Upserts endpoints (ids unique within `rows`); returns the rows it inserted or changed.
 pub async fn upsert_endpoints<C: ConnectionTrait>(
     db: &C,
     rows: &[endpoint::Model],
-) -> Result<u64, DbErr> {
-    let mut affected = 0;
-    for chunk in rows.chunks(MAX_BATCH_ROWS) {
-        let backend = db.get_database_backend();
-        let sql = upsert_sql(
-            backend,
+) -> Result<Vec<Touched>, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return upsert_in_two_steps(
+            db,
             "endpoints",
             &ENDPOINT_COLUMNS,
-            &["tenant_id", "id"],
-            chunk.len(),
-            OnConflict::UpdateChanged,
-        );
-        let mut values = Vec::with_capacity(chunk.len() * ENDPOINT_COLUMNS.len());
-        for e in chunk {
-            values.extend([
-                Value::from(e.tenant_id),
-                Value::from(e.id.clone()),
-                Value::from(e.name.clone()),
-                Value::from(e.role.to_value()),
-                Value::from(e.sla_threshold_in_sec),
-                Value::from(e.quick_drop_threshold_in_sec),
-                Value::from(e.name.as_deref().map(str::to_lowercase)),
-            ]);
-        }
-        affected += db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?
-            .rows_affected();
+            rows,
+            |e| &e.id,
+            endpoint_values,
+        )
+        .await;
     }
-    Ok(affected)
+    #[derive(serde::Serialize)]
+    struct EndpointRow<'a> {
+        tenant_id: i32,
+        id: &'a str,
+        name: Option<&'a str>,
+        role: i16,
+        sla_threshold_in_sec: Option<f64>,
+        quick_drop_threshold_in_sec: Option<f64>,
+        name_search: Option<String>,
+    }
+    let batch: Vec<EndpointRow> = rows
+        .iter()
+        .map(|e| EndpointRow {
+            tenant_id: e.tenant_id,
+            id: &e.id,
+            name: e.name.as_deref(),
+            role: e.role.to_value(),
+            sla_threshold_in_sec: e.sla_threshold_in_sec,
+            quick_drop_threshold_in_sec: e.quick_drop_threshold_in_sec,
+            name_search: e.name.as_deref().map(str::to_lowercase),
+        })
+        .collect();
+    let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let sql = upsert_json_sql(
+        "endpoints",
+        &ENDPOINT_COLUMNS,
+        &["tenant_id", "id"],
+        OnConflict::UpdateChanged,
+    ) + " RETURNING id, (xmax = 0) AS inserted";
+    touched(
+        db.query_all_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
+            .await?,
+        None,
+    )
 }
 
 /// Creates the endpoints dialogues name but nobody has described yet (role from the slot, no
@@ -376,27 +464,57 @@ impl EndpointStubs {
         let backend = db.get_database_backend();
         let columns = ["tenant_id", "id", "role"];
         let mut created = 0;
-        for chunk in missing.chunks(MAX_BATCH_ROWS) {
-            let sql = upsert_sql(
-                backend,
+        if backend == DbBackend::Postgres {
+            // One JSON parameter rather than three a row: a statement with thousands of
+            // parameters costs PostgreSQL more to plan than to run.
+            #[derive(serde::Serialize)]
+            struct Stub<'a> {
+                tenant_id: i32,
+                id: &'a str,
+                role: i16,
+            }
+            let stubs: Vec<Stub> = missing
+                .iter()
+                .map(|(id, role)| Stub {
+                    tenant_id: self.tenant_id,
+                    id,
+                    role: role.to_value(),
+                })
+                .collect();
+            let json = serde_json::to_string(&stubs).map_err(|e| DbErr::Custom(e.to_string()))?;
+            let sql = upsert_json_sql(
                 "endpoints",
                 &columns,
                 &["tenant_id", "id"],
-                chunk.len(),
                 OnConflict::Nothing,
             );
-            let mut values = Vec::with_capacity(chunk.len() * 3);
-            for (id, role) in chunk {
-                values.extend([
-                    Value::from(self.tenant_id),
-                    Value::from(id.clone()),
-                    Value::from(role.to_value()),
-                ]);
-            }
-            created += db
-                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            created = db
+                .execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
                 .await?
                 .rows_affected();
+        } else {
+            for chunk in missing.chunks(MAX_BATCH_ROWS) {
+                let sql = upsert_sql(
+                    backend,
+                    "endpoints",
+                    &columns,
+                    &["tenant_id", "id"],
+                    chunk.len(),
+                    OnConflict::Nothing,
+                );
+                let mut values = Vec::with_capacity(chunk.len() * 3);
+                for (id, role) in chunk {
+                    values.extend([
+                        Value::from(self.tenant_id),
+                        Value::from(id.clone()),
+                        Value::from(role.to_value()),
+                    ]);
+                }
+                created += db
+                    .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                    .await?
+                    .rows_affected();
+            }
         }
         if self.ensured.len() + missing.len() > MAX_REMEMBERED_ENDPOINTS {
             self.ensured.clear();

@@ -44,6 +44,12 @@ impl TenantScope {
         self.tenant_id
     }
 
+    /// A transaction to write this tenant's rows in (the ingest mutations); the writer
+    /// (`ingest::batch`) scopes every row and statement to [`Self::tenant_id`] itself.
+    pub async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        crate::ingest::batch::begin_write(&self.db).await
+    }
+
     pub(super) fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }

@@ -1,0 +1,223 @@
+//! Applying one batch of validated records to a tenant inside a transaction: the rules that
+//! follow validation (endpoint stubs, stored derivations kept, idempotent upsert, counts of what
+//! the batch itself inserted and changed). The file importer ([`super::import_file`]) and the
+//! ingest mutations both write through here, so they cannot drift apart.
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use entity::{dialogue, endpoint};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
+};
+
+use super::record::Derived;
+use super::writer::{self, EndpointStubs, Touched};
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, waiting for another writer up to the busy timeout): a deferred transaction that
+/// reads first could not upgrade to writing once another connection committed meanwhile.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rows of the batch that were not stored before.
+    pub inserted: u64,
+    /// Rows of the batch that were stored with other values and now have the batch's.
+    pub updated: u64,
+    /// Endpoints created as stubs because dialogues named them.
+    pub endpoints_created: u64,
+    /// The ids of the rows inserted or changed, in the batch's order (unchanged rows are not
+    /// here: they are what the announcement of a commit carries).
+    pub changed: Vec<String>,
+}
+
+impl Applied {
+    fn from_touched<T>(rows: &[T], id_of: impl Fn(&T) -> &str, touched: Vec<Touched>) -> Self {
+        let position: HashMap<&str, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (id_of(row), i))
+            .collect();
+        let mut touched = touched;
+        touched.sort_by_key(|t| position.get(t.id.as_str()).copied().unwrap_or(usize::MAX));
+        let inserted = touched.iter().filter(|t| t.inserted).count() as u64;
+        Self {
+            inserted,
+            updated: touched.len() as u64 - inserted,
+            endpoints_created: 0,
+            changed: touched.into_iter().map(|t| t.id).collect(),
+        }
+    }
+
+    /// Counts a committed write in the process's metrics (`/metrics`): records by kind
+    /// (`dialogues`, `endpoints`), source (`mutation`, `import`) and result.
+    pub fn record_committed(&self, kind: &'static str, source: &'static str, received: u64) {
+        let unchanged = received.saturating_sub(self.inserted + self.updated);
+        for (result, n) in [
+            ("inserted", self.inserted),
+            ("updated", self.updated),
+            ("unchanged", unchanged),
+        ] {
+            metrics::counter!("insights_records_ingested_total", "kind" => kind, "source" => source, "result" => result)
+                .increment(n);
+        }
+    }
+
+    /// Adds a later batch of the same transaction.
+    pub fn add(&mut self, other: Applied) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.endpoints_created += other.endpoints_created;
+        self.changed.extend(other.changed);
+    }
+}
+
+/// Collects validated records into a batch, keeping the last occurrence of an id (one
+/// statement may not touch a row twice; a later record of the same id wins, as it would if the
+/// records were written one after another).
+pub struct Dedup<T> {
+    rows: Vec<T>,
+    index: HashMap<String, usize>,
+}
+
+impl<T> Dedup<T> {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(capacity),
+            index: HashMap::with_capacity(capacity),
+        }
+    }
+
+    pub fn push(&mut self, id: &str, row: T) {
+        match self.index.get(id) {
+            Some(&at) => self.rows[at] = row,
+            None => {
+                self.index.insert(id.to_string(), self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn take(&mut self) -> Vec<T> {
+        let capacity = self.rows.capacity();
+        self.index.clear();
+        std::mem::replace(&mut self.rows, Vec::with_capacity(capacity))
+    }
+}
+
+/// Writes batches of one tenant's dialogues within one transaction.
+pub struct DialogueBatches {
+    stubs: EndpointStubs,
+    /// The tenant had no dialogues when the transaction began: every stored row then comes from
+    /// this same transaction, derived with the same thresholds, so there is no history to keep.
+    fresh: bool,
+}
+
+impl DialogueBatches {
+    /// For `tenant_id`, looking at what it holds now (within `txn`).
+    pub async fn new<C: ConnectionTrait>(txn: &C, tenant_id: i32) -> Result<Self, DbErr> {
+        let backend = txn.get_database_backend();
+        let any = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT 1 AS found FROM dialogues WHERE tenant_id = {} LIMIT 1",
+                    crate::db::placeholder(backend, 1)
+                ),
+                [tenant_id.into()],
+            ))
+            .await?;
+        Ok(Self {
+            stubs: EndpointStubs::new(tenant_id),
+            fresh: any.is_none(),
+        })
+    }
+
+    /// Applies one batch of validated dialogues (ids unique within it; `derived[i]` tells which
+    /// of `rows[i]`'s `inSla`/`quickDrop` the record left out): creates the endpoints they name
+    /// that do not exist yet, keeps stored `inSla`/`quickDrop` where the record left them out and
+    /// nothing they derive from changed (API.md §1), and upserts by id.
+    pub async fn apply<C: ConnectionTrait>(
+        &mut self,
+        txn: &C,
+        rows: &mut [dialogue::Model],
+        derived: &[Derived],
+    ) -> Result<Applied, DbErr> {
+        if rows.is_empty() {
+            return Ok(Applied::default());
+        }
+        let endpoints_created = self.stubs.ensure(txn, rows).await?;
+        if !self.fresh {
+            writer::keep_stored_derivations(txn, rows, derived).await?;
+        }
+        let touched = writer::upsert_dialogues(txn, rows).await?;
+        let mut applied = Applied::from_touched(rows, |d| &d.id, touched);
+        applied.endpoints_created = endpoints_created;
+        Ok(applied)
+    }
+}
+
+/// Applies one batch of validated endpoints (ids unique within it): upserts by id; an endpoint
+/// that a dialogue created as a stub gets its name, role and thresholds.
+pub async fn apply_endpoints<C: ConnectionTrait>(
+    txn: &C,
+    rows: &[endpoint::Model],
+) -> Result<Applied, DbErr> {
+    if rows.is_empty() {
+        return Ok(Applied::default());
+    }
+    let touched = writer::upsert_endpoints(txn, rows).await?;
+    Ok(Applied::from_touched(rows, |e| &e.id, touched))
+}
+
+/// After a batch failed on the unique order number: the first row whose order number another
+/// row of the batch or a stored dialogue of another id holds, with that other id.
+pub async fn order_number_conflict<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i32,
+    rows: &[dialogue::Model],
+) -> Result<Option<(usize, String)>, DbErr> {
+    let mut seen: HashMap<i32, &str> = HashMap::new();
+    for (at, row) in rows.iter().enumerate() {
+        if let Some(other) = seen.insert(row.order_number, &row.id) {
+            return Ok(Some((at, other.to_string())));
+        }
+    }
+    let mut first: Option<(usize, String)> = None;
+    for (offset, chunk) in rows.chunks(writer::MAX_BATCH_ROWS).enumerate() {
+        let stored: HashMap<i32, String> = dialogue::Entity::find()
+            .filter(dialogue::Column::TenantId.eq(tenant_id))
+            .filter(dialogue::Column::OrderNumber.is_in(chunk.iter().map(|d| d.order_number)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| (d.order_number, d.id))
+            .collect();
+        for (i, row) in chunk.iter().enumerate() {
+            if let Some(other) = stored.get(&row.order_number).filter(|id| **id != row.id) {
+                let at = offset * writer::MAX_BATCH_ROWS + i;
+                if first.as_ref().is_none_or(|(f, _)| at < *f) {
+                    first = Some((at, other.clone()));
+                }
+            }
+        }
+    }
+    Ok(first)
+}
