@@ -1,6 +1,7 @@
 //! The pre-aggregates (issue 9) are exact through every write: a seeded random walk of imports,
 //! re-imports that move dialogues to another queue, agent, outcome and start time (across an
-//! hour, a day and Amsterdam's DST change), rejected imports and deletes, and after each step
+//! hour, a day and Amsterdam's DST change), rejected imports, deletes, an UPDATE statement and
+//! `ingestDialogues` (the write path's mutation), and after each step
 //! - every grain table equals the same aggregate rebuilt from the rows (key by key, column by
 //!   column, the maximum queue time included), and
 //! - every `totalCount` and every `dialogueStats` field the core answers (from the
@@ -140,6 +141,34 @@ fn record(d: &Dlg) -> Value {
         "InSLA": d.in_sla.filter(|_| d.outcome == "Accepted"),
         "QuickDrop": d.quick_drop.filter(|_| d.outcome == "Abandoned"),
     })
+}
+
+/// A dialogue as `ingestDialogues` takes it (API.md §5).
+fn graphql_input(d: &Dlg) -> Value {
+    let mut v = record(d);
+    let object = v.as_object_mut().unwrap();
+    let outcome = object.remove("Outcome").unwrap();
+    let in_sla = object.remove("InSLA").unwrap();
+    let quick_drop = object.remove("QuickDrop").unwrap();
+    object.insert(
+        "outcome".into(),
+        json!(match outcome.as_str().unwrap() {
+            "Accepted" => "ACCEPTED",
+            "Abandoned" => "ABANDONED",
+            _ => "IVR_DROP",
+        }),
+    );
+    object.insert("inSla".into(), in_sla);
+    object.insert("quickDrop".into(), quick_drop);
+    object.insert(
+        "direction".into(),
+        json!(if d.direction == 1 {
+            "INBOUND"
+        } else {
+            "OUTBOUND"
+        }),
+    );
+    v
 }
 
 fn write_file(records: &[Value]) -> tempfile::NamedTempFile {
@@ -562,6 +591,30 @@ async fn pre_aggregates_stay_exact_through_every_write() {
             .await
             .unwrap();
         check(&t, "update statement", &fast, &rows).await;
+
+        // 5b. ingestDialogues (the write path's mutation): moves and new rows in one call.
+        let mut moved: Vec<Dlg> = all.iter().skip(100).take(40).cloned().collect();
+        for d in &mut moved {
+            reshape(&mut rng, d);
+            d.start += 45 * 60_000;
+        }
+        let inputs: Vec<Value> = moved.iter().map(graphql_input).collect();
+        let response = common::query(
+            &t.db,
+            TENANT,
+            "mutation($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { inserted updated } }",
+            json!({ "d": inputs }),
+        )
+        .await;
+        assert!(response["errors"].is_null(), "{}: {response}", t.kind);
+        let summary = &response["data"]["ingestDialogues"];
+        assert_eq!(
+            summary["inserted"].as_i64().unwrap() + summary["updated"].as_i64().unwrap(),
+            40,
+            "{}: every ingested dialogue was moved: {summary}",
+            t.kind
+        );
+        check(&t, "ingestDialogues", &fast, &rows).await;
 
         // 6. The answers above did come from the pre-aggregates: each grain, once tampered
         //    with, changes the answer of a question it is the coarsest for (and the comparison
