@@ -44,9 +44,6 @@ pub enum Access {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
-    /// The process's one announcer, also in the schema's data: what writers commit reaches
-    /// this process's subscribers through it.
-    pub announcer: Announcer,
     pub access: Access,
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// When each key's `last used` was last written (written at most once a minute).
@@ -170,7 +167,6 @@ pub async fn app_with_drain(
     let hub = live(&db, config).await;
     let state = AppState {
         schema: schema_with(config, hub.announcer().clone()),
-        announcer: hub.announcer().clone(),
         hub: hub.clone(),
         max_body_bytes: config.max_body_bytes,
         db,
@@ -322,10 +318,7 @@ async fn front_door(
                     wants_legacy_json(request.headers()),
                 )
             };
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            set_retry_after(&mut response, wait);
             return with_request_id(response, &id);
         }
         let response = next.run(request).await;
@@ -506,10 +499,7 @@ pub(crate) async fn authenticate_with(
                         ErrorCode::RateLimited,
                         "too many requests for this API key; retry after the time in Retry-After",
                     );
-                    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                    set_retry_after(&mut response, wait);
                     return Err(response);
                 }
                 touch_later(state, id);
@@ -551,6 +541,14 @@ fn touch_later(state: &AppState, id: &str) {
             }
         });
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn set_retry_after(response: &mut Response, wait: Duration) {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {
@@ -609,12 +607,12 @@ async fn execute(
     let id = request_id(headers);
     let principal = match authenticate(state, headers, legacy).await {
         Ok(principal) => principal,
-        Err(response) => return with_request_id(response, &id),
+        Err(response) => return response,
     };
     // Persisted queries, once the caller is known (strangers do not fill the store).
     match state.persisted.resolve(&mut request) {
         Ok(crate::apq::Resolution::FromHash) if get && get_would_mutate(&request) => {
-            return with_request_id(get_mutation_refused(legacy), &id);
+            return get_mutation_refused(legacy);
         }
         Ok(_) => {}
         Err(refusal) => {
@@ -623,8 +621,7 @@ async fn execute(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let response = error_response(status, refusal.code, &refusal.message, legacy);
-            return with_request_id(response, &id);
+            return error_response(status, refusal.code, &refusal.message, legacy);
         }
     }
     let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
@@ -640,20 +637,17 @@ async fn execute(
                 "the request took longer than {} s and was stopped (request id {id})",
                 state.request_timeout.as_secs()
             );
-            let response = error_response(
+            return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::InternalServerError,
                 &message,
                 legacy,
             );
-            return with_request_id(response, &id);
         }
     };
     // A request error (it never reached execution: parse, validation, limits) has no `data`
     // entry and, as application/graphql-response+json, status 400; field errors keep 200.
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+    let request_error = graphql::is_request_error(&response);
     let status = if request_error && !legacy {
         StatusCode::BAD_REQUEST
     } else {
@@ -684,7 +678,8 @@ async fn execute(
             HeaderValue::from_static("Authorization, Accept"),
         );
     }
-    with_request_id(http, &id)
+    // `front_door` names the request id in every response.
+    http
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

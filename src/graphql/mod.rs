@@ -167,6 +167,14 @@ pub fn scoped(request: impl Into<Request>, scope: TenantScope) -> Request {
     authorized(request, scope, Scopes::all(), None)
 }
 
+/// Whether a response is a request error: it never reached execution (parse, validation,
+/// limits), so it has errors without paths and no `data`.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
 /// Identifies a request in logs and in the `extensions.requestId` of internal errors.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

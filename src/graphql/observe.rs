@@ -7,7 +7,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, Response, ServerResult, Value, Variables};
+use async_graphql::{Request, Response, ServerResult, Variables};
 
 use crate::metrics::OperationNames;
 
@@ -36,7 +36,7 @@ pub struct OperationMetrics {
 fn outcome(response: &Response) -> &'static str {
     if response.errors.is_empty() {
         "ok"
-    } else if response.data == Value::Null && response.errors.iter().all(|e| e.path.is_empty()) {
+    } else if super::is_request_error(response) {
         "request_error"
     } else {
         "field_error"
