@@ -48,10 +48,10 @@ psql_admin() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_ADMIN" "$@"; }
 now() { date +%s.%N; }
 # import_rate URL FILE: imports, prints rows/s
 import_rate() {
-  local start end rows
-  "$BIN" --database-url "$1" import endpoints "$WORK/data/endpoints.ndjson" --quiet >/dev/null 2>&1
+  local start end rows bin=${3:-$BIN}
+  "$bin" --database-url "$1" import endpoints "$WORK/data/endpoints.ndjson" --quiet >/dev/null 2>&1
   start=$(now)
-  "$BIN" --database-url "$1" import dialogues "$2" --quiet >/dev/null 2>"$WORK/import.log" \
+  "$bin" --database-url "$1" import dialogues "$2" --quiet >/dev/null 2>"$WORK/import.log" \
     || { cat "$WORK/import.log" >&2; exit 1; }
   end=$(now)
   rows=$(wc -l <"$2")
@@ -87,26 +87,36 @@ for N in "${SIZES[@]}"; do
   if [ "$N" = "${SIZES[0]}" ]; then
     log "$N: import without pre-aggregates (PostgreSQL)"
     psql_admin -c "CREATE DATABASE $DB"
-    # `import` migrates first, so "without" = m0003's triggers dropped (its tables stay, unused);
-    # afterwards m0003 is rolled back and applied again over the imported rows (timed).
+    # `import` migrates first, so "without" = the triggers dropped (the tables stay, unused:
+    # on PostgreSQL only the triggers write them); afterwards m0004 and m0003 are rolled back
+    # and applied again over the imported rows (timed).
     "$BIN" --database-url "$URL" migrate >/dev/null 2>&1
     psql -X -q "$URL" -c "DROP TRIGGER rollups_insert ON dialogues; DROP TRIGGER rollups_update ON dialogues; DROP TRIGGER rollups_delete ON dialogues"
     PG_BEFORE=$(import_rate "$URL" "$WORK/data/dialogues.ndjson")
-    "$BIN" --database-url "$URL" migrate --down 1 >"$WORK/migrate.log" 2>&1
-    grep -q "m0003_rollups' has been rolled back" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
+    "$BIN" --database-url "$URL" migrate --down 2 >"$WORK/migrate.log" 2>&1
+    for m in m0004_rollup_dimensions m0003_rollups; do
+      grep -q "$m' has been rolled back" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
+    done
     start=$(now)
     "$BIN" --database-url "$URL" migrate >"$WORK/migrate.log" 2>&1
     end=$(now)
-    grep -q "m0003_rollups' has been applied" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
+    for m in m0003_rollups m0004_rollup_dimensions; do
+      grep -q "$m' has been applied" "$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; exit 1; }
+    done
     MIGRATE_S=$(python3 -c "print(round($end - $start, 1))")
     psql_admin -c "DROP DATABASE $DB WITH (FORCE)"
     log "$N: SQLite without and with pre-aggregates"
     SQLITE_URL="sqlite://$WORK/bench.db?mode=rwc"
     rm -f "$WORK"/bench.db*
-    "$BIN" --database-url "$SQLITE_URL" migrate >/dev/null 2>&1
-    sqlite3 "$WORK/bench.db" "DROP TRIGGER rollups_insert; DROP TRIGGER rollups_update; DROP TRIGGER rollups_delete;"
-    SQLITE_BEFORE=$(import_rate "$SQLITE_URL" "$WORK/data/dialogues.ndjson")
-    log "import before: PostgreSQL ${PG_BEFORE}/s, SQLite ${SQLITE_BEFORE}/s; m0003 ${MIGRATE_S} s"
+    # On SQLite the importer itself sums the rows it inserts: "without" needs a build from
+    # before the pre-aggregates (BASE_BIN, see bench/rollups_ab.sh).
+    if [ -n "${BASE_BIN:-}" ]; then
+      "$BASE_BIN" --database-url "$SQLITE_URL" migrate >/dev/null 2>&1
+      SQLITE_BEFORE=$(import_rate "$SQLITE_URL" "$WORK/data/dialogues.ndjson" "$BASE_BIN")
+    else
+      SQLITE_BEFORE="n/a (set BASE_BIN)"
+    fi
+    log "import before: PostgreSQL ${PG_BEFORE}/s, SQLite ${SQLITE_BEFORE}/s; m0003+m0004 ${MIGRATE_S} s"
     rm -f "$WORK"/bench.db*
     SQLITE_AFTER=$(import_rate "$SQLITE_URL" "$WORK/data/dialogues.ndjson")
     rm -f "$WORK"/bench.db*
@@ -122,7 +132,8 @@ for N in "${SIZES[@]}"; do
   TENANT=$(psql -X -At "$URL" -c "SELECT id FROM tenants WHERE name = 'default'")
   GRAINS=$(psql -X -At "$URL" -c "SELECT string_agg(t || ' ' || to_char(n, 'FM9,999,999'), ', ') FROM (
     SELECT 'day×queue' t, count(*) n FROM rollup_day_queue UNION ALL SELECT 'hour×queue', count(*) FROM rollup_hour_queue
-    UNION ALL SELECT '15min×queue', count(*) FROM rollup_15m_queue) g")
+    UNION ALL SELECT 'hour×agent', count(*) FROM rollup_hour_agent UNION ALL SELECT 'hour×queue/ivr/direction/outcome/flags', count(*) FROM rollup_hour_dims
+    UNION ALL SELECT '15min', count(*) FROM rollup_15m) g")
 
   log "$N: serving"
   "$BIN" --database-url "$URL" serve --no-auth --bind "127.0.0.1:$PORT" --rate-limit 1000000 >"$WORK/server.log" 2>&1 &
@@ -189,7 +200,7 @@ for n, *_, grains in rows:
     w(f"Pre-aggregate rows at {int(n):,}: {grains}.")
 w("")
 w("Import (\`insights import dialogues\`, $N_FIRST generated dialogues, rows/s): PostgreSQL $PG_BEFORE before → $FIRST_PG_AFTER with the triggers; "
-  "SQLite $SQLITE_BEFORE → $SQLITE_AFTER. Migration m0003 over the existing rows: $MIGRATE_S s.")
+  "SQLite $SQLITE_BEFORE → $SQLITE_AFTER. Migrations m0003 and m0004 over the existing rows: $MIGRATE_S s.")
 w("<!-- rollups:end -->")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 PY

@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# Usage: bash bench/rollups_ab.sh   (INSIGHTS_BIN = a release build; BENCH_POSTGRES_BASE = server)
-# Interleaved A/B import throughput: A = m0003's triggers dropped, B = with them; same binary,
-# same 300k-dialogue file, fresh database each time, alternating to spread the machine's noise.
+# Usage: BASE_BIN=<insights without pre-aggregates> bash bench/rollups_ab.sh [postgres|sqlite]
+#   (default postgres; INSIGHTS_BIN = this release build; BENCH_POSTGRES_BASE = server; ROUNDS,
+#   DIALOGUES). BASE_BIN: a release build of the commit before the pre-aggregates, e.g.
+#   git worktree add /tmp/base 22c984e && (cd /tmp/base && cargo build --release)
+# Interleaved A/B import throughput: A = BASE_BIN (no pre-aggregates), B = INSIGHTS_BIN; the same
+# demo file, a fresh database each time, alternating to spread the machine's noise. Then, in the
+# same database, a re-import of the file with every dialogue moved to another queue (every row
+# updated: each leaves its groups and joins others).
 set -euo pipefail
+KIND=${1:-postgres}
 BIN=${INSIGHTS_BIN:-$PWD/target/release/insights}
+BASE=${BASE_BIN:?BASE_BIN: a build without the pre-aggregates}
 PG=${BENCH_POSTGRES_BASE:-postgres://postgres@127.0.0.1:5432}
+ROUNDS=${ROUNDS:-3}
+N=${DIALOGUES:-300000}
+# As many dialogues a day as the 1M demo over a year (~2,700; 40 agents, ~6.5 an agent-hour):
+# the groups a batch touches, and so the cost, depend on that density.
+DAYS=${DAYS:-$(( N * 365 / 1000000 ))}
 WORK=$(mktemp -d /tmp/rollups-ab.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-$BIN demo --dialogues 300000 --days 365 --until 2026-11-01 --seed 42 --out-dir data >/dev/null 2>&1
-for round in 1 2 3; do
+$BIN demo --dialogues "$N" --days "$DAYS" --until 2026-11-01 --seed 42 --out-dir data >/dev/null 2>&1
+sed 's/"queueId":"demo-queue-\([0-9]\)"/"queueId":"demo-queue-x\1"/' data/dialogues.ndjson > data/moved.ndjson
+for round in $(seq "$ROUNDS"); do
   for variant in A B; do
-    db=rollup_ab_${variant,,}
-    psql -X -q -At $PG/postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-    $BIN --database-url $PG/$db migrate >/dev/null 2>&1
-    [ $variant = A ] && psql -X -q $PG/$db -c "DROP TRIGGER rollups_insert ON dialogues; DROP TRIGGER rollups_update ON dialogues; DROP TRIGGER rollups_delete ON dialogues"
-    $BIN --database-url $PG/$db import endpoints data/endpoints.ndjson --quiet >/dev/null 2>&1
+    bin=$BIN
+    [ $variant = A ] && bin=$BASE
+    if [ "$KIND" = sqlite ]; then
+      rm -f ab.db ab.db-wal ab.db-shm
+      url="sqlite://$WORK/ab.db?mode=rwc"
+      $bin --database-url "$url" migrate >/dev/null 2>&1
+    else
+      db=rollup_ab_${variant,,}
+      psql -X -q -At "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" 2>/dev/null
+      url=$PG/$db
+      $bin --database-url "$url" migrate >/dev/null 2>&1
+    fi
+    $bin --database-url "$url" import endpoints data/endpoints.ndjson --quiet >/dev/null 2>&1
     start=$(date +%s.%N)
-    $BIN --database-url $PG/$db import dialogues data/dialogues.ndjson --quiet >/dev/null 2>&1
+    $bin --database-url "$url" import dialogues data/dialogues.ndjson --quiet >/dev/null 2>&1
     end=$(date +%s.%N)
-    # and a re-import that changes every row's queue (the update trigger)
-    sed 's/"queueId":"demo-queue-\([0-9]\)"/"queueId":"demo-queue-x\1"/' data/dialogues.ndjson > data/moved.ndjson
     s2=$(date +%s.%N)
-    $BIN --database-url $PG/$db import dialogues data/moved.ndjson --quiet >/dev/null 2>&1
+    $bin --database-url "$url" import dialogues data/moved.ndjson --quiet >/dev/null 2>&1
     e2=$(date +%s.%N)
-    python3 -c "print('$variant round $round: insert', round(300000/($end-$start)), '/s, update', round(300000/($e2-$s2)), '/s')"
+    python3 -c "print('$KIND $variant round $round: insert', round($N/($end-$start)), '/s, update', round($N/($e2-$s2)), '/s')"
   done
 done
-for v in A B; do psql -X -q -At $PG/postgres -c "DROP DATABASE IF EXISTS rollup_ab_${v,,} WITH (FORCE)"; done
+if [ "$KIND" = postgres ]; then
+  for v in a b; do psql -X -q -At "$PG/postgres" -c "DROP DATABASE IF EXISTS rollup_ab_$v WITH (FORCE)" 2>/dev/null; done
+fi

@@ -277,12 +277,21 @@ fn filters() -> Vec<Option<Filter<DialogueField>>> {
             ),
         ])),
         Some(Filter::Is(F::QueueId, Op::IsNull(true))),
+        Some(Filter::Is(F::InSla, Op::Eq(Operand::Bool(true)))),
+        Some(Filter::All(vec![
+            Filter::Is(F::QuickDrop, Op::IsNull(false)),
+            Filter::Is(F::QueueId, Op::Ne(text("q-0"))),
+        ])),
+        Some(Filter::Is(
+            F::AgentId,
+            Op::In(vec![text("a-1"), text("a-2")]),
+        )),
         Some(Filter::Is(F::CustomerId, Op::Eq(text("c-1")))),
         Some(Filter::Is(F::QueueDuration, Op::Gt(Operand::Float(20.0)))),
     ]
 }
 
-const GROUPS: [&[Dimension]; 7] = [
+const GROUPS: [&[Dimension]; 8] = [
     &[],
     &[Dimension::Queue],
     &[Dimension::Agent],
@@ -290,6 +299,7 @@ const GROUPS: [&[Dimension]; 7] = [
     &[Dimension::Direction],
     &[Dimension::Outcome],
     &[Dimension::Queue, Dimension::Outcome],
+    &[Dimension::Ivr, Dimension::Direction, Dimension::Outcome],
 ];
 
 const GRANULARITIES: [Granularity; 7] = [
@@ -579,6 +589,24 @@ async fn pre_aggregates_stay_exact_through_every_write() {
         let after_delete = check(&t, "deletes", &fast, &rows).await;
         assert!(after_delete < all.len() as i64);
 
+        // 4b. An insert by plain SQL (the insert trigger: on SQLite only the batch writer's
+        //     own inserts skip it, and its mark never outlives the batch).
+        t.db
+            .execute_raw(Statement::from_string(
+                backend,
+                format!(
+                    "INSERT INTO dialogues SELECT tenant_id, id || '-copy', order_number + 1000000, start_date, \
+                     start_timestamp_ms + 3600000, queue_enter_timestamp_ms, accept_timestamp_ms, end_timestamp_ms, \
+                     ivr_duration_in_sec, queue_duration_in_sec, initial_talk_duration_in_sec, session_duration_in_sec, \
+                     ivr_id, queue_id, customer_id, agent_id, direction, outcome, in_sla, quick_drop \
+                     FROM dialogues WHERE tenant_id = {tenant_id} AND order_number % 3 = 0"
+                ),
+            ))
+            .await
+            .unwrap();
+        let after_insert = check(&t, "insert statement", &fast, &rows).await;
+        assert!(after_insert > after_delete);
+
         // 5. An update statement that moves many rows at once.
         t.db
             .execute_raw(Statement::from_string(
@@ -619,19 +647,19 @@ async fn pre_aggregates_stay_exact_through_every_write() {
         // 6. The answers above did come from the pre-aggregates: each grain, once tampered
         //    with, changes the answer of a question it is the coarsest for (and the comparison
         //    above would have failed).
-        let probes: [(&str, Tz, &[Dimension]); 3] = [
+        let amsterdam = chrono_tz::Europe::Amsterdam;
+        let probes: [(&str, Tz, &[Dimension]); 5] = [
             ("rollup_day_queue", chrono_tz::UTC, &[Dimension::Queue]),
+            ("rollup_hour_queue", amsterdam, &[Dimension::Queue]),
+            ("rollup_hour_agent", amsterdam, &[Dimension::Agent]),
             (
-                "rollup_hour_queue",
-                chrono_tz::Europe::Amsterdam,
-                &[Dimension::Queue],
+                "rollup_hour_dims",
+                amsterdam,
+                &[Dimension::Ivr, Dimension::Outcome],
             ),
-            (
-                "rollup_15m_queue",
-                chrono_tz::Asia::Kathmandu,
-                &[Dimension::Queue],
-            ),
+            ("rollup_15m", chrono_tz::Asia::Kathmandu, &[]),
         ];
+        assert_eq!(probes.len(), GRAINS.len(), "every grain is probed");
         for (table, zone, group_by) in probes {
             let tamper = |delta: i64| {
                 Statement::from_string(

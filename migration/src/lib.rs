@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_endpoint_name_search;
 mod m0003_rollups;
+mod m0004_rollup_dimensions;
 pub mod rollups;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_endpoint_name_search::Migration),
             Box::new(m0003_rollups::Migration),
+            Box::new(m0004_rollup_dimensions::Migration),
         ]
     }
 }

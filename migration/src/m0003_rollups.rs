@@ -8,10 +8,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::install(manager.get_connection()).await
+        crate::rollups::install(manager.get_connection(), 3).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::uninstall(manager.get_connection()).await
+        crate::rollups::uninstall(manager.get_connection(), 3).await
     }
 }

@@ -14,6 +14,7 @@ use sea_orm::{
 
 use super::record::Derived;
 use super::writer::{self, EndpointStubs, Touched};
+use migration::rollups;
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
 /// IMMEDIATE`, waiting for another writer up to the busy timeout): a deferred transaction that
@@ -167,11 +168,63 @@ impl DialogueBatches {
         if !self.fresh {
             writer::keep_stored_derivations(txn, rows, derived).await?;
         }
-        let touched = writer::upsert_dialogues(txn, rows).await?;
+        let backend = txn.get_database_backend();
+        let touched = match rollups::writer_adds_inserts(backend) {
+            Some(mark) => {
+                txn.execute_raw(mark).await?;
+                let written = writer::upsert_dialogues(txn, rows).await;
+                if let Some(done) = rollups::writer_done(backend) {
+                    txn.execute_raw(done).await?;
+                }
+                let touched = written?;
+                add_inserted_to_rollups(txn, rows, &touched).await?;
+                touched
+            }
+            None => writer::upsert_dialogues(txn, rows).await?,
+        };
         let mut applied = Applied::from_touched(rows, |d| &d.id, touched);
         applied.endpoints_created = endpoints_created;
         Ok(applied)
     }
+}
+
+/// SQLite: adds the rows this batch inserted to the pre-aggregates, summed here rather than by
+/// the row-level insert trigger (which [`rollups::writer_adds_inserts`] turned off for the
+/// batch).
+async fn add_inserted_to_rollups<C: ConnectionTrait>(
+    txn: &C,
+    rows: &[dialogue::Model],
+    touched: &[Touched],
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveEnum;
+    let inserted: std::collections::HashSet<&str> = touched
+        .iter()
+        .filter(|t| t.inserted)
+        .map(|t| t.id.as_str())
+        .collect();
+    let mut deltas = rollups::Deltas::default();
+    for d in rows.iter().filter(|d| inserted.contains(d.id.as_str())) {
+        deltas.add(&rollups::Dialogue {
+            tenant_id: d.tenant_id,
+            start_timestamp_ms: d.start_timestamp_ms,
+            queue_enter_timestamp_ms: d.queue_enter_timestamp_ms,
+            ivr_duration_in_sec: d.ivr_duration_in_sec,
+            queue_duration_in_sec: d.queue_duration_in_sec,
+            initial_talk_duration_in_sec: d.initial_talk_duration_in_sec,
+            session_duration_in_sec: d.session_duration_in_sec,
+            ivr_id: d.ivr_id.as_deref(),
+            queue_id: d.queue_id.as_deref(),
+            agent_id: d.agent_id.as_deref(),
+            direction: d.direction.to_value(),
+            outcome: d.outcome.to_value(),
+            in_sla: d.in_sla,
+            quick_drop: d.quick_drop,
+        });
+    }
+    for statement in deltas.take_statements() {
+        txn.execute_raw(statement).await?;
+    }
+    Ok(())
 }
 
 /// Applies one batch of validated endpoints (ids unique within it): upserts by id; an endpoint

@@ -13,12 +13,14 @@
 //!   before). Otherwise the coarsest grain that holds the `groupBy` and filter dimensions and
 //!   whose slots do not straddle a bucket boundary in the zone over the range
 //!   ([`Bucketing::aligned_to`]); the slots at the range's edges come from the rows and both
-//!   are merged by group key (counts and sums of whole milliseconds add exactly).
+//!   are merged by group key (counts and sums of whole milliseconds add exactly). The flags
+//!   (`inSla`, `quickDrop`) are keys of one grain, stored as -1/0/1 and read back as nullable
+//!   booleans, so a filter on them compares as on the rows.
 //!
 //! A filter is the same [`Filter`] tree, rendered against the grain's columns by
 //! [`RollupField`]: one translation to SQL. Every choice is logged (`tracing` debug, target
 //! `insights::query::rollups`) with its reason.
-use migration::rollups::{is_id, Grain, GRAINS};
+use migration::rollups::{dim_kind, DimKind, Grain, GRAINS};
 use sea_orm::sea_query::{Alias, Expr};
 
 use super::filter::{DialogueField, Field, Filter, Kind, Op, Operand};
@@ -36,11 +38,13 @@ pub(super) struct RollupField {
 impl Field for RollupField {
     fn column(self) -> Expr {
         let column = dimension_column(self.field).expect("only dimensions are mapped");
-        if is_id(column) {
-            Expr::cust(format!("NULLIF({}.{column}, '')", self.table))
-        } else {
-            Expr::cust(format!("{}.{column}", self.table))
-        }
+        let t = self.table;
+        Expr::cust(match dim_kind(column) {
+            DimKind::Id => format!("NULLIF({t}.{column}, '')"),
+            DimKind::Code => format!("{t}.{column}"),
+            // Back to a nullable boolean, compared as the row path compares `in_sla`.
+            DimKind::Flag => format!("(CASE {t}.{column} WHEN 1 THEN TRUE WHEN 0 THEN FALSE END)"),
+        })
     }
 
     fn nullable(self) -> bool {
@@ -64,6 +68,8 @@ fn dimension_column(field: DialogueField) -> Option<&'static str> {
         DialogueField::IvrId => Some("ivr_id"),
         DialogueField::Direction => Some("direction"),
         DialogueField::Outcome => Some("outcome"),
+        DialogueField::InSla => Some("in_sla"),
+        DialogueField::QuickDrop => Some("quick_drop"),
         _ => None,
     }
 }
@@ -78,12 +84,12 @@ pub(super) fn dimension_of(dim: Dimension) -> &'static str {
     }
 }
 
-/// The select expression of a grouped dimension read from a grain (absent ids back to NULL).
+/// The select expression of a grouped dimension read from a grain (absent ids back to NULL;
+/// the groupBy dimensions are ids and codes).
 pub(super) fn group_column(table: &str, column: &str) -> String {
-    if is_id(column) {
-        format!("NULLIF({table}.{column}, '')")
-    } else {
-        format!("{table}.{column}")
+    match dim_kind(column) {
+        DimKind::Id => format!("NULLIF({table}.{column}, '')"),
+        DimKind::Code | DimKind::Flag => format!("{table}.{column}"),
     }
 }
 
@@ -332,5 +338,134 @@ impl super::TenantScope {
             "totalCount from pre-aggregates, partial slots from rows"
         );
         Ok(Some(middle? + before? + after?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Which source answers which question: the exactness of each source is pinned by
+    //! `tests/rollups.rs`, which compares them; here, that the grains are actually chosen.
+    use super::*;
+    use crate::buckets::Granularity;
+    use chrono_tz::Tz;
+
+    const MARCH: i64 = 1_772_323_200_000; // 2026-03-01T00:00:00Z
+    const APRIL: i64 = 1_775_001_600_000; // 2026-04-01T00:00:00Z
+
+    fn grain_for(
+        zone: Tz,
+        granularity: Granularity,
+        group_by: &[Dimension],
+        filter: Option<Filter<DialogueField>>,
+    ) -> Result<&'static str, String> {
+        let request = StatsRequest {
+            from: MARCH,
+            to: APRIL,
+            zone,
+            granularity,
+            group_by: group_by.to_vec(),
+            filter,
+            measures: vec![Measure::Offered, Measure::AverageSpeedOfAnswer],
+            percentiles: Vec::new(),
+            max_rows: 100_000,
+        };
+        let bucketing = Bucketing::new(zone, granularity, MARCH, APRIL);
+        stats_grain(&request, &request.measures, &bucketing).map(|g| g.table)
+    }
+
+    fn is(field: DialogueField, op: Op) -> Option<Filter<DialogueField>> {
+        Some(Filter::Is(field, op))
+    }
+
+    #[test]
+    fn stats_take_the_coarsest_grain_holding_their_dimensions() {
+        use chrono_tz::{Asia, Europe, UTC};
+        use DialogueField as F;
+        use Dimension as D;
+        let ams = Europe::Amsterdam;
+        assert_eq!(
+            grain_for(UTC, Granularity::Day, &[D::Queue], None),
+            Ok("rollup_day_queue")
+        );
+        assert_eq!(
+            grain_for(ams, Granularity::Day, &[D::Queue], None),
+            Ok("rollup_hour_queue")
+        );
+        assert_eq!(
+            grain_for(ams, Granularity::Day, &[D::Agent], None),
+            Ok("rollup_hour_agent")
+        );
+        assert_eq!(
+            grain_for(
+                ams,
+                Granularity::Month,
+                &[D::Ivr, D::Direction, D::Outcome],
+                None
+            ),
+            Ok("rollup_hour_dims")
+        );
+        let in_sla = is(F::InSla, Op::Eq(Operand::Bool(true)));
+        assert_eq!(
+            grain_for(ams, Granularity::Hour, &[D::Queue], in_sla.clone()),
+            Ok("rollup_hour_dims")
+        );
+        let no_quick_drop = is(F::QuickDrop, Op::IsNull(true));
+        assert_eq!(
+            grain_for(UTC, Granularity::Total, &[D::Outcome], no_quick_drop),
+            Ok("rollup_hour_dims")
+        );
+        let agent = is(F::AgentId, Op::Eq(Operand::Text("a-1".into())));
+        assert_eq!(
+            grain_for(ams, Granularity::Week, &[], agent.clone()),
+            Ok("rollup_hour_agent")
+        );
+        // +05:30 days start on half hours: the 15-minute grain, which holds no dimension.
+        assert_eq!(
+            grain_for(Asia::Kolkata, Granularity::Day, &[], None),
+            Ok("rollup_15m")
+        );
+        assert_eq!(
+            grain_for(ams, Granularity::FifteenMinutes, &[], None),
+            Ok("rollup_15m")
+        );
+        assert!(grain_for(Asia::Kolkata, Granularity::Day, &[D::Queue], None).is_err());
+        // The rows answer: dimensions no grain holds together, a zone no hour grain aligns
+        // with, a filter on a measure.
+        assert!(grain_for(ams, Granularity::Day, &[D::Agent], in_sla).is_err());
+        assert!(grain_for(ams, Granularity::Day, &[D::Queue, D::Agent], None).is_err());
+        assert!(grain_for(Asia::Kathmandu, Granularity::Day, &[D::Agent], None).is_err());
+        let slow = is(F::QueueDuration, Op::Gt(Operand::Float(20.0)));
+        assert!(grain_for(UTC, Granularity::Day, &[], slow).is_err());
+    }
+
+    #[test]
+    fn counts_take_a_grain_holding_the_filter() {
+        let count = |filter: Option<Filter<DialogueField>>| {
+            let split = split_time(filter.as_ref());
+            count_grain(&split).map(|g| g.table)
+        };
+        let range = |rest: Filter<DialogueField>| {
+            Some(Filter::All(vec![
+                Filter::Is(
+                    DialogueField::StartTimestamp,
+                    Op::Gte(Operand::Instant(MARCH)),
+                ),
+                Filter::Is(
+                    DialogueField::StartTimestamp,
+                    Op::Lt(Operand::Instant(APRIL + 3_600_000)),
+                ),
+                rest,
+            ]))
+        };
+        assert_eq!(count(None), Ok("rollup_day_queue"));
+        let outcome = Filter::Is(
+            DialogueField::Outcome,
+            Op::Eq(Operand::Outcome(entity::Outcome::Abandoned)),
+        );
+        assert_eq!(count(range(outcome)), Ok("rollup_hour_dims"));
+        let agent = Filter::Is(DialogueField::AgentId, Op::IsNull(false));
+        assert_eq!(count(range(agent)), Ok("rollup_hour_agent"));
+        let customer = Filter::Is(DialogueField::CustomerId, Op::IsNull(false));
+        assert!(count(range(customer)).is_err());
     }
 }

@@ -1,0 +1,18 @@
+//! Pre-aggregates keyed by agent and by the other dimensions (queue, ivr, direction, outcome,
+//! inSla, quickDrop) at the hour, built for the dialogues already stored; the triggers are
+//! re-created over every grain (see [`crate::rollups`]).
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::rollups::install(manager.get_connection(), 4).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::rollups::uninstall(manager.get_connection(), 4).await
+    }
+}
