@@ -1023,7 +1023,7 @@ mod tests {
         assert_eq!(sqlite_round(-2.5), -3);
         // SQLite adds 0.5 then truncates: the sum itself rounds up here.
         assert_eq!(sqlite_round(0.49999999999999994), 1);
-        assert_eq!(sqlite_round(59_028.999_999_999_996), 59_029);
+        assert_eq!(sqlite_round(59_028.999_999_999_99), 59_029);
     }
 
     #[test]
