@@ -989,25 +989,22 @@ fn upsert_groups(grain: &Grain, groups: &[(Vec<KeyPart>, Group)]) -> Statement {
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
-/// SQLite: marks, within the current transaction, that the writer adds the rows it inserts
-/// to the pre-aggregates itself ([`Deltas`]), so that the row-level insert trigger leaves them
-/// alone; every other insert (plain SQL included), every update and every delete still goes
-/// through the triggers. One writer at a time: the mark is a row only this transaction sees,
-/// deleted again before it commits ([`writer_done`]). PostgreSQL's statement-level trigger
-/// sums a whole statement at once and stays in charge there.
-pub fn writer_adds_inserts(backend: DbBackend) -> Option<Statement> {
+/// SQLite: the statements that begin and end, within the current transaction, the mark that
+/// the writer adds the rows it inserts to the pre-aggregates itself ([`Deltas`]), so that the
+/// row-level insert trigger leaves them alone; every other insert (plain SQL included), every
+/// update and every delete still goes through the triggers. One writer at a time: the mark is a
+/// row only this transaction sees, deleted again before it commits. None on PostgreSQL, whose
+/// statement-level trigger sums a whole statement at once and stays in charge there.
+pub fn writer_adds_inserts(backend: DbBackend) -> Option<(Statement, Statement)> {
     (backend == DbBackend::Sqlite).then(|| {
-        Statement::from_string(
-            backend,
-            format!("INSERT OR IGNORE INTO {WRITER_TABLE} (id) VALUES (1)"),
+        let statement = |sql: String| Statement::from_string(backend, sql);
+        (
+            statement(format!(
+                "INSERT OR IGNORE INTO {WRITER_TABLE} (id) VALUES (1)"
+            )),
+            statement(format!("DELETE FROM {WRITER_TABLE}")),
         )
     })
-}
-
-/// Ends [`writer_adds_inserts`].
-pub fn writer_done(backend: DbBackend) -> Option<Statement> {
-    (backend == DbBackend::Sqlite)
-        .then(|| Statement::from_string(backend, format!("DELETE FROM {WRITER_TABLE}")))
 }
 
 const WRITER_TABLE: &str = "rollups_writer";
@@ -1027,7 +1024,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dialogue_adds_what_the_sql_adds() {
+    fn a_dialogue_adds_to_its_group_in_every_grain() {
         let d = Dialogue {
             tenant_id: 7,
             start_timestamp_ms: 3 * HOUR_MS + 20 * MINUTE_MS,

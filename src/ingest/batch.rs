@@ -170,12 +170,10 @@ impl DialogueBatches {
         }
         let backend = txn.get_database_backend();
         let touched = match rollups::writer_adds_inserts(backend) {
-            Some(mark) => {
+            Some((mark, unmark)) => {
                 txn.execute_raw(mark).await?;
                 let written = writer::upsert_dialogues(txn, rows).await;
-                if let Some(done) = rollups::writer_done(backend) {
-                    txn.execute_raw(done).await?;
-                }
+                txn.execute_raw(unmark).await?;
                 let touched = written?;
                 add_inserted_to_rollups(txn, rows, &touched).await?;
                 touched
