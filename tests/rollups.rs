@@ -590,7 +590,8 @@ async fn pre_aggregates_stay_exact_through_every_write() {
         assert!(after_delete < all.len() as i64);
 
         // 4b. An insert by plain SQL (the insert trigger: on SQLite only the batch writer's
-        //     own inserts skip it, and its mark never outlives the batch).
+        //     own inserts skip it; neither its mark nor an import's setting the trigger aside
+        //     outlives the batch or the file).
         t.db
             .execute_raw(Statement::from_string(
                 backend,

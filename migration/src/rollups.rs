@@ -842,30 +842,27 @@ enum KeyPart {
     Text(String),
 }
 
+/// The dimensions a grain may key on, in the order of [`Deltas::dimensions`].
+const DIMENSIONS: [&str; 7] = [
+    "queue_id",
+    "agent_id",
+    "ivr_id",
+    "direction",
+    "outcome",
+    "in_sla",
+    "quick_drop",
+];
+
+/// A group's key while [`Deltas`] sums: tenant, slot and the grain's dimensions in its order,
+/// an id as its position in the deltas' list of ids, so that summing a row allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct GroupKey {
+    tenant_id: i32,
+    slot_ms: i64,
+    dims: [i64; DIMENSIONS.len()],
+}
+
 impl Dialogue<'_> {
-    /// A dimension as the grain's key stores it (see [`dim_value`]).
-    fn dim(&self, dim: &str) -> KeyPart {
-        let id = |v: Option<&str>| KeyPart::Text(v.unwrap_or("").to_string());
-        let flag = |v: Option<bool>| KeyPart::Int(v.map_or(-1, i64::from));
-        match dim {
-            "queue_id" => id(self.queue_id),
-            "agent_id" => id(self.agent_id),
-            "ivr_id" => id(self.ivr_id),
-            "direction" => KeyPart::Int(self.direction.into()),
-            "outcome" => KeyPart::Int(self.outcome.into()),
-            "in_sla" => flag(self.in_sla),
-            "quick_drop" => flag(self.quick_drop),
-            other => unreachable!("no dimension {other}"),
-        }
-    }
-
-    fn key(&self, grain: &Grain) -> Vec<KeyPart> {
-        let slot = self.start_timestamp_ms.div_euclid(grain.slot_ms) * grain.slot_ms;
-        let mut key = vec![KeyPart::Int(self.tenant_id.into()), KeyPart::Int(slot)];
-        key.extend(grain.dims.iter().map(|d| self.dim(d)));
-        key
-    }
-
     fn queue_time(&self) -> Option<f64> {
         Set::Offered
             .holds(self)
@@ -897,17 +894,36 @@ struct Group {
 /// trigger, which sees the old version.
 #[derive(Debug)]
 pub struct Deltas {
-    groups: Vec<std::collections::BTreeMap<Vec<KeyPart>, Group>>,
+    /// Per grain, the positions in [`DIMENSIONS`] of its dimensions.
+    grain_dims: Vec<Vec<usize>>,
+    /// Per grain, its groups (a fast hash: keys are the writer's own, not a client's).
+    groups: Vec<foldhash::HashMap<GroupKey, Group>>,
+    /// The ids the keys name (absent is `""`), and each one's position.
+    ids: Vec<String>,
+    id_positions: foldhash::HashMap<String, i64>,
 }
 
-/// Groups per upsert statement: the statements of full chunks share one text (prepared once);
-/// 50 rows of up to 27 values stay far under SQLite's 32,766 bound values.
+/// Groups per upsert statement: 50 rows of up to 27 values stay far under SQLite's 32,766
+/// bound values. A batch's last groups go in statements of 32, 16, …, 1, so a grain's upserts
+/// come in seven texts, each prepared once per connection.
 const GROUPS_PER_STATEMENT: usize = 50;
 
 impl Default for Deltas {
     fn default() -> Self {
+        let position = |dim: &str| {
+            DIMENSIONS
+                .iter()
+                .position(|d| *d == dim)
+                .unwrap_or_else(|| unreachable!("no dimension {dim}"))
+        };
         Self {
+            grain_dims: GRAINS
+                .iter()
+                .map(|g| g.dims.iter().map(|d| position(d)).collect())
+                .collect(),
             groups: vec![Default::default(); GRAINS.len()],
+            ids: Vec::new(),
+            id_positions: Default::default(),
         }
     }
 }
@@ -915,6 +931,32 @@ impl Default for Deltas {
 impl Deltas {
     pub fn is_empty(&self) -> bool {
         self.groups.iter().all(|g| g.is_empty())
+    }
+
+    fn id(&mut self, id: Option<&str>) -> i64 {
+        let id = id.unwrap_or("");
+        if let Some(&at) = self.id_positions.get(id) {
+            return at;
+        }
+        let at = self.ids.len() as i64;
+        self.ids.push(id.to_string());
+        self.id_positions.insert(id.to_string(), at);
+        at
+    }
+
+    /// `d`'s value of every dimension in [`DIMENSIONS`]' order, as a grain's key stores it (see
+    /// [`dim_value`]), ids as positions in `ids`.
+    fn dimensions(&mut self, d: &Dialogue) -> [i64; DIMENSIONS.len()] {
+        let flag = |v: Option<bool>| v.map_or(-1, i64::from);
+        [
+            self.id(d.queue_id),
+            self.id(d.agent_id),
+            self.id(d.ivr_id),
+            d.direction.into(),
+            d.outcome.into(),
+            flag(d.in_sla),
+            flag(d.quick_drop),
+        ]
     }
 
     /// Adds an inserted dialogue to its group in every grain.
@@ -931,8 +973,21 @@ impl Deltas {
             };
         }
         let queue_time = d.queue_time();
-        for (grain, groups) in GRAINS.iter().zip(self.groups.iter_mut()) {
-            let group = groups.entry(d.key(grain)).or_default();
+        let values = self.dimensions(d);
+        for ((grain, dims), groups) in GRAINS
+            .iter()
+            .zip(self.grain_dims.iter())
+            .zip(self.groups.iter_mut())
+        {
+            let mut key = GroupKey {
+                tenant_id: d.tenant_id,
+                slot_ms: d.start_timestamp_ms.div_euclid(grain.slot_ms) * grain.slot_ms,
+                dims: [0; DIMENSIONS.len()],
+            };
+            for (k, &at) in key.dims.iter_mut().zip(dims) {
+                *k = values[at];
+            }
+            let group = groups.entry(key).or_default();
             for (total, add) in group.sums.iter_mut().zip(sums) {
                 *total += add;
             }
@@ -944,16 +999,50 @@ impl Deltas {
         }
     }
 
+    /// A grain's groups with their keys as the table stores them, in the table's key order
+    /// (so that upserts walk its B-tree forwards).
+    fn keyed_groups(&mut self, grain: usize) -> Vec<(Vec<KeyPart>, Group)> {
+        let dims = &self.grain_dims[grain];
+        let mut groups: Vec<(Vec<KeyPart>, Group)> = std::mem::take(&mut self.groups[grain])
+            .into_iter()
+            .map(|(key, group)| {
+                let mut parts = vec![
+                    KeyPart::Int(key.tenant_id.into()),
+                    KeyPart::Int(key.slot_ms),
+                ];
+                parts.extend(dims.iter().zip(key.dims).map(|(&at, value)| {
+                    match dim_kind(DIMENSIONS[at]) {
+                        DimKind::Id => KeyPart::Text(self.ids[value as usize].clone()),
+                        DimKind::Code | DimKind::Flag => KeyPart::Int(value),
+                    }
+                }));
+                (parts, group)
+            })
+            .collect();
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        groups
+    }
+
     /// The upserts that add the sums to the grains (and empty the deltas).
     pub fn take_statements(&mut self) -> Vec<Statement> {
         let mut statements = Vec::new();
-        for (grain, groups) in GRAINS.iter().zip(self.groups.iter_mut()) {
-            let groups = std::mem::take(groups);
-            let groups: Vec<(Vec<KeyPart>, Group)> = groups.into_iter().collect();
-            for chunk in groups.chunks(GROUPS_PER_STATEMENT) {
+        for (at, grain) in GRAINS.iter().enumerate() {
+            let groups = self.keyed_groups(at);
+            let mut rest: &[(Vec<KeyPart>, Group)] = &groups;
+            while !rest.is_empty() {
+                let n = if rest.len() >= GROUPS_PER_STATEMENT {
+                    GROUPS_PER_STATEMENT
+                } else {
+                    // The largest power of two that fits.
+                    1 << rest.len().ilog2()
+                };
+                let (chunk, after) = rest.split_at(n);
                 statements.push(upsert_groups(grain, chunk));
+                rest = after;
             }
         }
+        self.ids.clear();
+        self.id_positions.clear();
         statements
     }
 }
@@ -1007,6 +1096,25 @@ pub fn writer_adds_inserts(backend: DbBackend) -> Option<(Statement, Statement)>
     })
 }
 
+/// SQLite: the statements that begin and end, within the current transaction, the writer's
+/// charge of every insert of that transaction: they drop the row-level insert trigger and
+/// create it again, so that no inserted row pays even for the trigger's test of the mark
+/// ([`writer_adds_inserts`]), which costs an import of many batches about a tenth of its
+/// speed. A change of the schema, seen by no one before the commit (the transaction holds the
+/// one write lock; a rollback restores the trigger) and by everyone after it (each connection
+/// then reads the schema again once): for a transaction of many rows such as an import, not
+/// for each small write. None on PostgreSQL.
+pub fn writer_adds_all_inserts(backend: DbBackend) -> Option<(Statement, Statement)> {
+    (backend == DbBackend::Sqlite).then(|| {
+        let grains: Vec<&Grain> = GRAINS.iter().collect();
+        let insert_trigger = sqlite_triggers(&grains).swap_remove(0);
+        (
+            Statement::from_string(backend, "DROP TRIGGER rollups_insert".to_string()),
+            Statement::from_string(backend, insert_trigger),
+        )
+    })
+}
+
 const WRITER_TABLE: &str = "rollups_writer";
 
 #[cfg(test)]
@@ -1021,6 +1129,50 @@ mod tests {
         // SQLite adds 0.5 then truncates: the sum itself rounds up here.
         assert_eq!(sqlite_round(0.49999999999999994), 1);
         assert_eq!(sqlite_round(59_028.999_999_999_99), 59_029);
+    }
+
+    #[test]
+    fn upserts_come_in_few_sizes_in_key_order() {
+        let mut deltas = Deltas::default();
+        // 123 hours in reverse order: 123 groups in every hour grain.
+        for hour in (0..123).rev() {
+            deltas.add(&Dialogue {
+                tenant_id: 1,
+                start_timestamp_ms: hour * HOUR_MS,
+                queue_enter_timestamp_ms: None,
+                ivr_duration_in_sec: None,
+                queue_duration_in_sec: None,
+                initial_talk_duration_in_sec: None,
+                session_duration_in_sec: None,
+                ivr_id: None,
+                queue_id: Some("q"),
+                agent_id: None,
+                direction: INBOUND,
+                outcome: IVR_DROP,
+                in_sla: None,
+                quick_drop: None,
+            });
+        }
+        let hour_queue = GRAINS
+            .iter()
+            .position(|g| g.table == "rollup_hour_queue")
+            .unwrap();
+        let width = table_columns(&GRAINS[hour_queue]).len();
+        let mut one_grain = Deltas {
+            ids: deltas.ids.clone(),
+            ..Default::default()
+        };
+        one_grain.groups[hour_queue] = deltas.groups[hour_queue].clone();
+        let rows: Vec<usize> = one_grain
+            .take_statements()
+            .iter()
+            .map(|s| s.values.as_ref().map_or(0, |v| v.0.len()) / width)
+            .collect();
+        let groups = deltas.keyed_groups(hour_queue);
+        let slots: Vec<KeyPart> = groups.iter().map(|(key, _)| key[1].clone()).collect();
+        let in_order: Vec<KeyPart> = (0..123).map(|h| KeyPart::Int(h * HOUR_MS)).collect();
+        assert_eq!(slots, in_order);
+        assert_eq!(rows, vec![50, 50, 16, 4, 2, 1]);
     }
 
     #[test]
@@ -1044,8 +1196,9 @@ mod tests {
         let mut deltas = Deltas::default();
         deltas.add(&d);
         deltas.add(&d);
-        let dims = &deltas.groups[3];
-        let (key, group) = dims.iter().next().unwrap();
+        let dims = deltas.keyed_groups(3);
+        assert_eq!(dims.len(), 1);
+        let (key, group) = &dims[0];
         assert_eq!(GRAINS[3].table, "rollup_hour_dims");
         assert_eq!(
             key,
@@ -1086,6 +1239,8 @@ mod tests {
             ]
         );
         assert_eq!(group.max_queue, Some(12.345));
+        deltas.add(&d);
+        deltas.add(&d);
         assert_eq!(deltas.take_statements().len(), GRAINS.len());
         assert!(deltas.is_empty());
     }

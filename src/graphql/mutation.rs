@@ -376,7 +376,7 @@ async fn write_dialogues(
     *written = Written { indexes, rows };
     let mut batches = DialogueBatches::new(txn, tenant_id).await?;
     let applied = batches
-        .apply(txn, &mut written.rows, &derived)
+        .apply(txn, &mut written.rows, &derived, None)
         .await
         .map_err(Failure::Upsert)?;
     Announcer::within(

@@ -8,8 +8,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use entity::{dialogue, endpoint};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use super::record::Derived;
@@ -129,6 +129,9 @@ pub struct DialogueBatches {
     /// The tenant had no dialogues when the transaction began: every stored row then comes from
     /// this same transaction, derived with the same thresholds, so there is no history to keep.
     fresh: bool,
+    /// The statement that gives inserts back to the insert trigger, which [`Self::for_import`]
+    /// took from it for the whole transaction (SQLite); [`Self::finish`] runs it.
+    trigger_back: Option<Statement>,
 }
 
 impl DialogueBatches {
@@ -148,18 +151,43 @@ impl DialogueBatches {
         Ok(Self {
             stubs: EndpointStubs::new(tenant_id),
             fresh: any.is_none(),
+            trigger_back: None,
         })
+    }
+
+    /// As [`Self::new`], for a transaction of many batches (an import): on SQLite the writer
+    /// adds every insert of the transaction to the pre-aggregates, the insert trigger set aside
+    /// until [`Self::finish`] (see [`rollups::writer_adds_all_inserts`]).
+    pub async fn for_import<C: ConnectionTrait>(txn: &C, tenant_id: i32) -> Result<Self, DbErr> {
+        let mut batches = Self::new(txn, tenant_id).await?;
+        if let Some((set_aside, back)) =
+            rollups::writer_adds_all_inserts(txn.get_database_backend())
+        {
+            txn.execute_raw(set_aside).await?;
+            batches.trigger_back = Some(back);
+        }
+        Ok(batches)
+    }
+
+    /// Before the transaction commits: gives the inserts back to the trigger.
+    pub async fn finish<C: ConnectionTrait>(self, txn: &C) -> Result<(), DbErr> {
+        if let Some(back) = self.trigger_back {
+            txn.execute_raw(back).await?;
+        }
+        Ok(())
     }
 
     /// Applies one batch of validated dialogues (ids unique within it; `derived[i]` tells which
     /// of `rows[i]`'s `inSla`/`quickDrop` the record left out): creates the endpoints they name
     /// that do not exist yet, keeps stored `inSla`/`quickDrop` where the record left them out and
-    /// nothing they derive from changed (API.md §1), and upserts by id.
+    /// nothing they derive from changed (API.md §1), and upserts by id. `presummed`, when given,
+    /// is [`presum`] of these rows, taken ahead on another thread (the importer's parser).
     pub async fn apply<C: ConnectionTrait>(
         &mut self,
         txn: &C,
         rows: &mut [dialogue::Model],
         derived: &[Derived],
+        presummed: Option<Vec<Statement>>,
     ) -> Result<Applied, DbErr> {
         if rows.is_empty() {
             return Ok(Applied::default());
@@ -170,15 +198,21 @@ impl DialogueBatches {
         }
         let backend = txn.get_database_backend();
         let touched = match rollups::writer_adds_inserts(backend) {
+            None => writer::upsert_dialogues(txn, rows).await?,
             Some((mark, unmark)) => {
-                txn.execute_raw(mark).await?;
+                // The batch is marked unless the whole transaction's inserts are the writer's.
+                let mark_batch = self.trigger_back.is_none();
+                if mark_batch {
+                    txn.execute_raw(mark).await?;
+                }
                 let written = writer::upsert_dialogues(txn, rows).await;
-                txn.execute_raw(unmark).await?;
+                if mark_batch {
+                    txn.execute_raw(unmark).await?;
+                }
                 let touched = written?;
-                add_inserted_to_rollups(txn, rows, &touched).await?;
+                add_inserted_to_rollups(txn, rows, &touched, presummed).await?;
                 touched
             }
-            None => writer::upsert_dialogues(txn, rows).await?,
         };
         let mut applied = Applied::from_touched(rows, |d| &d.id, touched);
         applied.endpoints_created = endpoints_created;
@@ -186,22 +220,17 @@ impl DialogueBatches {
     }
 }
 
-/// SQLite: adds the rows this batch inserted to the pre-aggregates, summed here rather than by
-/// the row-level insert trigger (which [`rollups::writer_adds_inserts`] turned off for the
-/// batch).
-async fn add_inserted_to_rollups<C: ConnectionTrait>(
-    txn: &C,
-    rows: &[dialogue::Model],
-    touched: &[Touched],
-) -> Result<(), DbErr> {
+/// The upserts that add `rows` to the pre-aggregates where the writer sums them itself
+/// (SQLite; see [`rollups::writer_adds_inserts`]), else None.
+pub fn presum(backend: DbBackend, rows: &[dialogue::Model]) -> Option<Vec<Statement>> {
+    rollups::writer_adds_inserts(backend)?;
+    Some(sum_rows(rows.iter()).take_statements())
+}
+
+fn sum_rows<'a>(rows: impl Iterator<Item = &'a dialogue::Model>) -> rollups::Deltas {
     use sea_orm::ActiveEnum;
-    let inserted: std::collections::HashSet<&str> = touched
-        .iter()
-        .filter(|t| t.inserted)
-        .map(|t| t.id.as_str())
-        .collect();
     let mut deltas = rollups::Deltas::default();
-    for d in rows.iter().filter(|d| inserted.contains(d.id.as_str())) {
+    for d in rows {
         deltas.add(&rollups::Dialogue {
             tenant_id: d.tenant_id,
             start_timestamp_ms: d.start_timestamp_ms,
@@ -219,8 +248,34 @@ async fn add_inserted_to_rollups<C: ConnectionTrait>(
             quick_drop: d.quick_drop,
         });
     }
-    for statement in deltas.take_statements() {
-        txn.execute_raw(statement).await?;
+    deltas
+}
+
+/// SQLite: adds the rows this batch inserted to the pre-aggregates, summed by the writer rather
+/// than by the row-level insert trigger (which [`rollups::writer_adds_inserts`] or
+/// [`rollups::writer_adds_all_inserts`] turned off). `presummed` adds every row of the batch:
+/// right when every row was inserted (no row was stored before, so none had its derivations
+/// replaced), else the inserted rows are summed anew.
+async fn add_inserted_to_rollups<C: ConnectionTrait>(
+    txn: &C,
+    rows: &[dialogue::Model],
+    touched: &[Touched],
+    presummed: Option<Vec<Statement>>,
+) -> Result<(), DbErr> {
+    let all_inserted = touched.len() == rows.len() && touched.iter().all(|t| t.inserted);
+    let upserts = match presummed {
+        Some(upserts) if all_inserted => upserts,
+        _ => {
+            let inserted: std::collections::HashSet<&str> = touched
+                .iter()
+                .filter(|t| t.inserted)
+                .map(|t| t.id.as_str())
+                .collect();
+            sum_rows(rows.iter().filter(|d| inserted.contains(d.id.as_str()))).take_statements()
+        }
+    };
+    for upsert in upserts {
+        txn.execute_raw(upsert).await?;
     }
     Ok(())
 }

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use entity::{dialogue, endpoint, EndpointRole};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement,
+};
 use tokio::sync::mpsc;
 
 use crate::live::{Announcer, DialoguesCommitted};
@@ -220,8 +223,10 @@ impl RejectsFile {
 
 /// Rows of one kind, validated, on their way from the parser thread to the writer.
 enum Rows {
-    /// With which of each row's `inSla`/`quickDrop` were derived rather than given.
-    Dialogues(Vec<dialogue::Model>, Vec<Derived>),
+    /// With which of each row's `inSla`/`quickDrop` were derived rather than given, and what
+    /// the upserts that add the rows to the pre-aggregates where the writer sums them
+    /// ([`batch::presum`]).
+    Dialogues(Vec<dialogue::Model>, Vec<Derived>, Option<Vec<Statement>>),
     Endpoints(Vec<endpoint::Model>),
 }
 
@@ -264,9 +269,12 @@ fn full<T>(batch: &Dedup<T>) -> bool {
     batch.len() >= IMPORT_BATCH_ROWS
 }
 
-fn dialogue_rows(batch: Vec<(dialogue::Model, Derived)>) -> Rows {
-    let (rows, derived) = batch.into_iter().unzip();
-    Rows::Dialogues(rows, derived)
+/// A batch of dialogues for the writer, with its pre-aggregate upserts where the writer adds
+/// those itself: summed here, on the parser's thread, they cost the writer's thread nothing.
+fn dialogue_rows(backend: DbBackend, batch: Vec<(dialogue::Model, Derived)>) -> Rows {
+    let (rows, derived): (Vec<dialogue::Model>, Vec<Derived>) = batch.into_iter().unzip();
+    let sums = batch::presum(backend, &rows);
+    Rows::Dialogues(rows, derived, sums)
 }
 
 /// Imports one file into `tenant` (created if new, within the file's transaction: a rejected
@@ -371,7 +379,7 @@ pub async fn import_file(
                     }
                 }
                 let batch = if full(&dialogues) {
-                    Some(dialogue_rows(dialogues.take()))
+                    Some(dialogue_rows(backend, dialogues.take()))
                 } else if full(&endpoints) {
                     Some(Rows::Endpoints(endpoints.take()))
                 } else {
@@ -392,7 +400,7 @@ pub async fn import_file(
                 }
                 Ok(()) => {
                     let last = match kind {
-                        Kind::Dialogues => dialogue_rows(dialogues.take()),
+                        Kind::Dialogues => dialogue_rows(backend, dialogues.take()),
                         Kind::Endpoints => Rows::Endpoints(endpoints.take()),
                     };
                     let _ = tx.blocking_send(Message::Batch(last));
@@ -411,7 +419,7 @@ pub async fn import_file(
         ids: Vec::new(),
     };
     let mut batches = match kind {
-        Kind::Dialogues => Some(DialogueBatches::new(&txn, tenant.id).await?),
+        Kind::Dialogues => Some(DialogueBatches::for_import(&txn, tenant.id).await?),
         Kind::Endpoints => None,
     };
     let mut total = Applied::default();
@@ -422,9 +430,9 @@ pub async fn import_file(
                 failure = Some(error);
                 break;
             }
-            Message::Batch(Rows::Dialogues(mut rows, derived)) => {
+            Message::Batch(Rows::Dialogues(mut rows, derived, sums)) => {
                 let batches = batches.as_mut().expect("dialogue batches");
-                match batches.apply(&txn, &mut rows, &derived).await {
+                match batches.apply(&txn, &mut rows, &derived, sums).await {
                     Ok(mut applied) => {
                         let event = DialoguesCommitted {
                             tenant_id: tenant.id,
@@ -460,6 +468,9 @@ pub async fn import_file(
     if let Some(error) = failure {
         txn.rollback().await?;
         return Err(error);
+    }
+    if let Some(batches) = batches {
+        batches.finish(&txn).await?;
     }
     txn.commit().await?;
     if let Some(announcer) = &options.announcer {

@@ -123,9 +123,8 @@ impl RecordKind for EndpointKind {
 
 /// Position of a field name (case-insensitive) among `fields`.
 pub fn field_index(fields: &[&str], name: &str) -> Option<usize> {
-    fields
-        .iter()
-        .position(|f| f.eq_ignore_ascii_case(name.trim()))
+    let name = name.trim();
+    fields.iter().position(|f| f.eq_ignore_ascii_case(name))
 }
 
 /// The cells of one record, indexed like its kind's `FIELDS`; unknown fields are ignored.

@@ -71,20 +71,26 @@ fn upsert_sql(
     on_conflict: OnConflict,
 ) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    let mut n = 0;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..columns.len() {
-            if col > 0 {
+    if backend == DbBackend::Postgres {
+        let mut n = 0;
+        for row in 0..rows {
+            if row > 0 {
                 sql.push_str(", ");
             }
-            n += 1;
-            sql.push_str(&placeholder(backend, n));
+            sql.push('(');
+            for col in 0..columns.len() {
+                if col > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push_str(&placeholder(backend, n));
+            }
+            sql.push(')');
         }
-        sql.push(')');
+    } else {
+        // SQLite's placeholders are all `?`: one row's text, repeated.
+        let row = format!("({})", vec!["?"; columns.len()].join(", "));
+        sql.push_str(&vec![row; rows].join(", "));
     }
     sql.push_str(&conflict_clause(backend, table, columns, key, on_conflict));
     sql
@@ -239,15 +245,18 @@ fn touched(rows: Vec<QueryResult>, inserted: Option<bool>) -> Result<Vec<Touched
         .collect()
 }
 
-/// SQLite cannot tell an inserted row from an updated one in `RETURNING`: insert the new rows
-/// first (`DO NOTHING` on the key), then upsert the rest, which all exist. Each statement
-/// reports the rows it wrote.
+/// SQLite cannot tell an inserted row from an updated one in `RETURNING`: look up which ids of
+/// a chunk are stored, insert the others (no `RETURNING`: every row of an import is new, and
+/// handing each back costs as much as writing it), then upsert the stored ones, reporting those
+/// it changed. Nothing can insert between the look-up and the insert: a write transaction holds
+/// SQLite's one write lock (a snapshot older than another writer's commit cannot write at all);
+/// should the count still differ, the statement fails rather than miscount.
 async fn upsert_in_two_steps<C: ConnectionTrait, R>(
     db: &C,
     table: &str,
     columns: &[&str],
     rows: &[R],
-    id_of: impl Fn(&R) -> &str,
+    key_of: impl Fn(&R) -> (i32, &str),
     values_of: impl Fn(&R, &mut Vec<Value>),
 ) -> Result<Vec<Touched>, DbErr> {
     let backend = db.get_database_backend();
@@ -259,34 +268,74 @@ async fn upsert_in_two_steps<C: ConnectionTrait, R>(
             for row in rows {
                 values_of(row, &mut values);
             }
-            let sql = upsert_sql(backend, table, columns, &key, rows.len(), on_conflict)
-                + " RETURNING id";
+            let sql = upsert_sql(backend, table, columns, &key, rows.len(), on_conflict);
             Statement::from_sql_and_values(backend, sql, values)
         };
-        let all: Vec<&R> = chunk.iter().collect();
-        let inserted = touched(
-            db.query_all_raw(statement(&all, OnConflict::Nothing))
-                .await?,
-            Some(true),
-        )?;
-        let new: HashSet<&str> = inserted.iter().map(|t| t.id.as_str()).collect();
-        let existing: Vec<&R> = all
-            .into_iter()
-            .filter(|row| !new.contains(id_of(row)))
-            .collect();
-        let updated = if existing.is_empty() {
-            Vec::new()
-        } else {
-            touched(
-                db.query_all_raw(statement(&existing, OnConflict::UpdateChanged))
-                    .await?,
-                Some(false),
-            )?
-        };
-        out.extend(inserted);
-        out.extend(updated);
+        let stored = stored_keys(db, table, chunk, &key_of).await?;
+        let (existing, new): (Vec<&R>, Vec<&R>) = chunk.iter().partition(|row| {
+            let (tenant, id) = key_of(row);
+            stored.contains(&(tenant, id.to_string()))
+        });
+        if !new.is_empty() {
+            let inserted = db
+                .execute_raw(statement(&new, OnConflict::Nothing))
+                .await?
+                .rows_affected();
+            if inserted != new.len() as u64 {
+                return Err(DbErr::Custom(format!(
+                    "{table}: {inserted} of {} new rows inserted (another writer?)",
+                    new.len()
+                )));
+            }
+            out.extend(new.iter().map(|row| Touched {
+                id: key_of(row).1.to_string(),
+                inserted: true,
+            }));
+        }
+        if !existing.is_empty() {
+            let mut upsert = statement(&existing, OnConflict::UpdateChanged);
+            upsert.sql.push_str(" RETURNING id");
+            out.extend(touched(db.query_all_raw(upsert).await?, Some(false))?);
+        }
     }
     Ok(out)
+}
+
+/// SQLite: the keys (tenant, id) of `chunk` already stored in `table`.
+async fn stored_keys<C: ConnectionTrait, R>(
+    db: &C,
+    table: &str,
+    chunk: &[R],
+    key_of: &impl Fn(&R) -> (i32, &str),
+) -> Result<HashSet<(i32, String)>, DbErr> {
+    let tenants: std::collections::BTreeSet<i32> = chunk.iter().map(|r| key_of(r).0).collect();
+    let mut values: Vec<Value> = tenants.iter().map(|&t| Value::from(t)).collect();
+    values.extend(
+        chunk
+            .iter()
+            .map(|row| Value::from(key_of(row).1.to_string())),
+    );
+    let sql = format!(
+        "SELECT tenant_id, id FROM {table} WHERE tenant_id IN ({}) AND id IN ({})",
+        vec!["?"; tenants.len()].join(", "),
+        vec!["?"; chunk.len()].join(", ")
+    );
+    let keys: Result<HashSet<(i32, String)>, DbErr> = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get("", "tenant_id")?, row.try_get("", "id")?)))
+        .collect();
+    // Several tenants: the look-up matched every pair of them; keep the chunk's own.
+    let wanted: HashSet<(i32, &str)> = chunk.iter().map(key_of).collect();
+    Ok(keys?
+        .into_iter()
+        .filter(|(t, id)| wanted.contains(&(*t, id.as_str())))
+        .collect())
 }
 
 /// Upserts dialogues (ids unique within `rows`); returns the rows it inserted or changed (a
@@ -315,7 +364,15 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
             None,
         );
     }
-    upsert_in_two_steps(db, "dialogues", columns, rows, |d| &d.id, dialogue_values).await
+    upsert_in_two_steps(
+        db,
+        "dialogues",
+        columns,
+        rows,
+        |d| (d.tenant_id, &d.id),
+        dialogue_values,
+    )
+    .await
 }
 
 /// For rows already stored, keeps the stored `inSla`/`quickDrop` where the record left them out
@@ -384,7 +441,7 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
             "endpoints",
             &ENDPOINT_COLUMNS,
             rows,
-            |e| &e.id,
+            |e| (e.tenant_id, &e.id),
             endpoint_values,
         )
         .await;
