@@ -883,8 +883,27 @@ fn sqlite_round(x: f64) -> i64 {
 
 #[derive(Debug, Clone, Default)]
 struct Group {
+    /// Added rows counted plus, removed rows minus.
     sums: [i64; AGGREGATES.len()],
+    /// The largest queue time among the added rows.
     max_queue: Option<f64>,
+    /// The largest queue time among the removed rows: the stored maximum may have been one of
+    /// theirs.
+    removed_max: Option<f64>,
+}
+
+impl Group {
+    /// The stored maximum may be a removed row's and no added row holds as much: recompute it.
+    fn max_may_drop(&self) -> bool {
+        self.removed_max
+            .is_some_and(|removed| self.max_queue.is_none_or(|added| added < removed))
+    }
+
+    /// Changes nothing: rows that left and came back with the same sums and the same largest
+    /// queue time (a dialogue moved in another grain's dimension).
+    fn is_no_op(&self) -> bool {
+        self.sums.iter().all(|s| *s == 0) && self.max_queue == self.removed_max
+    }
 }
 
 /// SQLite: the pre-aggregates of the dialogues a batch inserted, summed by the writer and
@@ -959,18 +978,29 @@ impl Deltas {
         ]
     }
 
-    /// Adds an inserted dialogue to its group in every grain.
+    /// Adds a dialogue (inserted, or the new version of a changed one) to its group in every
+    /// grain.
     pub fn add(&mut self, d: &Dialogue) {
+        self.apply(d, 1);
+    }
+
+    /// Takes the stored version of a changed dialogue out of its group in every grain.
+    pub fn remove(&mut self, d: &Dialogue) {
+        self.apply(d, -1);
+    }
+
+    fn apply(&mut self, d: &Dialogue, sign: i64) {
         let mut sums = [0i64; AGGREGATES.len()];
         for (sum, (_, set, of)) in sums.iter_mut().zip(AGGREGATES.iter()) {
             if !set.holds(d) {
                 continue;
             }
-            *sum = match of {
-                Sum::Count => 1,
-                Sum::Ms(duration) => duration.of(d).map_or(0, |x| sqlite_round(x * 1000.0)),
-                Sum::Having(duration) => i64::from(duration.of(d).is_some()),
-            };
+            *sum = sign
+                * match of {
+                    Sum::Count => 1,
+                    Sum::Ms(duration) => duration.of(d).map_or(0, |x| sqlite_round(x * 1000.0)),
+                    Sum::Having(duration) => i64::from(duration.of(d).is_some()),
+                };
         }
         let queue_time = d.queue_time();
         let values = self.dimensions(d);
@@ -992,8 +1022,13 @@ impl Deltas {
                 *total += add;
             }
             if let Some(q) = queue_time {
-                if group.max_queue.is_none_or(|m| q > m) {
-                    group.max_queue = Some(q);
+                let max = if sign > 0 {
+                    &mut group.max_queue
+                } else {
+                    &mut group.removed_max
+                };
+                if max.is_none_or(|m| q > m) {
+                    *max = Some(q);
                 }
             }
         }
@@ -1023,28 +1058,121 @@ impl Deltas {
         groups
     }
 
-    /// The upserts that add the sums to the grains (and empty the deltas).
+    /// The statements that add the sums to the grains (and empty the deltas): upserts, then,
+    /// where rows left, the deletion of groups left empty and the recomputation of maxima a
+    /// leaving row may have held (what the SQLite update trigger does row by row).
     pub fn take_statements(&mut self) -> Vec<Statement> {
         let mut statements = Vec::new();
         for (at, grain) in GRAINS.iter().enumerate() {
-            let groups = self.keyed_groups(at);
-            let mut rest: &[(Vec<KeyPart>, Group)] = &groups;
-            while !rest.is_empty() {
-                let n = if rest.len() >= GROUPS_PER_STATEMENT {
-                    GROUPS_PER_STATEMENT
-                } else {
-                    // The largest power of two that fits.
-                    1 << rest.len().ilog2()
-                };
-                let (chunk, after) = rest.split_at(n);
-                statements.push(upsert_groups(grain, chunk));
-                rest = after;
+            let mut groups = self.keyed_groups(at);
+            groups.retain(|(_, group)| !group.is_no_op());
+            statements.extend(in_few_sizes(&groups).map(|chunk| upsert_groups(grain, chunk)));
+            // `n` can reach 0 only where rows left and fewer came: their tenant's slots.
+            let mut emptied: Vec<(i64, i64)> = groups
+                .iter()
+                .filter(|(_, group)| group.sums[0] < 0)
+                .filter_map(|(key, _)| match (&key[0], &key[1]) {
+                    (KeyPart::Int(tenant), KeyPart::Int(slot)) => Some((*tenant, *slot)),
+                    _ => None,
+                })
+                .collect();
+            emptied.dedup();
+            for tenant in emptied
+                .iter()
+                .map(|(t, _)| *t)
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let slots: Vec<i64> = emptied
+                    .iter()
+                    .filter(|(t, _)| *t == tenant)
+                    .map(|(_, slot)| *slot)
+                    .collect();
+                statements
+                    .extend(in_few_sizes(&slots).map(|chunk| delete_emptied(grain, tenant, chunk)));
             }
+            let recompute: Vec<(Vec<KeyPart>, f64)> = groups
+                .into_iter()
+                .filter(|(_, group)| group.max_may_drop())
+                .filter_map(|(key, group)| Some((key, group.removed_max?)))
+                .collect();
+            statements.extend(in_few_sizes(&recompute).map(|chunk| recompute_max(grain, chunk)));
         }
         self.ids.clear();
         self.id_positions.clear();
         statements
     }
+}
+
+/// `items` in chunks of [`GROUPS_PER_STATEMENT`], the rest in powers of two: few statement
+/// texts, each prepared once per connection.
+fn in_few_sizes<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= GROUPS_PER_STATEMENT {
+            GROUPS_PER_STATEMENT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        Some(chunk)
+    })
+}
+
+fn key_value(part: &KeyPart) -> sea_orm_migration::sea_orm::Value {
+    match part {
+        KeyPart::Int(i) => (*i).into(),
+        KeyPart::Text(s) => s.clone().into(),
+    }
+}
+
+/// Deletes the groups of `tenant` left empty in `slots` (the primary key's prefix: only those
+/// slots' groups are read).
+fn delete_emptied(grain: &Grain, tenant: i64, slots: &[i64]) -> Statement {
+    let mut values = vec![tenant.into()];
+    values.extend(slots.iter().map(|s| (*s).into()));
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "DELETE FROM {} WHERE tenant_id = ? AND slot_ms IN ({}) AND n = 0",
+            grain.table,
+            vec!["?"; slots.len()].join(", ")
+        ),
+        values,
+    )
+}
+
+/// Recomputes from the rows the maximum queue time of each group whose stored maximum may be a
+/// leaving row's (`removed`, the largest that left, at least that maximum).
+fn recompute_max(grain: &Grain, groups: &[(Vec<KeyPart>, f64)]) -> Statement {
+    let key = key_columns(grain);
+    let mut values = Vec::with_capacity(groups.len() * (key.len() + 1));
+    for (parts, removed) in groups {
+        values.extend(parts.iter().map(key_value));
+        values.push((*removed).into());
+    }
+    let row = format!("({})", vec!["?"; key.len() + 1].join(", "));
+    let matches: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("g.{c} = k.column{}", i + 1))
+        .collect();
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "UPDATE {} AS g SET max_queue = {} FROM (VALUES {}) AS k WHERE {} \
+             AND (g.max_queue IS NULL OR k.column{} >= g.max_queue)",
+            grain.table,
+            recomputed_max(grain, "g"),
+            vec![row; groups.len()].join(", "),
+            matches.join(" AND "),
+            key.len() + 1
+        ),
+        values,
+    )
 }
 
 /// `INSERT INTO grain VALUES (…), … ON CONFLICT (key) DO UPDATE SET column = column +
@@ -1055,10 +1183,7 @@ fn upsert_groups(grain: &Grain, groups: &[(Vec<KeyPart>, Group)]) -> Statement {
     let columns = table_columns(grain);
     let mut values: Vec<Value> = Vec::with_capacity(groups.len() * columns.len());
     for (key, group) in groups {
-        values.extend(key.iter().map(|part| match part {
-            KeyPart::Int(i) => Value::from(*i),
-            KeyPart::Text(s) => Value::from(s.clone()),
-        }));
+        values.extend(key.iter().map(key_value));
         values.extend(group.sums.iter().map(|s| Value::from(*s)));
         values.push(Value::from(group.max_queue));
     }
@@ -1097,20 +1222,25 @@ pub fn writer_adds_inserts(backend: DbBackend) -> Option<(Statement, Statement)>
 }
 
 /// SQLite: the statements that begin and end, within the current transaction, the writer's
-/// charge of every insert of that transaction: they drop the row-level insert trigger and
-/// create it again, so that no inserted row pays even for the trigger's test of the mark
-/// ([`writer_adds_inserts`]), which costs an import of many batches about a tenth of its
-/// speed. A change of the schema, seen by no one before the commit (the transaction holds the
-/// one write lock; a rollback restores the trigger) and by everyone after it (each connection
-/// then reads the schema again once): for a transaction of many rows such as an import, not
-/// for each small write. None on PostgreSQL.
-pub fn writer_adds_all_inserts(backend: DbBackend) -> Option<(Statement, Statement)> {
+/// charge of every insert and update of that transaction ([`Deltas::add`] and
+/// [`Deltas::remove`]): they drop the row-level insert and update triggers and create them
+/// again, so that no row pays for a trigger, not even for the insert trigger's test of the mark
+/// ([`writer_adds_inserts`]), which costs an import of many batches about a tenth of its speed.
+/// A change of the schema, seen by no one before the commit (the transaction holds the one
+/// write lock; a rollback restores the triggers) and by everyone after it (each connection then
+/// reads the schema again once): for a transaction of many rows such as an import, not for
+/// each small write. Deletes keep their trigger. None on PostgreSQL.
+pub fn writer_takes_over_writes(backend: DbBackend) -> Option<(Vec<Statement>, Vec<Statement>)> {
     (backend == DbBackend::Sqlite).then(|| {
         let grains: Vec<&Grain> = GRAINS.iter().collect();
-        let insert_trigger = sqlite_triggers(&grains).swap_remove(0);
+        let triggers = sqlite_triggers(&grains);
+        let statement = |sql: String| Statement::from_string(backend, sql);
         (
-            Statement::from_string(backend, "DROP TRIGGER rollups_insert".to_string()),
-            Statement::from_string(backend, insert_trigger),
+            vec![
+                statement("DROP TRIGGER rollups_insert".to_string()),
+                statement("DROP TRIGGER rollups_update".to_string()),
+            ],
+            triggers[..2].iter().cloned().map(statement).collect(),
         )
     })
 }

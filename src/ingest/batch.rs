@@ -129,9 +129,10 @@ pub struct DialogueBatches {
     /// The tenant had no dialogues when the transaction began: every stored row then comes from
     /// this same transaction, derived with the same thresholds, so there is no history to keep.
     fresh: bool,
-    /// The statement that gives inserts back to the insert trigger, which [`Self::for_import`]
-    /// took from it for the whole transaction (SQLite); [`Self::finish`] runs it.
-    trigger_back: Option<Statement>,
+    /// The statements that give inserts and updates back to the triggers, which
+    /// [`Self::for_import`] took from them for the whole transaction (SQLite); [`Self::finish`]
+    /// runs them.
+    triggers_back: Option<Vec<Statement>>,
 }
 
 impl DialogueBatches {
@@ -151,28 +152,30 @@ impl DialogueBatches {
         Ok(Self {
             stubs: EndpointStubs::new(tenant_id),
             fresh: any.is_none(),
-            trigger_back: None,
+            triggers_back: None,
         })
     }
 
     /// As [`Self::new`], for a transaction of many batches (an import): on SQLite the writer
-    /// adds every insert of the transaction to the pre-aggregates, the insert trigger set aside
-    /// until [`Self::finish`] (see [`rollups::writer_adds_all_inserts`]).
+    /// keeps the pre-aggregates for every insert and update of the transaction, the triggers
+    /// set aside until [`Self::finish`] (see [`rollups::writer_takes_over_writes`]).
     pub async fn for_import<C: ConnectionTrait>(txn: &C, tenant_id: i32) -> Result<Self, DbErr> {
         let mut batches = Self::new(txn, tenant_id).await?;
         if let Some((set_aside, back)) =
-            rollups::writer_adds_all_inserts(txn.get_database_backend())
+            rollups::writer_takes_over_writes(txn.get_database_backend())
         {
-            txn.execute_raw(set_aside).await?;
-            batches.trigger_back = Some(back);
+            for statement in set_aside {
+                txn.execute_raw(statement).await?;
+            }
+            batches.triggers_back = Some(back);
         }
         Ok(batches)
     }
 
-    /// Before the transaction commits: gives the inserts back to the trigger.
+    /// Before the transaction commits: gives inserts and updates back to the triggers.
     pub async fn finish<C: ConnectionTrait>(self, txn: &C) -> Result<(), DbErr> {
-        if let Some(back) = self.trigger_back {
-            txn.execute_raw(back).await?;
+        for statement in self.triggers_back.into_iter().flatten() {
+            txn.execute_raw(statement).await?;
         }
         Ok(())
     }
@@ -193,25 +196,33 @@ impl DialogueBatches {
             return Ok(Applied::default());
         }
         let endpoints_created = self.stubs.ensure(txn, rows).await?;
-        if !self.fresh {
-            writer::keep_stored_derivations(txn, rows, derived).await?;
-        }
         let backend = txn.get_database_backend();
-        let touched = match rollups::writer_adds_inserts(backend) {
-            None => writer::upsert_dialogues(txn, rows).await?,
-            Some((mark, unmark)) => {
-                // The batch is marked unless the whole transaction's inserts are the writer's.
-                let mark_batch = self.trigger_back.is_none();
-                if mark_batch {
+        let touched = if self.triggers_back.is_some() {
+            // The writer keeps the pre-aggregates for changed rows too: it needs every stored
+            // version (on a fresh tenant, of rows an earlier batch of this file wrote).
+            let stored = writer::stored_versions(txn, rows, |_| true).await?;
+            writer::keep_stored_derivations(&stored, rows, derived);
+            let touched = writer::upsert_dialogues(txn, rows).await?;
+            add_to_rollups(txn, rows, &touched, Some(&stored), presummed).await?;
+            touched
+        } else {
+            if !self.fresh {
+                let stored = writer::stored_versions(txn, rows, |i| {
+                    derived[i].in_sla || derived[i].quick_drop
+                })
+                .await?;
+                writer::keep_stored_derivations(&stored, rows, derived);
+            }
+            match rollups::writer_adds_inserts(backend) {
+                None => writer::upsert_dialogues(txn, rows).await?,
+                Some((mark, unmark)) => {
                     txn.execute_raw(mark).await?;
-                }
-                let written = writer::upsert_dialogues(txn, rows).await;
-                if mark_batch {
+                    let written = writer::upsert_dialogues(txn, rows).await;
                     txn.execute_raw(unmark).await?;
+                    let touched = written?;
+                    add_to_rollups(txn, rows, &touched, None, presummed).await?;
+                    touched
                 }
-                let touched = written?;
-                add_inserted_to_rollups(txn, rows, &touched, presummed).await?;
-                touched
             }
         };
         let mut applied = Applied::from_touched(rows, |d| &d.id, touched);
@@ -228,54 +239,76 @@ pub fn presum(backend: DbBackend, rows: &[dialogue::Model]) -> Option<Vec<Statem
 }
 
 fn sum_rows<'a>(rows: impl Iterator<Item = &'a dialogue::Model>) -> rollups::Deltas {
-    use sea_orm::ActiveEnum;
     let mut deltas = rollups::Deltas::default();
     for d in rows {
-        deltas.add(&rollups::Dialogue {
-            tenant_id: d.tenant_id,
-            start_timestamp_ms: d.start_timestamp_ms,
-            queue_enter_timestamp_ms: d.queue_enter_timestamp_ms,
-            ivr_duration_in_sec: d.ivr_duration_in_sec,
-            queue_duration_in_sec: d.queue_duration_in_sec,
-            initial_talk_duration_in_sec: d.initial_talk_duration_in_sec,
-            session_duration_in_sec: d.session_duration_in_sec,
-            ivr_id: d.ivr_id.as_deref(),
-            queue_id: d.queue_id.as_deref(),
-            agent_id: d.agent_id.as_deref(),
-            direction: d.direction.to_value(),
-            outcome: d.outcome.to_value(),
-            in_sla: d.in_sla,
-            quick_drop: d.quick_drop,
-        });
+        deltas.add(&rollup_row(d));
     }
     deltas
 }
 
-/// SQLite: adds the rows this batch inserted to the pre-aggregates, summed by the writer rather
-/// than by the row-level insert trigger (which [`rollups::writer_adds_inserts`] or
-/// [`rollups::writer_adds_all_inserts`] turned off). `presummed` adds every row of the batch:
+/// The columns of a dialogue the pre-aggregates read.
+fn rollup_row(d: &dialogue::Model) -> rollups::Dialogue<'_> {
+    use sea_orm::ActiveEnum;
+    rollups::Dialogue {
+        tenant_id: d.tenant_id,
+        start_timestamp_ms: d.start_timestamp_ms,
+        queue_enter_timestamp_ms: d.queue_enter_timestamp_ms,
+        ivr_duration_in_sec: d.ivr_duration_in_sec,
+        queue_duration_in_sec: d.queue_duration_in_sec,
+        initial_talk_duration_in_sec: d.initial_talk_duration_in_sec,
+        session_duration_in_sec: d.session_duration_in_sec,
+        ivr_id: d.ivr_id.as_deref(),
+        queue_id: d.queue_id.as_deref(),
+        agent_id: d.agent_id.as_deref(),
+        direction: d.direction.to_value(),
+        outcome: d.outcome.to_value(),
+        in_sla: d.in_sla,
+        quick_drop: d.quick_drop,
+    }
+}
+
+/// SQLite: brings the pre-aggregates up to date with what the batch wrote, summed by the writer
+/// rather than by the row-level triggers: the rows it inserted, and, given `stored` (the
+/// versions before the batch, while [`rollups::writer_takes_over_writes`] holds the update
+/// trigger), the rows it changed, their stored versions taken out. Without `stored` the update
+/// trigger handles changed rows and only inserts are added ([`rollups::writer_adds_inserts`]
+/// turned the insert trigger off for the batch). `presummed` adds every row of the batch:
 /// right when every row was inserted (no row was stored before, so none had its derivations
-/// replaced), else the inserted rows are summed anew.
-async fn add_inserted_to_rollups<C: ConnectionTrait>(
+/// replaced either), else the batch is summed anew.
+async fn add_to_rollups<C: ConnectionTrait>(
     txn: &C,
     rows: &[dialogue::Model],
     touched: &[Touched],
+    stored: Option<&HashMap<String, dialogue::Model>>,
     presummed: Option<Vec<Statement>>,
 ) -> Result<(), DbErr> {
     let all_inserted = touched.len() == rows.len() && touched.iter().all(|t| t.inserted);
-    let upserts = match presummed {
-        Some(upserts) if all_inserted => upserts,
+    let statements = match presummed {
+        Some(statements) if all_inserted => statements,
         _ => {
-            let inserted: std::collections::HashSet<&str> = touched
-                .iter()
-                .filter(|t| t.inserted)
-                .map(|t| t.id.as_str())
-                .collect();
-            sum_rows(rows.iter().filter(|d| inserted.contains(d.id.as_str()))).take_statements()
+            let by_id: HashMap<&str, &dialogue::Model> =
+                rows.iter().map(|d| (d.id.as_str(), d)).collect();
+            let mut deltas = rollups::Deltas::default();
+            for t in touched {
+                if !t.inserted {
+                    let Some(stored) = stored else {
+                        continue;
+                    };
+                    let old = stored.get(&t.id).ok_or_else(|| {
+                        DbErr::Custom(format!("dialogue {} changed but was not stored", t.id))
+                    })?;
+                    deltas.remove(&rollup_row(old));
+                }
+                let new = by_id.get(t.id.as_str()).ok_or_else(|| {
+                    DbErr::Custom(format!("dialogue {} written but not in the batch", t.id))
+                })?;
+                deltas.add(&rollup_row(new));
+            }
+            deltas.take_statements()
         }
     };
-    for upsert in upserts {
-        txn.execute_raw(upsert).await?;
+    for statement in statements {
+        txn.execute_raw(statement).await?;
     }
     Ok(())
 }

@@ -378,43 +378,53 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
 /// For rows already stored, keeps the stored `inSla`/`quickDrop` where the record left them out
 /// (`derived`) and nothing they derive from changed (outcome, queue, queue duration): a threshold
 /// changed since must not rewrite history (API.md §1), and re-importing a file changes nothing.
-pub async fn keep_stored_derivations<C: ConnectionTrait>(
-    db: &C,
+pub fn keep_stored_derivations(
+    stored: &HashMap<String, dialogue::Model>,
     rows: &mut [dialogue::Model],
     derived: &[Derived],
-) -> Result<(), DbErr> {
-    let candidates: Vec<usize> = (0..rows.len())
-        .filter(|&i| derived[i].in_sla || derived[i].quick_drop)
-        .collect();
-    for chunk in candidates.chunks(MAX_BATCH_ROWS) {
-        let tenant_id = rows[chunk[0]].tenant_id;
-        let stored: HashMap<String, dialogue::Model> = dialogue::Entity::find()
-            .filter(dialogue::Column::TenantId.eq(tenant_id))
-            .filter(dialogue::Column::Id.is_in(chunk.iter().map(|&i| rows[i].id.clone())))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|d| (d.id.clone(), d))
-            .collect();
-        for &i in chunk {
-            let row = &mut rows[i];
-            let Some(old) = stored.get(&row.id) else {
-                continue;
-            };
-            if old.outcome == row.outcome
-                && old.queue_id == row.queue_id
-                && old.queue_duration_in_sec == row.queue_duration_in_sec
-            {
-                if derived[i].in_sla {
-                    row.in_sla = old.in_sla;
-                }
-                if derived[i].quick_drop {
-                    row.quick_drop = old.quick_drop;
-                }
+) {
+    for (row, derived) in rows.iter_mut().zip(derived) {
+        if !(derived.in_sla || derived.quick_drop) {
+            continue;
+        }
+        let Some(old) = stored.get(&row.id) else {
+            continue;
+        };
+        if old.outcome == row.outcome
+            && old.queue_id == row.queue_id
+            && old.queue_duration_in_sec == row.queue_duration_in_sec
+        {
+            if derived.in_sla {
+                row.in_sla = old.in_sla;
+            }
+            if derived.quick_drop {
+                row.quick_drop = old.quick_drop;
             }
         }
     }
-    Ok(())
+}
+
+/// The stored versions of the rows `wanted` picks among `rows` (one tenant's), by id.
+pub async fn stored_versions<C: ConnectionTrait>(
+    db: &C,
+    rows: &[dialogue::Model],
+    wanted: impl Fn(usize) -> bool,
+) -> Result<HashMap<String, dialogue::Model>, DbErr> {
+    let picked: Vec<usize> = (0..rows.len()).filter(|&i| wanted(i)).collect();
+    let mut stored = HashMap::new();
+    for chunk in picked.chunks(MAX_BATCH_ROWS) {
+        let tenant_id = rows[chunk[0]].tenant_id;
+        stored.extend(
+            dialogue::Entity::find()
+                .filter(dialogue::Column::TenantId.eq(tenant_id))
+                .filter(dialogue::Column::Id.is_in(chunk.iter().map(|&i| rows[i].id.clone())))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|d| (d.id.clone(), d)),
+        );
+    }
+    Ok(stored)
 }
 
 fn endpoint_values(e: &endpoint::Model, values: &mut Vec<Value>) {
