@@ -596,7 +596,7 @@ async fn write(
     let mut written = 0;
     while let Some(batch) = rx.recv().await {
         stubs.ensure(&txn, &batch).await?;
-        writer::upsert_dialogues(&txn, &batch).await?;
+        writer::upsert_dialogues(&txn, &batch, None).await?;
         written += batch.len() as u64;
     }
     generator

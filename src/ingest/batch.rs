@@ -202,7 +202,7 @@ impl DialogueBatches {
             // version (on a fresh tenant, of rows an earlier batch of this file wrote).
             let stored = writer::stored_versions(txn, rows, |_| true).await?;
             writer::keep_stored_derivations(&stored, rows, derived);
-            let touched = writer::upsert_dialogues(txn, rows).await?;
+            let touched = writer::upsert_dialogues(txn, rows, Some(&stored)).await?;
             add_to_rollups(txn, rows, &touched, Some(&stored), presummed).await?;
             touched
         } else {
@@ -214,10 +214,10 @@ impl DialogueBatches {
                 writer::keep_stored_derivations(&stored, rows, derived);
             }
             match rollups::writer_adds_inserts(backend) {
-                None => writer::upsert_dialogues(txn, rows).await?,
+                None => writer::upsert_dialogues(txn, rows, None).await?,
                 Some((mark, unmark)) => {
                     txn.execute_raw(mark).await?;
-                    let written = writer::upsert_dialogues(txn, rows).await;
+                    let written = writer::upsert_dialogues(txn, rows, None).await;
                     txn.execute_raw(unmark).await?;
                     let touched = written?;
                     add_to_rollups(txn, rows, &touched, None, presummed).await?;

@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use entity::{dialogue, endpoint, EndpointRole};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, Statement, Value,
+    ActiveEnum, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryResult, Statement, Value,
 };
 
 use crate::db::placeholder;
@@ -258,6 +257,7 @@ async fn upsert_in_two_steps<C: ConnectionTrait, R>(
     rows: &[R],
     key_of: impl Fn(&R) -> (i32, &str),
     values_of: impl Fn(&R, &mut Vec<Value>),
+    known_stored: Option<&(dyn Fn(&R) -> bool + Sync)>,
 ) -> Result<Vec<Touched>, DbErr> {
     let backend = db.get_database_backend();
     let key = ["tenant_id", "id"];
@@ -271,11 +271,16 @@ async fn upsert_in_two_steps<C: ConnectionTrait, R>(
             let sql = upsert_sql(backend, table, columns, &key, rows.len(), on_conflict);
             Statement::from_sql_and_values(backend, sql, values)
         };
-        let stored = stored_keys(db, table, chunk, &key_of).await?;
-        let (existing, new): (Vec<&R>, Vec<&R>) = chunk.iter().partition(|row| {
-            let (tenant, id) = key_of(row);
-            stored.contains(&(tenant, id.to_string()))
-        });
+        let (existing, new): (Vec<&R>, Vec<&R>) = match known_stored {
+            Some(is_stored) => chunk.iter().partition(|row| is_stored(row)),
+            None => {
+                let stored = stored_keys(db, table, chunk, &key_of).await?;
+                chunk.iter().partition(|row| {
+                    let (tenant, id) = key_of(row);
+                    stored.contains(&(tenant, id.to_string()))
+                })
+            }
+        };
         if !new.is_empty() {
             let inserted = db
                 .execute_raw(statement(&new, OnConflict::Nothing))
@@ -338,11 +343,14 @@ async fn stored_keys<C: ConnectionTrait, R>(
         .collect())
 }
 
-/// Upserts dialogues (ids unique within `rows`); returns the rows it inserted or changed (a
-/// row stored with the same values is left alone and not returned).
+/// Upserts dialogues (ids unique within `rows`, one tenant's); returns the rows it inserted or
+/// changed (a row stored with the same values is left alone and not returned). `stored`, the
+/// stored versions of `rows` if the caller read them in this transaction, spares SQLite its
+/// own look-up.
 pub async fn upsert_dialogues<C: ConnectionTrait>(
     db: &C,
     rows: &[dialogue::Model],
+    stored: Option<&HashMap<String, dialogue::Model>>,
 ) -> Result<Vec<Touched>, DbErr> {
     let columns = &DIALOGUE_COLUMNS;
     let backend = db.get_database_backend();
@@ -371,6 +379,10 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
         rows,
         |d| (d.tenant_id, &d.id),
         dialogue_values,
+        stored
+            .map(|stored| move |d: &dialogue::Model| stored.contains_key(&d.id))
+            .as_ref()
+            .map(|f| f as &(dyn Fn(&dialogue::Model) -> bool + Sync)),
     )
     .await
 }
@@ -411,13 +423,24 @@ pub async fn stored_versions<C: ConnectionTrait>(
     wanted: impl Fn(usize) -> bool,
 ) -> Result<HashMap<String, dialogue::Model>, DbErr> {
     let picked: Vec<usize> = (0..rows.len()).filter(|&i| wanted(i)).collect();
+    let backend = db.get_database_backend();
     let mut stored = HashMap::new();
     for chunk in picked.chunks(MAX_BATCH_ROWS) {
-        let tenant_id = rows[chunk[0]].tenant_id;
+        // Plain text: building a 1,000-id IN list through the query builder costs more than
+        // the look-up itself.
+        let mut values = vec![Value::from(rows[chunk[0]].tenant_id)];
+        values.extend(chunk.iter().map(|&i| Value::from(rows[i].id.clone())));
+        let ids: Vec<String> = (2..=chunk.len() + 1)
+            .map(|n| placeholder(backend, n))
+            .collect();
+        let sql = format!(
+            "SELECT * FROM dialogues WHERE tenant_id = {} AND id IN ({})",
+            placeholder(backend, 1),
+            ids.join(", ")
+        );
         stored.extend(
             dialogue::Entity::find()
-                .filter(dialogue::Column::TenantId.eq(tenant_id))
-                .filter(dialogue::Column::Id.is_in(chunk.iter().map(|&i| rows[i].id.clone())))
+                .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
                 .all(db)
                 .await?
                 .into_iter()
@@ -453,6 +476,7 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
             rows,
             |e| (e.tenant_id, &e.id),
             endpoint_values,
+            None,
         )
         .await;
     }
