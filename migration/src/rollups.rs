@@ -44,10 +44,13 @@
 //! upserts update in place (HOT) without new index entries.
 //!
 //! SQLite (one writer at a time): row-level triggers, one upsert per grain and row, which cost
-//! an import half its speed; so the batch writer sums the rows it inserts itself ([`Deltas`],
-//! from the same definitions of the aggregate columns as the SQL) and marks its transaction so
-//! that the insert trigger skips them ([`writer_adds_inserts`]). Updates, deletes and any other
-//! insert still go through the triggers.
+//! an import half its speed; so the batch writer sums what it writes itself ([`Deltas`], from
+//! the same definitions of the aggregate columns as the SQL, with the triggers' clean-up of
+//! emptied groups and lost maxima). An import sets the insert and update triggers aside for its
+//! transaction and handles new and changed rows ([`writer_takes_over_writes`]); a mutation
+//! marks its batch so that the insert trigger skips the rows it inserts
+//! ([`writer_adds_inserts`]). Everything else (a mutation's updates, deletes, any other SQL)
+//! goes through the triggers.
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -906,11 +909,10 @@ impl Group {
     }
 }
 
-/// SQLite: the pre-aggregates of the dialogues a batch inserted, summed by the writer and
-/// added to every grain with a few multi-row upserts, instead of one upsert per grain and row
-/// by the row-level trigger (which cost SQLite's import half its speed). Only rows the batch
-/// inserted (the writer holds all their columns); rows it changed go through the update
-/// trigger, which sees the old version.
+/// SQLite: what a batch changes in the pre-aggregates, summed by the writer (rows it inserted
+/// or wrote added, the stored versions of rows it changed removed) and written to every grain
+/// with a few multi-row statements, instead of one upsert per grain and row by the row-level
+/// triggers (which cost SQLite's import half its speed).
 #[derive(Debug)]
 pub struct Deltas {
     /// Per grain, the positions in [`DIMENSIONS`] of its dimensions.

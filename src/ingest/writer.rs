@@ -1,6 +1,7 @@
-//! Batched, idempotent upserts. One multi-row statement per batch (two on SQLite); a row that is
+//! Batched, idempotent upserts. One multi-row statement per batch (on SQLite a look-up of the
+//! stored ids, an insert of the new rows and an upsert of the stored ones); a row that is
 //! already stored with the same values is not rewritten, so re-importing a file changes nothing.
-//! Each upsert returns the rows it inserted or changed, so counts come from the batch itself.
+//! Each upsert tells the rows it inserted or changed, so counts come from the batch itself.
 use std::collections::{HashMap, HashSet};
 
 use entity::{dialogue, endpoint, EndpointRole};
