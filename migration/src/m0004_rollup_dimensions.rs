@@ -8,11 +8,8 @@ pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    /// In one transaction on SQLite too: on one connection (a connection whose view of the
-    /// schema is older than another's could skip a `DROP TRIGGER IF EXISTS` and fail the
-    /// `CREATE TRIGGER` after it), and a failed step leaves nothing half built.
     fn use_transaction(&self) -> Option<bool> {
-        Some(true)
+        crate::rollups::IN_ONE_TRANSACTION
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -53,6 +53,13 @@
 //! goes through the triggers.
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
+/// What the migrations that [`install`] and [`uninstall`] grains answer to sea-orm's
+/// `use_transaction`: one transaction on SQLite too, so that every statement runs on one
+/// connection (a pooled connection whose view of the schema is older than another's could skip
+/// a `DROP TRIGGER IF EXISTS` and fail the `CREATE TRIGGER` after it) and a failed step leaves
+/// nothing half built.
+pub const IN_ONE_TRANSACTION: Option<bool> = Some(true);
+
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -1079,18 +1086,12 @@ impl Deltas {
                 })
                 .collect();
             emptied.dedup();
-            for tenant in emptied
-                .iter()
-                .map(|(t, _)| *t)
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                let slots: Vec<i64> = emptied
-                    .iter()
-                    .filter(|(t, _)| *t == tenant)
-                    .map(|(_, slot)| *slot)
-                    .collect();
-                statements
-                    .extend(in_few_sizes(&slots).map(|chunk| delete_emptied(grain, tenant, chunk)));
+            // In key order: one run of slots per tenant.
+            for run in emptied.chunk_by(|a, b| a.0 == b.0) {
+                let slots: Vec<i64> = run.iter().map(|(_, slot)| *slot).collect();
+                statements.extend(
+                    in_few_sizes(&slots).map(|chunk| delete_emptied(grain, run[0].0, chunk)),
+                );
             }
             let recompute: Vec<(Vec<KeyPart>, f64)> = groups
                 .into_iter()

@@ -373,6 +373,7 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
             None,
         );
     }
+    let is_stored = |d: &dialogue::Model| stored.is_some_and(|s| s.contains_key(&d.id));
     upsert_in_two_steps(
         db,
         "dialogues",
@@ -380,10 +381,7 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
         rows,
         |d| (d.tenant_id, &d.id),
         dialogue_values,
-        stored
-            .map(|stored| move |d: &dialogue::Model| stored.contains_key(&d.id))
-            .as_ref()
-            .map(|f| f as &(dyn Fn(&dialogue::Model) -> bool + Sync)),
+        stored.map(|_| &is_stored as &(dyn Fn(&dialogue::Model) -> bool + Sync)),
     )
     .await
 }
