@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use entity::{dialogue, Direction, Outcome};
 use futures::{SinkExt, StreamExt};
-use insights::live::{Announcer, DialoguesCommitted};
+use insights_core::live::{Announcer, DialoguesCommitted};
 use sea_orm::{ActiveModelTrait, TransactionTrait};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -74,10 +74,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn latency(server: &str, database_url: &str, subscriptions: usize, commits: usize) -> Value {
-    let db = insights::db::connect(&insights::db::DbOptions::new(database_url))
+    let db = insights_core::db::connect(&insights_core::db::DbOptions::new(database_url))
         .await
         .expect("database");
-    let tenant = insights::tenant::ensure(&db, "default").await.unwrap();
+    let tenant = insights_core::tenant::ensure(&db, "default").await.unwrap();
     let committed_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let samples: Arc<Mutex<Vec<f64>>> = Arc::default();
     let mut readers = Vec::new();

@@ -22,7 +22,7 @@ use async_graphql::Request;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
-use crate::error::ErrorCode;
+use insights_core::error::ErrorCode;
 
 /// Most texts kept.
 pub const MAX_ENTRIES: usize = 4096;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use insights::config::ServeConfig;
-use insights::db::{self, DbOptions, DEFAULT_DATABASE_URL};
-use insights::ingest::{self, ImportOptions, Kind, RejectsFile};
+use insights_core::db::{self, DbOptions, DEFAULT_DATABASE_URL};
+use insights_core::ingest::{self, ImportOptions, Kind, RejectsFile};
 use migration::{Migrator, MigratorTrait};
 
 #[derive(Parser)]
@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             out_dir,
         } => {
-            let mut options = insights::demo::DemoOptions::new(dialogues);
+            let mut options = insights_core::demo::DemoOptions::new(dialogues);
             options.days = days;
             options.seed = seed;
             // Without --until the history reaches the present.
@@ -309,7 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             match out_dir {
                 Some(dir) => {
-                    insights::demo::write_files(&options, now, &dir)?;
+                    insights_core::demo::write_files(&options, now, &dir)?;
                     println!(
                         "wrote {} and {}",
                         dir.join("endpoints.ndjson").display(),
@@ -322,9 +322,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .context("cannot open the database")?;
                     let written = match now {
                         Some(now) => {
-                            insights::demo::write_to_db_up_to(&db, &tenant, options, now).await?
+                            insights_core::demo::write_to_db_up_to(&db, &tenant, options, now)
+                                .await?
                         }
-                        None => insights::demo::write_to_db(&db, &tenant, options).await?,
+                        None => insights_core::demo::write_to_db(&db, &tenant, options).await?,
                     };
                     println!("generated {written} demo dialogues for tenant {tenant}");
                 }
@@ -346,17 +347,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                 } => {
                     let scopes =
-                        insights::auth::Scopes::parse(&scope).map_err(anyhow::Error::msg)?;
-                    let created = insights::auth::create(&db, &tenant, &scopes, name).await?;
+                        insights_core::keys::Scopes::parse(&scope).map_err(anyhow::Error::msg)?;
+                    let created = insights_core::keys::create(&db, &tenant, &scopes, name).await?;
                     eprintln!("created {} for tenant {tenant} with scopes {scopes}; the key is shown only now:", created.key.id);
                     println!("{}", created.secret);
                 }
                 KeyCommand::List { tenant } => {
                     println!("id\ttenant\tscopes\tlabel\tcreated\tlast used\tstatus");
-                    for listed in insights::auth::list(&db, tenant.as_deref()).await? {
+                    for listed in insights_core::keys::list(&db, tenant.as_deref()).await? {
                         let k = &listed.key;
                         let when = |ms: Option<i64>| {
-                            ms.map(insights::time::format_ms)
+                            ms.map(insights_core::time::format_ms)
                                 .unwrap_or_else(|| "-".into())
                         };
                         println!(
@@ -376,7 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 KeyCommand::Revoke { id } => {
-                    if !insights::auth::revoke(&db, &id).await? {
+                    if !insights_core::keys::revoke(&db, &id).await? {
                         anyhow::bail!("no API key with id {id}");
                     }
                     eprintln!("revoked {id}");
@@ -390,7 +391,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot open the database")?;
             match command {
                 TenantCommand::List => {
-                    for t in insights::tenant::list(&db).await? {
+                    for t in insights_core::tenant::list(&db).await? {
                         println!(
                             "{}\tsla {}s\tquick drop {}s",
                             t.name, t.sla_threshold_in_sec, t.quick_drop_threshold_in_sec
@@ -402,7 +403,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     sla_threshold_sec,
                     quick_drop_threshold_sec,
                 } => {
-                    let t = insights::tenant::set_thresholds(
+                    let t = insights_core::tenant::set_thresholds(
                         &db,
                         &name,
                         sla_threshold_sec,

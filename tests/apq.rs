@@ -7,7 +7,7 @@ mod common;
 use common::Server;
 use insights::apq::sha256_hex;
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, VARY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

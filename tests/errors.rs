@@ -3,7 +3,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 

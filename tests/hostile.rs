@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -964,9 +964,10 @@ async fn setup() -> Vec<Setup> {
             no_auth: false,
             ..ServeConfig::default()
         };
-        let mut metered = insights::db::connect(&insights::db::DbOptions::new(t.url.clone()))
-            .await
-            .expect("a second connection");
+        let mut metered =
+            insights_core::db::connect(&insights_core::db::DbOptions::new(t.url.clone()))
+                .await
+                .expect("a second connection");
         let statements: Arc<Mutex<Vec<String>>> = Arc::default();
         let log = statements.clone();
         metered.set_metric_callback(move |info| {

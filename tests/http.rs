@@ -5,7 +5,7 @@ mod common;
 use common::Server;
 
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate};
 use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use insights::ingest::source::Location;
-use insights::ingest::{self, ImportError, ImportOptions, ImportSummary, Kind, RejectsFile};
+use insights_core::ingest::source::Location;
+use insights_core::ingest::{self, ImportError, ImportOptions, ImportSummary, Kind, RejectsFile};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
@@ -85,7 +85,7 @@ fn some(id: &str) -> Option<String> {
 }
 
 async fn tenant_id(db: &DatabaseConnection, name: &str) -> i32 {
-    insights::tenant::find(db, name)
+    insights_core::tenant::find(db, name)
         .await
         .expect("tenant look-up")
         .unwrap_or_else(|| panic!("tenant {name} exists"))
@@ -761,7 +761,7 @@ async fn start_date_is_derived_from_start_timestamp_when_absent() {
 #[tokio::test]
 async fn the_tenant_default_thresholds_are_configurable() {
     for t in common::databases().await {
-        insights::tenant::set_thresholds(&t.db, TENANT, Some(40.0), Some(1.0))
+        insights_core::tenant::set_thresholds(&t.db, TENANT, Some(40.0), Some(1.0))
             .await
             .expect("set thresholds");
         let tenant = import_derivations(&t.db).await;
@@ -868,7 +868,7 @@ async fn given_values_are_kept_as_given() {
 /// quickDrop values of `derivations.ndjson` (d-1, d-3, d-5, d-8, d-12) would come out
 /// differently if they were derived again.
 async fn change_every_threshold(db: &DatabaseConnection, dir: &Path) {
-    insights::tenant::set_thresholds(db, TENANT, Some(1.0), Some(60.0))
+    insights_core::tenant::set_thresholds(db, TENANT, Some(1.0), Some(60.0))
         .await
         .expect("set thresholds");
     let changed = changed_fixture(
@@ -1703,11 +1703,11 @@ const LARGE: u64 = 200_000;
 fn write_large_file(dir: &Path) -> PathBuf {
     let path = dir.join("large.ndjson");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("large file"));
-    let mut options = insights::demo::DemoOptions::new(LARGE);
+    let mut options = insights_core::demo::DemoOptions::new(LARGE);
     options.until = day("2026-04-01");
     let mut written = 0u64;
-    insights::demo::dialogues(&options, 0, |d| {
-        writeln!(out, "{}", insights::demo::dialogue_to_vendor_json(&d)).expect("write line");
+    insights_core::demo::dialogues(&options, 0, |d| {
+        writeln!(out, "{}", insights_core::demo::dialogue_to_vendor_json(&d)).expect("write line");
         written += 1;
         true
     });
@@ -1890,7 +1890,7 @@ async fn a_rejected_import_leaves_no_new_tenant_behind() {
             t.kind
         );
         assert!(
-            insights::tenant::find(&t.db, "newcomer")
+            insights_core::tenant::find(&t.db, "newcomer")
                 .await
                 .unwrap()
                 .is_none(),
@@ -1903,7 +1903,7 @@ async fn a_rejected_import_leaves_no_new_tenant_behind() {
             .await
             .expect("valid import");
         assert!(
-            insights::tenant::find(&t.db, "newcomer")
+            insights_core::tenant::find(&t.db, "newcomer")
                 .await
                 .unwrap()
                 .is_some(),

@@ -12,8 +12,8 @@ use common::{Server, TestDb};
 use entity::{dialogue, endpoint};
 use insights::config::ServeConfig;
 use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
-use insights::ingest::Kind;
-use insights::live::{Announcer, DialoguesCommitted, CHANNEL};
+use insights_core::ingest::Kind;
+use insights_core::live::{Announcer, DialoguesCommitted, CHANNEL};
 use reqwest::StatusCode;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -119,7 +119,7 @@ fn dialogue_input(n: usize) -> Value {
 }
 
 async fn dialogues_of(db: &DatabaseConnection, tenant: &str) -> Vec<dialogue::Model> {
-    let id = insights::tenant::find(db, tenant)
+    let id = insights_core::tenant::find(db, tenant)
         .await
         .unwrap()
         .unwrap()
@@ -133,7 +133,7 @@ async fn dialogues_of(db: &DatabaseConnection, tenant: &str) -> Vec<dialogue::Mo
 }
 
 async fn endpoints_of(db: &DatabaseConnection, tenant: &str) -> Vec<endpoint::Model> {
-    let id = insights::tenant::find(db, tenant)
+    let id = insights_core::tenant::find(db, tenant)
         .await
         .unwrap()
         .unwrap()
@@ -147,7 +147,7 @@ async fn endpoints_of(db: &DatabaseConnection, tenant: &str) -> Vec<endpoint::Mo
 }
 
 async fn tenant_id(db: &DatabaseConnection, tenant: &str) -> i32 {
-    insights::tenant::ensure(db, tenant).await.unwrap().id
+    insights_core::tenant::ensure(db, tenant).await.unwrap().id
 }
 
 /// Rows of a table, all tenants, as text (to show nothing else changed).
@@ -579,7 +579,7 @@ async fn mutations_store_what_importing_the_same_records_stores() {
         for (n, (kind, records)) in steps.iter().enumerate() {
             if n == 5 {
                 for tenant in ["file", "api"] {
-                    insights::tenant::set_thresholds(&t.db, tenant, Some(1.0), Some(100.0))
+                    insights_core::tenant::set_thresholds(&t.db, tenant, Some(1.0), Some(100.0))
                         .await
                         .unwrap();
                 }
@@ -803,11 +803,11 @@ async fn an_import_announces_the_dialogues_it_changed_and_a_replay_nothing() {
                         .unwrap();
                     assert!(status.success());
                 } else {
-                    let options = insights::ingest::ImportOptions {
+                    let options = insights_core::ingest::ImportOptions {
                         announcer: Some(announcer),
-                        ..insights::ingest::ImportOptions::new("default")
+                        ..insights_core::ingest::ImportOptions::new("default")
                     };
-                    insights::ingest::import_file(&db, Kind::Dialogues, &path, &options, None)
+                    insights_core::ingest::import_file(&db, Kind::Dialogues, &path, &options, None)
                         .await
                         .unwrap();
                 }

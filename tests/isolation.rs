@@ -11,7 +11,7 @@ mod common;
 
 use common::{Server, TestDb};
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

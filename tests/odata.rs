@@ -9,7 +9,7 @@ use std::io::Write;
 
 use common::{Server, TestDb};
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

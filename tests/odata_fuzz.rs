@@ -10,12 +10,12 @@ mod common;
 
 use common::Server;
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
 use insights::odata::parser::{
     parse_filter, ParseError, Prop, PropType, DIALOGUE_PROPS, ENDPOINT_PROPS, MAX_DEPTH,
     MAX_OPTION_LEN,
 };
-use insights::query::{DialogueField, Filter};
+use insights_core::ingest::Kind;
+use insights_core::query::{DialogueField, Filter};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::Server;
 use insights::config::ServeConfig;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -12,7 +12,7 @@ mod common;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
@@ -591,9 +591,13 @@ async fn endpoints_by_name_and_id_both_ways() {
 #[tokio::test]
 async fn first_defaults_to_50() {
     for t in common::databases().await {
-        insights::demo::write_to_db(&t.db, "default", insights::demo::DemoOptions::new(60))
-            .await
-            .expect("demo data");
+        insights_core::demo::write_to_db(
+            &t.db,
+            "default",
+            insights_core::demo::DemoOptions::new(60),
+        )
+        .await
+        .expect("demo data");
         for conn in [Conn::Dialogues, Conn::Endpoints] {
             let page = fetch(&t.db, conn, json!({})).await;
             assert_eq!(page.ids.len(), 50, "{}", t.kind);

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use serde_json::{json, Value};
 
 const TENANT: &str = "periods";

@@ -18,7 +18,7 @@
 //! Tenant `other` holds endpoints and dialogues with the same ids, which must never show.
 mod common;
 
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 

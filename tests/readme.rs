@@ -62,10 +62,10 @@ async fn graphql_examples_answer_with_data_on_demo_data() {
         examples.len()
     );
     for t in common::databases().await {
-        let written = insights::demo::write_to_db_up_to(
+        let written = insights_core::demo::write_to_db_up_to(
             &t.db,
             "default",
-            insights::demo::DemoOptions::new(3000),
+            insights_core::demo::DemoOptions::new(3000),
             chrono::Utc::now(),
         )
         .await

@@ -19,12 +19,12 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use common::TestDb;
-use insights::buckets::Granularity;
-use insights::ingest::Kind;
-use insights::query::{
+use insights_core::buckets::Granularity;
+use insights_core::ingest::Kind;
+use insights_core::query::{
     DialogueField, Dimension, Filter, Measure, Op, Operand, StatsRequest, TenantScope, Threshold,
 };
-use migration::rollups::{rebuilt_select, table_columns, GRAINS};
+use insights_core::rollups::{rebuilt_select, table_columns, GRAINS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement};
@@ -680,7 +680,7 @@ async fn pre_aggregates_stay_exact_through_every_write() {
                 percentiles: Vec::new(),
                 max_rows: 100_000,
             };
-            let sum = |stats: Vec<insights::query::StatsRow>| {
+            let sum = |stats: Vec<insights_core::query::StatsRow>| {
                 stats
                     .iter()
                     .map(|r| r.count(Measure::Dialogues))

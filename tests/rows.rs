@@ -3,8 +3,8 @@
 //! reference: the same selection, forced onto it by a field selected twice, gives the same JSON.
 mod common;
 
-use insights::demo::{self, DemoOptions};
 use insights::graphql;
+use insights_core::demo::{self, DemoOptions};
 
 const ALL_FIELDS: &str = "__typename id startDate startTimestamp queueEnterTimestamp
     acceptTimestamp endTimestamp ivrDurationInSec queueDurationInSec initialTalkDurationInSec

@@ -1,6 +1,6 @@
 mod common;
 
-use insights::ingest::Kind;
+use insights_core::ingest::Kind;
 use serde_json::json;
 
 #[tokio::test]

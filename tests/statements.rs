@@ -10,9 +10,9 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use insights::db::{self, DbOptions};
-use insights::demo::{self, DemoOptions};
 use insights::graphql;
+use insights_core::db::{self, DbOptions};
+use insights_core::demo::{self, DemoOptions};
 
 const QUERY: &str = "query($n: Int) { dialogues(first: $n) {
     totalCount

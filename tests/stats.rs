@@ -21,9 +21,9 @@ use chrono::{
 use chrono_tz::Tz;
 use common::TestDb;
 use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use insights::demo::{self, DemoOptions};
 use insights::graphql::{self, ApiLimits, Guards};
-use insights::ingest::Kind;
+use insights_core::demo::{self, DemoOptions};
+use insights_core::ingest::Kind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
@@ -795,7 +795,7 @@ async fn edge_fixture(t: &TestDb) -> Fixture {
 
 /// The tenant's rows as stored (read with the entities, not through the API under test).
 async fn read_fixture(t: &TestDb) -> Fixture {
-    let tenant = insights::tenant::ensure(&t.db, TENANT).await.unwrap();
+    let tenant = insights_core::tenant::ensure(&t.db, TENANT).await.unwrap();
     let dialogues = dialogue::Entity::find()
         .filter(dialogue::Column::TenantId.eq(tenant.id))
         .all(&t.db)

@@ -324,8 +324,8 @@ async fn a_key_over_its_subscription_cap_gets_an_error_and_keeps_its_socket() {
 async fn revoking_a_key_ends_its_subscriptions_within_seconds() {
     let db = common::sqlite().await;
     let (base, _hub, _task) = in_process(&db.db, ServeConfig::default()).await;
-    let scopes = insights::auth::Scopes::parse("read").unwrap();
-    let created = insights::auth::create(&db.db, "acme", &scopes, None)
+    let scopes = insights_core::keys::Scopes::parse("read").unwrap();
+    let created = insights_core::keys::create(&db.db, "acme", &scopes, None)
         .await
         .unwrap();
     let kept = common::key(&db.db, "acme", "read").await;
@@ -334,7 +334,7 @@ async fn revoking_a_key_ends_its_subscriptions_within_seconds() {
     let mut other = Client::ready(&base, Some(&kept)).await;
     other.subscribe("k", INGESTED, json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    insights::auth::revoke(&db.db, &created.key.id)
+    insights_core::keys::revoke(&db.db, &created.key.id)
         .await
         .unwrap();
     let started = std::time::Instant::now();
@@ -365,10 +365,11 @@ async fn a_subscriber_that_falls_behind_its_buffer_is_closed_with_a_reason() {
     // Forty commits announced at once: far more than the subscriber's 4 can hold while it
     // re-reads the first.
     for i in 0..40 {
-        hub.announcer().deliver(insights::live::DialoguesCommitted {
-            tenant_id: acme,
-            ids: vec![format!("x-{i}")],
-        });
+        hub.announcer()
+            .deliver(insights_core::live::DialoguesCommitted {
+                tenant_id: acme,
+                ids: vec![format!("x-{i}")],
+            });
     }
     let (code, reason) = slow.closed(DEADLINE).await;
     assert_eq!(code, 1013, "{reason}");

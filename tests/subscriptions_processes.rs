@@ -379,9 +379,10 @@ async fn a_postgres_restart_keeps_the_subscription_delivering() {
         eprintln!("no PostgreSQL binaries: skipped");
         return;
     };
-    let admin = insights::db::connect(&insights::db::DbOptions::new(cluster.url("postgres")))
-        .await
-        .unwrap();
+    let admin =
+        insights_core::db::connect(&insights_core::db::DbOptions::new(cluster.url("postgres")))
+            .await
+            .unwrap();
     use sea_orm::ConnectionTrait;
     admin
         .execute_unprepared("CREATE DATABASE live")
@@ -389,9 +390,10 @@ async fn a_postgres_restart_keeps_the_subscription_delivering() {
         .unwrap();
     admin.close().await.unwrap();
     let url = cluster.url("live");
-    let db = insights::db::connect_and_migrate(&insights::db::DbOptions::new(url.clone()))
-        .await
-        .unwrap();
+    let db =
+        insights_core::db::connect_and_migrate(&insights_core::db::DbOptions::new(url.clone()))
+            .await
+            .unwrap();
     let server = Serve::start(&url, &[]).await;
     let acme = common::scope(&db, "acme").await.tenant_id();
     let key = common::key(&db, "acme", "read").await;

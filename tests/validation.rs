@@ -4,8 +4,8 @@
 mod common;
 
 use insights::graphql::{self, ApiLimits, Guards};
-use insights::ingest::Kind;
-use insights::query::PageLimits;
+use insights_core::ingest::Kind;
+use insights_core::query::PageLimits;
 use serde_json::{json, Value};
 
 async fn loaded() -> Vec<common::TestDb> {

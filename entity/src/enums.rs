@@ -1,9 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// The role an endpoint plays in a dialogue.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "i16", db_type = "SmallInteger")]
 pub enum EndpointRole {
     /// An interactive voice response menu that routes the customer to a queue.
@@ -58,9 +56,7 @@ impl EndpointRole {
 }
 
 /// Who initiated the dialogue.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "i16", db_type = "SmallInteger")]
 pub enum Direction {
     /// Initiated by the customer (vendor value 1).
@@ -98,9 +94,7 @@ impl Direction {
 }
 
 /// How the dialogue ended.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "i16", db_type = "SmallInteger")]
 pub enum Outcome {
     /// Queued and accepted by an agent.

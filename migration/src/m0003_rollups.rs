@@ -1,4 +1,4 @@
-//! Pre-aggregated counts and sums of the dialogues, kept exact by triggers (see [`crate::rollups`]),
+//! Pre-aggregated counts and sums of the dialogues, kept exact by triggers (as the SQL it ran, `frozen/`),
 //! built here for the dialogues already stored.
 use sea_orm_migration::prelude::*;
 
@@ -8,14 +8,14 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
-        crate::rollups::IN_ONE_TRANSACTION
+        crate::frozen::IN_ONE_TRANSACTION
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::install(manager.get_connection(), 3).await
+        crate::frozen::run(manager, "m0003_up").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::uninstall(manager.get_connection(), 3).await
+        crate::frozen::run(manager, "m0003_down").await
     }
 }

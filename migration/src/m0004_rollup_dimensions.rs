@@ -1,6 +1,6 @@
 //! Pre-aggregates keyed by agent and by the other dimensions (queue, ivr, direction, outcome,
 //! inSla, quickDrop) at the hour, built for the dialogues already stored; the triggers are
-//! re-created over every grain (see [`crate::rollups`]).
+//! re-created over every grain (as the SQL it ran, `frozen/`).
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -9,14 +9,14 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
-        crate::rollups::IN_ONE_TRANSACTION
+        crate::frozen::IN_ONE_TRANSACTION
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::install(manager.get_connection(), 4).await
+        crate::frozen::run(manager, "m0004_up").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::rollups::uninstall(manager.get_connection(), 4).await
+        crate::frozen::run(manager, "m0004_down").await
     }
 }

@@ -11,7 +11,7 @@ use async_graphql::parser::Error as ParserError;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::RequestId;
-use crate::error::ErrorCode;
+use insights_core::error::ErrorCode;
 
 /// Most errors one response lists.
 const MAX_ERRORS: usize = 50;

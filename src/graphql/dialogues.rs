@@ -1,9 +1,11 @@
 //! Dialogues: the object, its connection, and the queries that list and look them up — thin
 //! adapters over the query core, which answers each with one SQL statement.
+use super::GraphqlResult;
 use std::sync::Arc;
 
+use super::enums::{Direction, Outcome};
 use async_graphql::{Context, Enum, InputObject, Lookahead, Object, ID};
-use entity::{dialogue, Direction, Outcome};
+use entity::dialogue;
 
 use super::endpoints::Endpoint;
 use super::filter::DialogueFilter;
@@ -11,8 +13,8 @@ use super::loader::{endpoint, Endpoints};
 use super::rows::{DialogueRow, PageEndpoints};
 use super::scalars::{Date, DateTime};
 use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
-use crate::auth::Scope;
-use crate::query::{
+use insights_core::keys::Scope;
+use insights_core::query::{
     self, DialogueField, DialogueKey, DialogueListRequest, DialogueSelection, Filter, PageArgs,
     Slot,
 };
@@ -98,11 +100,11 @@ impl Dialogue {
     }
     /// Initiated by the customer (inbound) or by an agent (outbound).
     async fn direction(&self) -> Direction {
-        self.0.direction
+        self.0.direction.into()
     }
     /// How the dialogue ended.
     async fn outcome(&self) -> Outcome {
-        self.0.outcome
+        self.0.outcome.into()
     }
     /// Accepted within the queue's SLA threshold; null unless the outcome is ACCEPTED.
     async fn in_sla(&self) -> Option<bool> {
@@ -170,7 +172,7 @@ impl From<DialogueOrder> for query::DialogueOrder {
 /// The fields of `Dialogue` a selection reads, and the endpoints it shows: what the query core
 /// fetches, in one statement.
 pub fn selection(node: Lookahead<'_>) -> DialogueSelection {
-    use crate::query::filter::Field;
+    use insights_core::query::filter::Field;
     DialogueSelection {
         fields: DialogueField::ALL
             .into_iter()
@@ -245,7 +247,10 @@ impl DialogueConnection {
     }
     /// How many dialogues match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(scope(ctx).count_dialogues(self.matching.as_ref()).await?)
+        Ok(scope(ctx)
+            .count_dialogues(self.matching.as_ref())
+            .await
+            .gql()?)
     }
 }
 
@@ -275,7 +280,7 @@ pub async fn list(
     order_by: Option<Vec<DialogueOrder>>,
     page: PageArgs,
 ) -> async_graphql::Result<DialogueConnection> {
-    let filter = filter.map(|f| f.tree()).transpose()?;
+    let filter = filter.map(|f| f.tree()).transpose().gql()?;
     let filter = match (within, filter) {
         (Some(within), Some(filter)) => Some(within.and(filter)),
         (within, filter) => within.or(filter),
@@ -290,7 +295,10 @@ pub async fn list(
         page,
         selection: page_selection(ctx),
     };
-    let page = scope(ctx).dialogue_page(&request, limits(ctx).page).await?;
+    let page = scope(ctx)
+        .dialogue_page(&request, limits(ctx).page)
+        .await
+        .gql()?;
     feed(ctx, &page.endpoints).await;
     Ok(DialogueConnection {
         page,
@@ -313,7 +321,8 @@ async fn feed(ctx: &Context<'_>, endpoints: &[entity::endpoint::Model]) {
 async fn find(ctx: &Context<'_>, key: DialogueKey) -> async_graphql::Result<Option<Dialogue>> {
     let found = scope(ctx)
         .find_dialogue(&key, &selection(ctx.look_ahead()))
-        .await?;
+        .await
+        .gql()?;
     Ok(match found {
         Some((dialogue, endpoints)) => {
             feed(ctx, &endpoints).await;

@@ -1,12 +1,16 @@
 //! Endpoints: the parties a dialogue passes through — thin adapters over the query core.
+use super::enums::EndpointRole;
+use super::GraphqlResult;
 use async_graphql::{Context, Enum, InputObject, Object, ID};
-use entity::{endpoint, EndpointRole};
+use entity::endpoint;
 
 use super::dialogues::{self, DialogueConnection, DialogueOrder};
 use super::filter::{DialogueFilter, EndpointFilter};
 use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
-use crate::auth::Scope;
-use crate::query::{self, EndpointField, EndpointListRequest, Filter, Op, Operand, PageArgs, Slot};
+use insights_core::keys::Scope;
+use insights_core::query::{
+    self, EndpointField, EndpointListRequest, Filter, Op, Operand, PageArgs, Slot,
+};
 
 /// A party a dialogue passes through: an IVR, a queue, a customer or an agent.
 pub struct Endpoint(pub endpoint::Model);
@@ -25,7 +29,7 @@ impl Endpoint {
     }
     /// IVR, queue, customer or agent.
     async fn role(&self) -> EndpointRole {
-        self.0.role
+        self.0.role.into()
     }
     /// Queues only: the configured SLA threshold in seconds (null: the tenant default applies).
     async fn sla_threshold_in_sec(&self) -> Option<f64> {
@@ -72,7 +76,7 @@ impl Endpoint {
 
 /// What endpoints can be ordered by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::query::EndpointOrderField")]
+#[graphql(remote = "insights_core::query::EndpointOrderField")]
 pub enum EndpointOrderField {
     /// Display name (endpoints without a name sort last ascending).
     Name,
@@ -141,7 +145,10 @@ impl EndpointConnection {
     }
     /// How many endpoints match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(scope(ctx).count_endpoints(self.matching.as_ref()).await?)
+        Ok(scope(ctx)
+            .count_endpoints(self.matching.as_ref())
+            .await
+            .gql()?)
     }
 }
 
@@ -157,7 +164,7 @@ impl EndpointQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint's id.")] id: ID,
     ) -> async_graphql::Result<Option<Endpoint>> {
-        let found = scope(ctx).endpoints_by_ids(&[id.to_string()]).await?;
+        let found = scope(ctx).endpoints_by_ids(&[id.to_string()]).await.gql()?;
         Ok(found.into_iter().next().map(Endpoint))
     }
 
@@ -182,7 +189,7 @@ impl EndpointQuery {
         #[graphql(desc = "End before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<EndpointConnection> {
         let request = EndpointListRequest {
-            filter: filter.map(|f| f.tree()).transpose()?,
+            filter: filter.map(|f| f.tree()).transpose().gql()?,
             order: order_by
                 .unwrap_or_default()
                 .into_iter()
@@ -195,7 +202,10 @@ impl EndpointQuery {
                 before,
             },
         };
-        let page = scope(ctx).endpoint_page(&request, limits(ctx).page).await?;
+        let page = scope(ctx)
+            .endpoint_page(&request, limits(ctx).page)
+            .await
+            .gql()?;
         Ok(EndpointConnection {
             page,
             matching: request.filter,

@@ -1,12 +1,12 @@
 //! The filter language's GraphQL inputs (API.md §3): typed operator inputs per field, combined
 //! with and/or/not. Each becomes the query core's [`Filter`] tree, which alone is translated to
 //! SQL (the same tree OData's `$filter` becomes).
+use super::enums::{Direction, EndpointRole, Outcome};
 use async_graphql::{InputObject, InputType, ID};
-use entity::{Direction, EndpointRole, Outcome};
 
 use super::scalars::{Date, DateTime};
-use crate::error::{ApiError, ApiResult};
-use crate::query::{DialogueField, EndpointField, Filter, Op, Operand};
+use insights_core::error::{ApiError, ApiResult};
+use insights_core::query::{DialogueField, EndpointField, Filter, Op, Operand};
 
 /// Deepest and/or/not nesting a filter may have.
 pub const MAX_FILTER_DEPTH: usize = 16;
@@ -219,17 +219,17 @@ impl ToOperand for String {
 }
 impl ToOperand for Direction {
     fn operand(&self) -> Operand {
-        Operand::Direction(*self)
+        Operand::Direction((*self).into())
     }
 }
 impl ToOperand for Outcome {
     fn operand(&self) -> Operand {
-        Operand::Outcome(*self)
+        Operand::Outcome((*self).into())
     }
 }
 impl ToOperand for EndpointRole {
     fn operand(&self) -> Operand {
-        Operand::Role(*self)
+        Operand::Role((*self).into())
     }
 }
 

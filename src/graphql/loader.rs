@@ -3,6 +3,7 @@
 //! tenant scope, so it can only ever load that tenant's endpoints, and it caches for the
 //! request: a page of dialogues feeds it the endpoints its statement joined, and a list of stats
 //! rows fetches all its relations in one look-up before its items resolve.
+use super::GraphqlResult;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use async_graphql::Context;
 use entity::endpoint;
 
 use super::endpoints::Endpoint;
-use crate::error::ApiError;
-use crate::query::endpoints::MAX_BATCH;
-use crate::query::TenantScope;
+use insights_core::error::ApiError;
+use insights_core::query::endpoints::MAX_BATCH;
+use insights_core::query::TenantScope;
 
 pub struct EndpointLoader {
     scope: TenantScope,
@@ -50,7 +51,7 @@ pub async fn endpoint(
 ) -> async_graphql::Result<Option<Endpoint>> {
     let Some(id) = id else { return Ok(None) };
     let loader = ctx.data_unchecked::<Endpoints>();
-    Ok(loader.load_one(id.clone()).await?.map(Endpoint))
+    Ok(loader.load_one(id.clone()).await.gql()?.map(Endpoint))
 }
 
 /// Loads every endpoint a list's items will ask for in one batch, so the items find them
@@ -59,7 +60,10 @@ pub async fn prefetch(ctx: &Context<'_>, mut unique: Vec<String>) -> async_graph
     unique.sort_unstable();
     unique.dedup();
     if !unique.is_empty() {
-        ctx.data_unchecked::<Endpoints>().load_many(unique).await?;
+        ctx.data_unchecked::<Endpoints>()
+            .load_many(unique)
+            .await
+            .gql()?;
     }
     Ok(())
 }

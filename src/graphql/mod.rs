@@ -4,6 +4,7 @@ mod codes;
 pub mod dialogues;
 mod documents;
 pub mod endpoints;
+pub mod enums;
 pub mod filter;
 pub mod loader;
 pub mod mutation;
@@ -17,10 +18,10 @@ pub mod subscription;
 
 use async_graphql::{Context, Enum, Guard, MergedObject, Request, Schema, SimpleObject};
 
-use crate::auth::{Scope, Scopes};
-use crate::error::{ApiError, ErrorCode};
-use crate::live::Announcer;
-use crate::query::{self, PageLimits, TenantScope};
+use insights_core::error::{graphql_name, ApiError, ApiResult, ErrorCode};
+use insights_core::keys::{Scope, Scopes};
+use insights_core::live::Announcer;
+use insights_core::query::{self, PageLimits, TenantScope};
 
 /// Ascending or descending.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -206,7 +207,7 @@ impl Guard for ScopeGuard {
                 ErrorCode::Forbidden,
                 format!("this API key lacks the `{}` scope", self.0.as_str()),
             )
-            .into()),
+            .graphql()),
         }
     }
 }
@@ -242,4 +243,30 @@ pub(crate) fn page_complexity(
         .map_or(default, |n| usize::try_from(n).unwrap_or(0))
         .max(1);
     size.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// The GraphQL door's wording of a core error: the message in GraphQL's argument names, the
+/// stable code in `extensions.code`.
+pub trait GraphqlError {
+    fn graphql(self) -> async_graphql::Error;
+}
+
+impl GraphqlError for ApiError {
+    fn graphql(self) -> async_graphql::Error {
+        use async_graphql::ErrorExtensions;
+        let code = self.code.as_str();
+        async_graphql::Error::new(self.render(&graphql_name))
+            .extend_with(|_, e| e.set("code", code))
+    }
+}
+
+/// A core result in the GraphQL door's words (`query.run().gql()?`).
+pub trait GraphqlResult<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> GraphqlResult<T> for ApiResult<T> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(GraphqlError::graphql)
+    }
 }

@@ -1,25 +1,22 @@
-//! The write path (API.md §5): `upsertEndpoints` and `ingestDialogues`. A thin adapter: each
-//! input becomes the same loosely typed record the file importer reads ([`Cells`]), goes through
-//! the importer's validation and derivation ([`record`]) and is written by the importer's batch
-//! function ([`batch`]), in one transaction per call, announced to subscribers at commit.
+//! The write path's GraphQL door: `upsertEndpoints` and `ingestDialogues`. A thin adapter:
+//! each input becomes the same loosely typed record the file importer reads ([`Cells`]), and the
+//! core's write service ([`Writer`]) validates, writes, commits and announces it; this door
+//! only words a refusal in GraphQL's terms.
+use super::enums::{Direction, EndpointRole, Outcome};
+use super::GraphqlError;
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject, ID};
-use entity::{dialogue, Direction, EndpointRole, Outcome};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 
 use super::scalars::{Date, DateTime};
 use super::{scope, ScopeGuard};
-use crate::auth::Scope;
-use crate::error::{ApiError, ErrorCode};
-use crate::ingest::batch::{self, Applied, Dedup, DialogueBatches};
-use crate::ingest::record::{
-    self, Cell, Cells, DialogueKind, EndpointKind, FieldError, RecordKind,
-};
-use crate::live::{Announcer, DialoguesCommitted};
-use crate::query::TenantScope;
-use crate::time::format_ms;
+use insights_core::error::{ApiError, ErrorCode};
+use insights_core::ingest::batch::Applied;
+use insights_core::ingest::record::{self, Cell, Cells, DialogueKind, EndpointKind, RecordKind};
+use insights_core::ingest::write::{Refusal, Writer};
+use insights_core::keys::Scope;
+use insights_core::live::Announcer;
+use insights_core::time::format_ms;
 
-/// Most records one call may carry (API.md §5).
-pub const MAX_RECORDS_PER_CALL: usize = 1000;
+pub use insights_core::ingest::write::MAX_RECORDS_PER_CALL;
 
 /// What one ingest call did, counted from its own records.
 #[derive(SimpleObject, Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +131,11 @@ impl EndpointInput {
         let mut cells = Cells::new(EndpointKind::FIELDS);
         set(&mut cells, "id", text(self.id.0));
         set(&mut cells, "name", opt(self.name, text));
-        set(&mut cells, "Role", text(self.role.vendor_name().into()));
+        set(
+            &mut cells,
+            "Role",
+            text(entity::EndpointRole::from(self.role).vendor_name().into()),
+        );
         set(
             &mut cells,
             "slaThresholdInSec",
@@ -206,12 +207,12 @@ impl DialogueInput {
         set(
             &mut cells,
             "direction",
-            Cell::Num(f64::from(self.direction.code())),
+            Cell::Num(f64::from(entity::Direction::from(self.direction).code())),
         );
         set(
             &mut cells,
             "Outcome",
-            text(self.outcome.vendor_name().into()),
+            text(entity::Outcome::from(self.outcome).vendor_name().into()),
         );
         set(&mut cells, "InSLA", opt(self.in_sla, Cell::Bool));
         set(&mut cells, "QuickDrop", opt(self.quick_drop, Cell::Bool));
@@ -219,247 +220,35 @@ impl DialogueInput {
     }
 }
 
-/// Why a call was refused: a client error (with the record's index and field when one record
-/// is at fault) or a database failure.
-enum Refusal {
-    Record {
-        argument: &'static str,
-        index: usize,
-        error: FieldError,
-    },
-    Api(ApiError),
-}
-
-impl From<DbErr> for Refusal {
-    fn from(error: DbErr) -> Self {
-        Refusal::Api(error.into())
-    }
-}
-
-impl From<Refusal> for async_graphql::Error {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Api(error) => error.into(),
-            Refusal::Record {
-                argument,
-                index,
-                error,
-            } => {
-                let field = error.field.map(record::graphql_field_name);
-                let message = match field {
-                    Some(field) => format!("{argument}[{index}].{field}: {}", error.reason),
-                    None => format!("{argument}[{index}]: {}", error.reason),
-                };
-                async_graphql::Error::new(message).extend_with(|_, e| {
-                    e.set("code", ErrorCode::BadUserInput.as_str());
-                    e.set("index", index as u64);
-                    if let Some(field) = field {
-                        e.set("field", field);
-                    }
-                })
-            }
-        }
-    }
-}
-
-fn check_size(argument: &str, n: usize) -> Result<(), ApiError> {
-    if n > MAX_RECORDS_PER_CALL {
-        return Err(ApiError::bad_input(format!(
-            "`{argument}` holds {n} records; at most {MAX_RECORDS_PER_CALL} are accepted per call (send the rest in further calls)"
-        )));
-    }
-    Ok(())
-}
-
-/// Runs a write to its end even when the request is dropped (client gone, request timeout):
-/// a transaction that commits is also announced, and one that fails is rolled back.
-async fn to_completion<T: Send + 'static>(
-    write: impl std::future::Future<Output = Result<T, Refusal>> + Send + 'static,
-) -> Result<T, Refusal> {
-    tokio::spawn(write)
-        .await
-        .unwrap_or_else(|e| Err(Refusal::Api(ApiError::internal(e))))
-}
-
-fn tenant_missing(tenant_id: i32) -> Refusal {
-    Refusal::Api(ApiError::internal(format!(
-        "tenant {tenant_id} of the request does not exist"
-    )))
-}
-
-/// Writes `inputs` as one batch of `scope`'s dialogues, atomically: everything happens in one
-/// transaction, which is rolled back explicitly (releasing SQLite's write lock at once) when
-/// anything fails, and announced when it commits.
-async fn ingest_dialogues(
-    scope: TenantScope,
-    announcer: Announcer,
-    inputs: Vec<DialogueInput>,
-) -> Result<Applied, Refusal> {
-    let tenant_id = scope.tenant_id();
-    let txn = scope.begin_write().await?;
-    let backend = txn.get_database_backend();
-    let mut written = Written::default();
-    match write_dialogues(&txn, tenant_id, inputs, &mut written).await {
-        Ok(applied) => {
-            txn.commit().await?;
-            announcer.committed(
-                backend,
-                DialoguesCommitted {
-                    tenant_id,
-                    ids: applied.changed.clone(),
-                },
-            );
-            Ok(applied)
-        }
-        Err(failure) => {
-            txn.rollback().await.ok();
-            Err(match failure {
-                Failure::Refused(refusal) => refusal,
-                Failure::Upsert(error) => {
-                    order_number_refusal(&scope, &written.indexes, &written.rows, error).await
+/// The GraphQL door's wording of a refused call: the record's place as `argument[index].field`
+/// in the message and as `index` and `field` in `extensions`.
+fn refusal(argument: &str, refusal: Refusal) -> async_graphql::Error {
+    match refusal {
+        Refusal::Api(error) => error.graphql(),
+        Refusal::TooMany { received } => ApiError::bad_input(format!(
+            "`{argument}` holds {received} records; at most {MAX_RECORDS_PER_CALL} are accepted per call (send the rest in further calls)"
+        ))
+        .graphql(),
+        Refusal::Record { index, error } => {
+            let field = error.field.map(record::graphql_field_name);
+            let message = match field {
+                Some(field) => format!("{argument}[{index}].{field}: {}", error.reason),
+                None => format!("{argument}[{index}]: {}", error.reason),
+            };
+            async_graphql::Error::new(message).extend_with(|_, e| {
+                e.set("code", ErrorCode::BadUserInput.as_str());
+                e.set("index", index as u64);
+                if let Some(field) = field {
+                    e.set("field", field);
                 }
             })
         }
     }
 }
 
-/// The validated batch, kept to explain a failed upsert.
-#[derive(Default)]
-struct Written {
-    /// Each row's index in the call.
-    indexes: Vec<usize>,
-    rows: Vec<dialogue::Model>,
-}
-
-enum Failure {
-    Refused(Refusal),
-    /// The batch's own statements failed (e.g. an order number taken).
-    Upsert(DbErr),
-}
-
-impl<T: Into<Refusal>> From<T> for Failure {
-    fn from(error: T) -> Self {
-        Failure::Refused(error.into())
-    }
-}
-
-/// Validates, derives and writes the batch within `txn` and announces it there (the `NOTIFY`
-/// that PostgreSQL delivers at commit); `written` keeps the rows for [`order_number_refusal`].
-async fn write_dialogues(
-    txn: &DatabaseTransaction,
-    tenant_id: i32,
-    inputs: Vec<DialogueInput>,
-    written: &mut Written,
-) -> Result<Applied, Failure> {
-    let tenant = crate::tenant::by_id(txn, tenant_id)
-        .await?
-        .ok_or_else(|| tenant_missing(tenant_id))?;
-    let thresholds = crate::ingest::thresholds(txn, &tenant).await?;
-    let mut rows = Dedup::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        let (row, derived) =
-            record::dialogue_from_cells(input.into_cells(), tenant_id, &thresholds).map_err(
-                |error| Refusal::Record {
-                    argument: "dialogues",
-                    index,
-                    error,
-                },
-            )?;
-        let id = row.id.clone();
-        rows.push(&id, (index, row, derived));
-    }
-    let (indexes, (rows, derived)): (Vec<usize>, (Vec<dialogue::Model>, Vec<_>)) = rows
-        .take()
-        .into_iter()
-        .map(|(index, row, derived)| (index, (row, derived)))
-        .unzip();
-    *written = Written { indexes, rows };
-    let mut batches = DialogueBatches::new(txn, tenant_id).await?;
-    let applied = batches
-        .apply(txn, &mut written.rows, &derived, None)
-        .await
-        .map_err(Failure::Upsert)?;
-    Announcer::within(
-        txn,
-        &DialoguesCommitted {
-            tenant_id,
-            ids: applied.changed.clone(),
-        },
-    )
-    .await?;
-    Ok(applied)
-}
-
-/// A failed upsert: when an order number collides (with another record of the call, or with a
-/// stored dialogue of another id), the record that carries it; any other failure is internal.
-async fn order_number_refusal(
-    scope: &TenantScope,
-    indexes: &[usize],
-    rows: &[dialogue::Model],
-    error: DbErr,
-) -> Refusal {
-    let text = error.to_string();
-    if !text.contains("order_number") {
-        return error.into();
-    }
-    let found = async {
-        let txn = scope.begin_write().await?;
-        let found = batch::order_number_conflict(&txn, scope.tenant_id(), rows).await;
-        txn.rollback().await.ok();
-        found
-    }
-    .await;
-    match found {
-        Ok(Some((at, other))) => Refusal::Record {
-            argument: "dialogues",
-            index: indexes[at],
-            error: FieldError::new(
-                "orderNumber",
-                format!(
-                    "{} is already the order number of dialogue `{other}` (order numbers are unique within a tenant)",
-                    rows[at].order_number
-                ),
-            ),
-        },
-        Ok(None) => Refusal::Api(ApiError::bad_input(
-            "the call's order numbers collide with dialogues stored meanwhile (order numbers are unique within a tenant)",
-        )),
-        Err(lookup) => {
-            tracing::error!(error = %lookup, "looking up an order number conflict failed");
-            error.into()
-        }
-    }
-}
-
-/// Writes `inputs` as one batch of `scope`'s endpoints, atomically.
-async fn upsert_endpoints(
-    scope: TenantScope,
-    inputs: Vec<EndpointInput>,
-) -> Result<Applied, Refusal> {
-    let tenant_id = scope.tenant_id();
-    let mut rows = Dedup::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        let row = record::endpoint_from_cells(input.into_cells(), tenant_id).map_err(|error| {
-            Refusal::Record {
-                argument: "endpoints",
-                index,
-                error,
-            }
-        })?;
-        let id = row.id.clone();
-        rows.push(&id, row);
-    }
-    let txn = scope.begin_write().await?;
-    match batch::apply_endpoints(&txn, &rows.take()).await {
-        Ok(applied) => {
-            txn.commit().await?;
-            Ok(applied)
-        }
-        Err(error) => {
-            txn.rollback().await.ok();
-            Err(error.into())
-        }
-    }
+fn writer(ctx: &Context<'_>) -> async_graphql::Result<Writer> {
+    let announcer = ctx.data::<Announcer>()?.clone();
+    Ok(Writer::for_scope(scope(ctx), announcer))
 }
 
 #[derive(Default)]
@@ -477,10 +266,15 @@ impl IngestMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoints, at most 1,000.")] endpoints: Vec<EndpointInput>,
     ) -> async_graphql::Result<IngestSummary> {
-        check_size("endpoints", endpoints.len())?;
         let received = endpoints.len();
-        let applied = to_completion(upsert_endpoints(scope(ctx).clone(), endpoints)).await?;
-        applied.record_committed("endpoints", "mutation", received as u64);
+        let records = endpoints
+            .into_iter()
+            .map(EndpointInput::into_cells)
+            .collect();
+        let applied = writer(ctx)?
+            .upsert_endpoints(records)
+            .await
+            .map_err(|r| refusal("endpoints", r))?;
         Ok(IngestSummary::of(received, &applied))
     }
 
@@ -496,12 +290,15 @@ impl IngestMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The dialogues, at most 1,000.")] dialogues: Vec<DialogueInput>,
     ) -> async_graphql::Result<IngestSummary> {
-        check_size("dialogues", dialogues.len())?;
         let received = dialogues.len();
-        let announcer = ctx.data::<Announcer>()?.clone();
-        let applied =
-            to_completion(ingest_dialogues(scope(ctx).clone(), announcer, dialogues)).await?;
-        applied.record_committed("dialogues", "mutation", received as u64);
+        let records = dialogues
+            .into_iter()
+            .map(DialogueInput::into_cells)
+            .collect();
+        let applied = writer(ctx)?
+            .ingest_dialogues(records)
+            .await
+            .map_err(|r| refusal("dialogues", r))?;
         Ok(IngestSummary::of(received, &applied))
     }
 }

@@ -26,10 +26,11 @@ use async_graphql::{
 use entity::{dialogue, endpoint};
 
 use super::dialogues::Dialogue;
+use super::enums::{Direction, Outcome};
 use super::loader::Endpoints;
 use super::scalars::{Date, DateTime};
-use crate::query::filter::Field as _;
-use crate::query::{DialogueField, Slot};
+use insights_core::query::filter::Field as _;
+use insights_core::query::{DialogueField, Slot};
 
 /// How many dialogues the one pass has answered since the process started (the rest went to the
 /// ordinary resolver): tells tests, and later the metrics, that the fast path is taken.
@@ -273,8 +274,8 @@ fn field_value(d: &dialogue::Model, field: DialogueField) -> Value {
         F::QueueId => text(&d.queue_id),
         F::CustomerId => text(&d.customer_id),
         F::AgentId => text(&d.agent_id),
-        F::Direction => enum_value(&d.direction),
-        F::Outcome => enum_value(&d.outcome),
+        F::Direction => enum_value(&Direction::from(d.direction)),
+        F::Outcome => enum_value(&Outcome::from(d.outcome)),
         F::InSla => d.in_sla.map_or(Value::Null, Value::Boolean),
         F::QuickDrop => d.quick_drop.map_or(Value::Null, Value::Boolean),
         F::OrderNumber => ScalarType::to_value(&d.order_number),
@@ -320,7 +321,7 @@ fn endpoint_object(e: &endpoint::Model, fields: &[(Name, EndpointColumn)]) -> Va
             C::Typename => Value::String("Endpoint".into()),
             C::Id => Value::String(e.id.clone()),
             C::Name => text(&e.name),
-            C::Role => enum_value(&e.role),
+            C::Role => enum_value(&super::enums::EndpointRole::from(e.role)),
             C::SlaThreshold => number(e.sla_threshold_in_sec),
             C::QuickDropThreshold => number(e.quick_drop_threshold_in_sec),
         };

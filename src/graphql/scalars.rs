@@ -2,7 +2,7 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::NaiveDate;
 
-use crate::time::{format_ms, parse_rfc3339_ms};
+use insights_core::time::{format_ms, parse_rfc3339_ms};
 
 /// An instant, held as UTC epoch milliseconds like the database holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

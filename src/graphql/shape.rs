@@ -17,7 +17,7 @@ use async_graphql::{
 };
 
 use super::DEFAULT_PAGE_SIZE;
-use crate::error::ErrorCode;
+use insights_core::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ShapeLimits {

@@ -1,25 +1,26 @@
 //! `dialogueStats`: contact-center KPIs per time bucket × group (API.md §4) — the GraphQL face
 //! of the query core's stats, which aggregate in the database.
+use super::{GraphqlError, GraphqlResult};
 use std::str::FromStr;
 
+use super::enums::{Direction, Outcome};
 use async_graphql::{Context, Enum, Object, ID};
 use chrono_tz::Tz;
-use entity::{Direction, Outcome};
 
 use super::endpoints::Endpoint;
+use super::enums::Granularity;
 use super::filter::DialogueFilter;
 use super::loader::{endpoint, prefetch};
 use super::scalars::DateTime;
 use super::ScopeGuard;
 use super::{limits, scope};
-use crate::auth::Scope;
-use crate::buckets::Granularity;
-use crate::error::ApiError;
-use crate::query::{Measure, Period, StatsRequest, StatsRow, Threshold, Window};
+use insights_core::error::ApiError;
+use insights_core::keys::Scope;
+use insights_core::query::{Measure, Period, StatsRequest, StatsRow, Threshold, Window};
 
 /// What stats rows can be grouped by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
-#[graphql(remote = "crate::query::Dimension")]
+#[graphql(remote = "insights_core::query::Dimension")]
 pub enum StatsDimension {
     /// The queue the dialogue waited in.
     Queue,
@@ -35,7 +36,7 @@ pub enum StatsDimension {
 
 /// A window that moves with the clock, resolved in the request's `timeZone` when it is asked.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
-#[graphql(remote = "crate::query::Period")]
+#[graphql(remote = "insights_core::query::Period")]
 pub enum StatsPeriod {
     /// Local midnight to the next local midnight (23 or 25 hours on a DST change day).
     Today,
@@ -91,11 +92,10 @@ fn threshold_argument(
         if name.as_str() == argument {
             return match value {
                 async_graphql::Value::Null => Ok(None),
-                async_graphql::Value::Number(n) => Ok(Some(Threshold::new(
-                    n.as_f64().unwrap_or(f64::NAN),
-                    argument,
-                )?)),
-                _ => Err(ApiError::bad_input(format!("`{argument}` must be a number")).into()),
+                async_graphql::Value::Number(n) => Ok(Some(
+                    Threshold::new(n.as_f64().unwrap_or(f64::NAN), argument).gql()?,
+                )),
+                _ => Err(ApiError::bad_input(format!("`{argument}` must be a number")).graphql()),
             };
         }
     }
@@ -140,7 +140,7 @@ fn measures(field: &async_graphql::SelectionField<'_>) -> async_graphql::Result<
 /// The quick-drop count a figure uses: the stored `quickDrop` flags, or a what-if threshold.
 fn quick_drop_measure(threshold: Option<f64>, argument: &str) -> async_graphql::Result<Measure> {
     Ok(match threshold {
-        Some(t) => Measure::AbandonedWithin(Threshold::new(t, argument)?),
+        Some(t) => Measure::AbandonedWithin(Threshold::new(t, argument).gql()?),
         None => Measure::QuickDrops,
     })
 }
@@ -173,11 +173,11 @@ impl DialogueStats {
     }
     /// The direction of this group, when grouped by DIRECTION.
     async fn direction(&self) -> Option<Direction> {
-        self.0.key.direction
+        self.0.key.direction.map(Into::into)
     }
     /// The outcome of this group, when grouped by OUTCOME.
     async fn outcome(&self) -> Option<Outcome> {
-        self.0.key.outcome
+        self.0.key.outcome.map(Into::into)
     }
     /// The queue endpoint of this group, when grouped by QUEUE.
     async fn queue(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Endpoint>> {
@@ -247,7 +247,7 @@ impl DialogueStats {
         threshold_in_sec: Option<f64>,
     ) -> async_graphql::Result<Ratio> {
         let within = match threshold_in_sec {
-            Some(t) => Measure::AcceptedWithin(Threshold::new(t, "thresholdInSec")?),
+            Some(t) => Measure::AcceptedWithin(Threshold::new(t, "thresholdInSec").gql()?),
             None => Measure::AcceptedInSla,
         };
         Ok(Ratio {
@@ -312,7 +312,7 @@ impl DialogueStats {
     ) -> async_graphql::Result<Option<f64>> {
         self.0
             .percentile(p)
-            .ok_or_else(|| ApiError::internal(format!("percentile {p} was not computed")).into())
+            .ok_or_else(|| ApiError::internal(format!("percentile {p} was not computed")).graphql())
     }
 }
 
@@ -336,7 +336,7 @@ impl StatsArgs {
             ApiError::bad_input(format!(
                 "`{name}` is not an IANA time zone name (e.g. Europe/Amsterdam, UTC)"
             ))
-            .into()
+            .graphql()
         })
     }
 
@@ -352,11 +352,11 @@ impl StatsArgs {
             (_, _, Some(_)) => Err(ApiError::bad_input(
                 "give the window either as `period` or as `from` and `to`, not both",
             )
-            .into()),
+            .graphql()),
             _ => Err(ApiError::bad_input(
                 "give the window of the stats as `from` and `to`, or as a `period` such as TODAY",
             )
-            .into()),
+            .graphql()),
         }
     }
 
@@ -392,14 +392,14 @@ impl StatsArgs {
             from: window.from,
             to: window.to,
             zone,
-            granularity: self.granularity.unwrap_or(Granularity::Total),
+            granularity: self.granularity.unwrap_or(Granularity::Total).into(),
             group_by: self
                 .group_by
                 .iter()
                 .flatten()
                 .map(|d| (*d).into())
                 .collect(),
-            filter: self.filter.as_ref().map(|f| f.tree()).transpose()?,
+            filter: self.filter.as_ref().map(|f| f.tree()).transpose().gql()?,
             measures: wanted,
             percentiles,
             max_rows: limits(ctx).max_stats_rows,
@@ -415,7 +415,7 @@ impl StatsArgs {
         now: i64,
     ) -> async_graphql::Result<Vec<DialogueStats>> {
         let (request, _) = self.request(ctx, now)?;
-        let rows = scope(ctx).dialogue_stats(&request).await?;
+        let rows = scope(ctx).dialogue_stats(&request).await.gql()?;
         let look = ctx.look_ahead();
         let shown = [
             look.field("queue").exists(),

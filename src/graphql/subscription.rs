@@ -1,8 +1,9 @@
 //! Subscriptions (API.md §5): `dialogueIngested` and `dialogueStatsChanged`, served over
-//! graphql-transport-ws (see [`crate::live::ws`]). Both hear of commits through the process's
-//! [`Announcer`](crate::live::Announcer) and read what changed through the subscriber's
+//! graphql-transport-ws (see [`crate::http::ws`]). Both hear of commits through the process's
+//! [`Announcer`](insights_core::live::Announcer) and read what changed through the subscriber's
 //! [`TenantScope`] with the same query core as `dialogues` and `dialogueStats`: a subscriber's
 //! filter is never evaluated anywhere but in SQL.
+use super::{GraphqlError, GraphqlResult};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,16 +16,16 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 use super::dialogues::Dialogue;
+use super::enums::Granularity;
 use super::filter::DialogueFilter;
 use super::scalars::DateTime;
 use super::stats::{DialogueStats, StatsArgs, StatsDimension, StatsPeriod};
 use super::{scope, ScopeGuard};
-use crate::auth::Scope;
-use crate::buckets::Granularity;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::live::hub::{close, Control, Hub, SubscriptionPermit};
-use crate::live::DialoguesCommitted;
-use crate::query::{
+use insights_core::error::{ApiError, ApiResult, ErrorCode};
+use insights_core::keys::Scope;
+use insights_core::live::hub::{close, Control, Hub, SubscriptionPermit};
+use insights_core::live::DialoguesCommitted;
+use insights_core::query::{
     DialogueField, DialogueListRequest, DialogueSelection, Filter, Op, Operand, PageArgs,
     PageLimits, StatsRequest, TenantScope,
 };
@@ -70,7 +71,7 @@ fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a LiveSession> {
         ApiError::bad_input(
             "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql",
         )
-        .into()
+        .graphql()
     })
 }
 
@@ -166,7 +167,7 @@ impl Ingested {
                     // Skip the rest of this event rather than retrying it forever.
                     self.current = None;
                     self.seen.clear();
-                    return Some(Err(error.into()));
+                    return Some(Err(error.graphql()));
                 }
                 continue;
             }
@@ -247,7 +248,11 @@ impl StatsChanged {
             if let Some(f) = &self.request.filter {
                 filter = filter.and(f.clone());
             }
-            if retrying(|| self.scope.count_dialogues(Some(&filter))).await? > 0 {
+            if retrying(|| self.scope.count_dialogues(Some(&filter)))
+                .await
+                .gql()?
+                > 0
+            {
                 return Ok(true);
             }
         }
@@ -309,7 +314,7 @@ impl StatsChanged {
                 delivered();
                 Some(Ok(rows.into_iter().map(DialogueStats).collect()))
             }
-            Err(error) => Some(Err(error.into())),
+            Err(error) => Some(Err(error.graphql())),
         }
     }
 }
@@ -332,8 +337,8 @@ impl Subscription {
         >,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Dialogue>>> {
         let live = session(ctx)?;
-        let filter = filter.map(|f| f.tree()).transpose()?;
-        let permit = live.hub.subscribe(live.key_id.as_deref())?;
+        let filter = filter.map(|f| f.tree()).transpose().gql()?;
+        let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
         let state = Ingested {
             events: live.hub.announcer().subscribe(),
             scope: scope(ctx).clone(),
@@ -396,12 +401,12 @@ impl Subscription {
         };
         let zone = args.zone()?;
         let (request, window) = args.request(ctx, now_ms())?;
-        let permit = live.hub.subscribe(live.key_id.as_deref())?;
+        let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
         // Listen before computing, so no commit falls between the result and the listening.
         let events = live.hub.announcer().subscribe();
         let scope = scope(ctx).clone();
         // Errors in the arguments (a window too large, ...) refuse the subscription itself.
-        let first = scope.dialogue_stats(&request).await?;
+        let first = scope.dialogue_stats(&request).await.gql()?;
         let state = StatsChanged {
             events,
             scope,

@@ -11,10 +11,10 @@ use entity::{dialogue, endpoint};
 use serde_json::{json, Value};
 
 use super::parser::{self, ParseError, Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
-use crate::auth::Scope;
-use crate::error::{ApiError, ErrorCode};
 use crate::http::{self, AppState};
-use crate::query::{
+use insights_core::error::{ApiError, Arg, ErrorCode};
+use insights_core::keys::Scope;
+use insights_core::query::{
     DialogueField, DialogueKey, DialogueListRequest, DialogueOrder, DialogueOrderField,
     DialogueSelection, EndpointField, EndpointListRequest, EndpointOrder, EndpointOrderField,
     PageArgs, PageLimits, Slot, TenantScope,
@@ -80,13 +80,17 @@ impl From<ApiError> for Failure {
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
-        // The core speaks GraphQL's argument names; say OData's.
-        let message = error
-            .message
-            .replace("`after`", "`$skiptoken`")
-            .replace("orderBy", "$orderby")
-            .replace("cursor", "skip token");
-        Failure::new(status, message)
+        Failure::new(status, error.render(&odata_name))
+    }
+}
+
+/// OData's words for the list arguments a core error names.
+fn odata_name(arg: Arg) -> &'static str {
+    match arg {
+        Arg::OrderBy => "`$orderby`",
+        Arg::First | Arg::Last => "`$top`",
+        Arg::After | Arg::Before => "`$skiptoken`",
+        Arg::Cursor => "skip token",
     }
 }
 
@@ -763,7 +767,7 @@ fn tri(value: Option<bool>) -> Value {
 }
 
 fn instant(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| json!(crate::time::format_ms(ms)))
+    ms.map_or(Value::Null, |ms| json!(insights_core::time::format_ms(ms)))
 }
 
 /// A dialogue's selected properties (vendor names and values, nulls included) and its expanded

@@ -12,7 +12,7 @@
 use chrono::{DateTime, NaiveDate};
 use entity::{Direction, EndpointRole, Outcome};
 
-use crate::query::{Filter, Op, Operand, Slot};
+use insights_core::query::{Filter, Op, Operand, Slot};
 
 /// Longest value of one query option, in bytes.
 pub const MAX_OPTION_LEN: usize = 16_384;
@@ -1010,7 +1010,7 @@ pub fn parse_key(text: &str) -> Result<String, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::DialogueField as D;
+    use insights_core::query::DialogueField as D;
 
     fn dialogue(text: &str) -> Result<Filter<D>, ParseError> {
         let fields: Vec<Option<D>> = D::ALL.iter().copied().map(Some).collect();

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use insights::db::{self, DbOptions};
 use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
-use insights::ingest::{self, ImportOptions, ImportSummary, Kind};
-use insights::tenant::{self, TenantScope};
+use insights_core::db::{self, DbOptions};
+use insights_core::ingest::{self, ImportOptions, ImportSummary, Kind};
+use insights_core::tenant::{self, TenantScope};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::Value;
 
@@ -139,7 +139,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub fn samples(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/samples")
+        .join("tests/fixtures/samples")
         .join(name)
 }
 
@@ -278,8 +278,8 @@ impl Server {
 
 /// Creates an API key for `tenant` with `scopes` (e.g. "read" or "read,ingest"); returns the secret.
 pub async fn key(db: &DatabaseConnection, tenant: &str, scopes: &str) -> String {
-    let scopes = insights::auth::Scopes::parse(scopes).expect("scopes");
-    insights::auth::create(db, tenant, &scopes, None)
+    let scopes = insights_core::keys::Scopes::parse(scopes).expect("scopes");
+    insights_core::keys::create(db, tenant, &scopes, None)
         .await
         .expect("create key")
         .secret

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use entity::{dialogue, Direction, Outcome};
 use futures::{SinkExt, StreamExt};
-use insights::live::{Announcer, DialoguesCommitted};
+use insights_core::live::{Announcer, DialoguesCommitted};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -304,7 +304,7 @@ pub async fn in_process(
     config: insights::config::ServeConfig,
 ) -> (
     String,
-    insights::live::hub::Hub,
+    insights_core::live::hub::Hub,
     tokio::task::JoinHandle<()>,
 ) {
     let (app, _drain, hub) = insights::http::app_with_drain(db.clone(), &config)

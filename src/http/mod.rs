@@ -1,5 +1,7 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
 //! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
+pub mod ws;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -23,15 +25,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
-use crate::auth::{self, Principal, Scopes};
 use crate::config::ServeConfig;
-use crate::error::ErrorCode;
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
-use crate::live::hub::{Hub, LiveLimits};
-use crate::live::{self, Announcer};
-use crate::query::PageLimits;
-use crate::tenant::{self, TenantScope};
 use crate::throttle::AuthFailures;
+use insights_core::error::ErrorCode;
+use insights_core::keys::{self, Principal, Scopes};
+use insights_core::live::hub::{Hub, LiveLimits};
+use insights_core::live::{self, Announcer};
+use insights_core::query::PageLimits;
+use insights_core::tenant::{self, TenantScope};
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
 #[derive(Clone, Debug)]
@@ -216,13 +218,13 @@ pub async fn fill_demo_if_empty(
     let existing = scope
         .count_dialogues(None)
         .await
-        .map_err(|e| anyhow::anyhow!("counting the demo tenant's dialogues: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("counting the demo tenant's dialogues: {}", e.message()))?;
     if existing == 0 {
         tracing::info!(dialogues = config.demo_dialogues, tenant = %config.tenant, "generating demo data");
-        crate::demo::write_to_db_up_to(
+        insights_core::demo::write_to_db_up_to(
             db,
             &config.tenant,
-            crate::demo::DemoOptions::new(config.demo_dialogues),
+            insights_core::demo::DemoOptions::new(config.demo_dialogues),
             chrono::Utc::now(),
         )
         .await?;
@@ -489,7 +491,7 @@ pub(crate) async fn authenticate_with(
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .unwrap_or("");
-    match auth::verify(&state.db, secret).await {
+    match keys::verify(&state.db, secret).await {
         Ok(Some((_, principal))) => {
             if let Some(id) = &principal.key_id {
                 if let Err(not_until) = state.limiter.check_key(id) {
@@ -536,7 +538,7 @@ fn touch_later(state: &AppState, id: &str) {
         let db = state.db.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            if let Err(error) = auth::touch(&db, &id).await {
+            if let Err(error) = keys::touch(&db, &id).await {
                 tracing::warn!(%error, "could not record API key use");
             }
         });
@@ -725,18 +727,18 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
     execute(&state, &headers, request, legacy, false).await
 }
 
-/// `GET /graphql`: a WebSocket upgrade for subscriptions ([`live::ws`]), else a query.
+/// `GET /graphql`: a WebSocket upgrade for subscriptions ([`ws`]), else a query.
 async fn graphql_get_or_subscribe(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Response {
-    if live::ws::is_upgrade(request.headers()) {
+    if ws::is_upgrade(request.headers()) {
         let client = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let (mut parts, _) = request.into_parts();
-        let context = live::ws::WsContext {
+        let context = ws::WsContext {
             schema: state.schema.clone(),
             db: state.db.clone(),
             access: state.access.clone(),
@@ -745,7 +747,7 @@ async fn graphql_get_or_subscribe(
             auth_failures: state.auth_failures.clone(),
             client,
         };
-        return live::ws::upgrade(context, &mut parts).await;
+        return ws::upgrade(context, &mut parts).await;
     }
     let headers = request.headers().clone();
     let query = request.uri().query().map(str::to_string);

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, FromQueryResult, QueryFilter, QueryTrait};
 use super::filter::{EndpointField, Filter};
 use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortKey};
 use super::TenantScope;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Arg, Wording};
 
 /// Most ids in one batched look-up.
 pub const MAX_BATCH: usize = 1000;
@@ -104,10 +104,9 @@ fn sort_keys(
     let mut keys = Vec::new();
     for entry in &order {
         if fields.contains(&entry.field) {
-            return Err(ApiError::bad_input(format!(
-                "`orderBy` names {} twice",
-                entry.field.name()
-            )));
+            return Err(ApiError::bad_input(
+                Wording::arg(Arg::OrderBy).then(format!(" names {} twice", entry.field.name())),
+            ));
         }
         fields.push(entry.field);
         keys.push(key(entry.field, entry.descending));

@@ -10,7 +10,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Select, Value};
 use serde_json::json;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Arg, Wording};
 
 /// Where a page stands (Relay's page information).
 #[derive(Clone, Debug, Default)]
@@ -135,17 +135,32 @@ pub fn encode_cursor<C>(keys: &[SortKey<C>], values: &[KeyValue]) -> String {
     URL_SAFE_NO_PAD.encode(body.to_string())
 }
 
-fn decode_cursor<C>(keys: &[SortKey<C>], cursor: &str, argument: &str) -> ApiResult<Vec<KeyValue>> {
-    let malformed =
-        || ApiError::bad_input(format!("`{argument}` is not a cursor this API handed out"));
+fn decode_cursor<C>(keys: &[SortKey<C>], cursor: &str, argument: Arg) -> ApiResult<Vec<KeyValue>> {
+    let malformed = || {
+        ApiError::bad_input(
+            Wording::arg(argument)
+                .then(" is not a ")
+                .then_arg(Arg::Cursor)
+                .then(" this API handed out"),
+        )
+    };
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor.trim())
         .map_err(|_| malformed())?;
     let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
     if body.get("o").and_then(|o| o.as_str()) != Some(signature(keys).as_str()) {
-        return Err(ApiError::bad_input(format!(
-            "`{argument}` is a cursor of a different orderBy; keep the orderBy the cursor was made with"
-        )));
+        return Err(ApiError::bad_input(
+            Wording::arg(argument)
+                .then(" is a ")
+                .then_arg(Arg::Cursor)
+                .then(" of a different ")
+                .then_arg(Arg::OrderBy)
+                .then("; keep the ")
+                .then_arg(Arg::OrderBy)
+                .then(" the ")
+                .then_arg(Arg::Cursor)
+                .then(" was made with"),
+        ));
     }
     let values = body
         .get("k")
@@ -168,40 +183,53 @@ pub fn page<C>(args: &PageArgs, keys: &[SortKey<C>], limits: PageLimits) -> ApiR
     let backward_args = args.last.is_some() || args.before.is_some();
     if forward_args && backward_args {
         return Err(ApiError::bad_input(
-            "use either `first`/`after` (forward) or `last`/`before` (backward), not both",
+            Wording::text("use either ")
+                .then_arg(Arg::First)
+                .then("/")
+                .then_arg(Arg::After)
+                .then(" (forward) or ")
+                .then_arg(Arg::Last)
+                .then("/")
+                .then_arg(Arg::Before)
+                .then(" (backward), not both"),
         ));
     }
-    let check = |name: &str, n: Option<i32>| -> ApiResult<usize> {
+    let check = |name: Arg, n: Option<i32>| -> ApiResult<usize> {
         match n {
             None => Ok(limits.default_size),
-            Some(n) if n < 0 => Err(ApiError::bad_input(format!(
-                "`{name}` must not be negative (got {n})"
-            ))),
-            Some(n) if n as usize > limits.max_size => Err(ApiError::bad_input(format!(
-                "`{name}` is {n}; at most {} items can be asked for at once: page with the cursors",
-                limits.max_size
-            ))),
+            Some(n) if n < 0 => Err(ApiError::bad_input(
+                Wording::arg(name).then(format!(" must not be negative (got {n})")),
+            )),
+            Some(n) if n as usize > limits.max_size => Err(ApiError::bad_input(
+                Wording::arg(name)
+                    .then(format!(
+                        " is {n}; at most {} items can be asked for at once: page with the ",
+                        limits.max_size
+                    ))
+                    .then_arg(Arg::Cursor)
+                    .then("s"),
+            )),
             Some(n) => Ok(n as usize),
         }
     };
     if backward_args {
         Ok(Page {
-            size: check("last", args.last)?,
+            size: check(Arg::Last, args.last)?,
             backward: true,
             cursor: args
                 .before
                 .as_deref()
-                .map(|c| decode_cursor(keys, c, "before"))
+                .map(|c| decode_cursor(keys, c, Arg::Before))
                 .transpose()?,
         })
     } else {
         Ok(Page {
-            size: check("first", args.first)?,
+            size: check(Arg::First, args.first)?,
             backward: false,
             cursor: args
                 .after
                 .as_deref()
-                .map(|c| decode_cursor(keys, c, "after"))
+                .map(|c| decode_cursor(keys, c, Arg::After))
                 .transpose()?,
         })
     }

@@ -44,10 +44,9 @@ impl TenantScope {
         self.tenant_id
     }
 
-    /// A transaction to write this tenant's rows in (the ingest mutations); the writer
-    /// (`ingest::batch`) scopes every row and statement to [`Self::tenant_id`] itself.
-    pub async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        crate::ingest::batch::begin_write(&self.db).await
+    /// The connection, for the write service of the same tenant (`ingest::write::Writer`).
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     pub(super) fn backend(&self) -> DbBackend {

@@ -543,7 +543,7 @@ mod tests {
             .condition()
             .unwrap_err();
         assert!(error
-            .message
+            .message()
             .contains("`outcome` is compared with an outcome"));
     }
 

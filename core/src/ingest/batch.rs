@@ -14,7 +14,7 @@ use sea_orm::{
 
 use super::record::Derived;
 use super::writer::{self, EndpointStubs, Touched};
-use migration::rollups;
+use crate::rollups;
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
 /// IMMEDIATE`, waiting for another writer up to the busy timeout): a deferred transaction that

@@ -27,14 +27,14 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 
-use super::hub::{close, Hub};
-use crate::auth::{self, Principal, Scope, Scopes};
 use crate::graphql::loader::EndpointLoader;
 use crate::graphql::subscription::LiveSession;
 use crate::graphql::InsightsSchema;
 use crate::http::Access;
-use crate::query::TenantScope;
 use crate::throttle::AuthFailures;
+use insights_core::keys::{self, Principal, Scope, Scopes};
+use insights_core::live::hub::{close, Hub};
+use insights_core::query::TenantScope;
 
 /// The one subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -238,7 +238,7 @@ async fn authenticate(
                 .or_else(|| value.strip_prefix("bearer "))
                 .map(str::trim)
                 .unwrap_or("");
-            match auth::verify(&context.db, secret).await {
+            match keys::verify(&context.db, secret).await {
                 Ok(Some((_, principal))) => principal,
                 Ok(None) => {
                     return Err((
@@ -409,6 +409,6 @@ async fn serve(context: WsContext, socket: WebSocket) {
 /// What the `connection_init` callback needs of the connection's registration.
 struct GuardKey {
     hub: Hub,
-    control: Arc<super::hub::Control>,
+    control: Arc<insights_core::live::hub::Control>,
     id: u64,
 }

@@ -1,5 +1,5 @@
 //! The pre-aggregates as one more source of the query core (issue 9). The tables, the grains
-//! and the triggers that keep them exact are in `migration::rollups`; here the core decides,
+//! and the triggers that keep them exact are in `crate::rollups`; here the core decides,
 //! per question, whether a grain can answer it, and renders the question against the grain.
 //!
 //! - `totalCount`: from a grain when the filter is a start-time range (top-level `gte`/`gt`/
@@ -20,7 +20,7 @@
 //! A filter is the same [`Filter`] tree, rendered against the grain's columns by
 //! [`RollupField`]: one translation to SQL. Every choice is logged (`tracing` debug, target
 //! `insights::query::rollups`) with its reason.
-use migration::rollups::{dim_kind, DimKind, Grain, GRAINS};
+use crate::rollups::{dim_kind, DimKind, Grain, GRAINS};
 use sea_orm::sea_query::{Alias, Expr};
 
 use super::filter::{DialogueField, Field, Filter, Kind, Op, Operand};

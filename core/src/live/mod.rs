@@ -9,7 +9,6 @@
 //! committed change once, through [`Announcer::subscribe`].
 pub mod hub;
 pub mod listener;
-pub mod ws;
 
 use std::sync::Arc;
 

@@ -6,12 +6,11 @@
 //! days, ISO weeks) are integer divisions of it; months, which are not, use their boundary
 //! instants. The SQL yields a bucket key; [`Bucketing::period`] turns a key back into its exact
 //! `periodStart`/`periodEnd`.
-use async_graphql::Enum;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Size of the time buckets.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Granularity {
     /// Quarter hours of local time.
     FifteenMinutes,

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod record;
 pub mod source;
+pub mod write;
 pub mod writer;
 
 use std::fmt;
@@ -23,10 +24,11 @@ use sea_orm::{
 };
 use tokio::sync::mpsc;
 
-use crate::live::{Announcer, DialoguesCommitted};
-use batch::{Applied, Dedup, DialogueBatches};
+use crate::live::Announcer;
+use batch::Dedup;
 use record::{Cells, Derived, DialogueKind, EndpointKind, FieldError, RecordKind, Thresholds};
 use source::{Location, SourceError};
+use write::{Batches, WriteTransaction};
 use writer::IMPORT_BATCH_ROWS;
 
 /// What a file holds.
@@ -315,16 +317,17 @@ pub async fn import_file(
         error,
     })?;
 
-    let txn = batch::begin_write(db).await?;
+    let mut write = WriteTransaction::begin(db).await?;
+    let txn = write.txn();
     let backend = txn.get_database_backend();
     if backend == sea_orm::DbBackend::Sqlite {
         // A larger page cache (default 2 MiB) keeps the indexes hot during a big import; it
         // stays within the importer's memory budget and is the importer's connection only.
         txn.execute_unprepared("PRAGMA cache_size = -32000").await?;
     }
-    let tenant = crate::tenant::ensure(&txn, &options.tenant).await?;
+    let tenant = crate::tenant::ensure(txn, &options.tenant).await?;
     let thresholds = match kind {
-        Kind::Dialogues => thresholds(&txn, &tenant).await?,
+        Kind::Dialogues => thresholds(txn, &tenant).await?,
         Kind::Endpoints => Thresholds::default(),
     };
 
@@ -410,19 +413,12 @@ pub async fn import_file(
         })
     };
 
-    // Subscribers in this process hear of a SQLite import only through `committed`, so its ids
-    // are kept for that (on PostgreSQL each batch's `NOTIFY` is queued in the transaction and
-    // delivered at commit, so nothing needs keeping and memory stays flat).
-    let keep_ids = options.announcer.is_some() && backend != sea_orm::DbBackend::Postgres;
-    let mut committed = DialoguesCommitted {
-        tenant_id: tenant.id,
-        ids: Vec::new(),
-    };
-    let mut batches = match kind {
-        Kind::Dialogues => Some(DialogueBatches::for_import(&txn, tenant.id).await?),
-        Kind::Endpoints => None,
-    };
-    let mut total = Applied::default();
+    if kind == Kind::Dialogues {
+        let announcing = options.announcer.is_some();
+        write
+            .dialogues_of(tenant.id, Batches::Many, announcing)
+            .await?;
+    }
     let mut failure = None;
     while let Some(message) = rx.recv().await {
         let written = match message {
@@ -431,51 +427,23 @@ pub async fn import_file(
                 break;
             }
             Message::Batch(Rows::Dialogues(mut rows, derived, sums)) => {
-                let batches = batches.as_mut().expect("dialogue batches");
-                match batches.apply(&txn, &mut rows, &derived, sums).await {
-                    Ok(mut applied) => {
-                        let event = DialoguesCommitted {
-                            tenant_id: tenant.id,
-                            ids: std::mem::take(&mut applied.changed),
-                        };
-                        let announced = Announcer::within(&txn, &event).await;
-                        if keep_ids {
-                            committed.ids.extend(event.ids);
-                        }
-                        announced.map(|()| applied)
-                    }
-                    Err(e) => Err(e),
-                }
+                write.dialogues(&mut rows, &derived, sums).await
             }
-            Message::Batch(Rows::Endpoints(rows)) => {
-                batch::apply_endpoints(&txn, &rows).await.map(|mut a| {
-                    a.changed.clear();
-                    a
-                })
-            }
+            Message::Batch(Rows::Endpoints(rows)) => write.endpoints(&rows).await,
         };
-        match written {
-            Ok(applied) => total.add(applied),
-            Err(e) => {
-                failure = Some(classify_db_error(&file_name, e));
-                break;
-            }
+        if let Err(e) = written {
+            failure = Some(classify_db_error(&file_name, e));
+            break;
         }
     }
     drop(rx);
     let (records, rejected) = parser.await.unwrap_or((0, 0));
     progress.finish_and_clear();
     if let Some(error) = failure {
-        txn.rollback().await?;
+        write.rollback().await;
         return Err(error);
     }
-    if let Some(batches) = batches {
-        batches.finish(&txn).await?;
-    }
-    txn.commit().await?;
-    if let Some(announcer) = &options.announcer {
-        announcer.committed(backend, committed);
-    }
+    let total = write.commit(options.announcer.as_ref()).await?;
     total.record_committed(
         match kind {
             Kind::Dialogues => "dialogues",

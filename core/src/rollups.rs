@@ -51,14 +51,7 @@
 //! marks its batch so that the insert trigger skips the rows it inserts
 //! ([`writer_adds_inserts`]). Everything else (a mutation's updates, deletes, any other SQL)
 //! goes through the triggers.
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
-
-/// What the migrations that [`install`] and [`uninstall`] grains answer to sea-orm's
-/// `use_transaction`: one transaction on SQLite too, so that every statement runs on one
-/// connection (a pooled connection whose view of the schema is older than another's could skip
-/// a `DROP TRIGGER IF EXISTS` and fail the `CREATE TRIGGER` after it) and a failed step leaves
-/// nothing half built.
-pub const IN_ONE_TRANSACTION: Option<bool> = Some(true);
+use sea_orm::{DbBackend, Statement};
 
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -72,9 +65,6 @@ pub struct Grain {
     /// Dialogue columns that key the grain, among queue_id, agent_id, ivr_id, direction,
     /// outcome, in_sla and quick_drop.
     pub dims: &'static [&'static str],
-    /// The migration that added the grain (m0003 or m0004): each installs its own tables and
-    /// re-creates the triggers over every grain up to it.
-    pub since: u32,
 }
 
 /// Coarsest first (the query core takes the first that can answer).
@@ -83,19 +73,16 @@ pub const GRAINS: [Grain; 5] = [
         table: "rollup_day_queue",
         slot_ms: DAY_MS,
         dims: &["queue_id"],
-        since: 3,
     },
     Grain {
         table: "rollup_hour_queue",
         slot_ms: HOUR_MS,
         dims: &["queue_id"],
-        since: 3,
     },
     Grain {
         table: "rollup_hour_agent",
         slot_ms: HOUR_MS,
         dims: &["agent_id"],
-        since: 4,
     },
     Grain {
         table: "rollup_hour_dims",
@@ -108,46 +95,13 @@ pub const GRAINS: [Grain; 5] = [
             "in_sla",
             "quick_drop",
         ],
-        since: 4,
     },
     Grain {
         table: "rollup_15m",
         slot_ms: 15 * MINUTE_MS,
         dims: &[],
-        since: 4,
     },
 ];
-
-/// Grains an earlier migration installed and a later one dropped, with the migration that
-/// dropped them (kept so that each migration's up and down stay what they were).
-const RETIRED: [(Grain, u32); 1] = [(
-    Grain {
-        table: "rollup_15m_queue",
-        slot_ms: 15 * MINUTE_MS,
-        dims: &["queue_id"],
-        since: 3,
-    },
-    4,
-)];
-
-/// The grains installed once migration `upto` has run.
-fn grains_upto(upto: u32) -> Vec<&'static Grain> {
-    GRAINS
-        .iter()
-        .filter(|g| g.since <= upto)
-        .chain(
-            RETIRED
-                .iter()
-                .filter(|(g, dropped)| g.since <= upto && *dropped > upto)
-                .map(|(g, _)| g),
-        )
-        .collect()
-}
-
-/// Every grain a migration ever added, retired ones included.
-fn every_grain() -> impl Iterator<Item = &'static Grain> {
-    GRAINS.iter().chain(RETIRED.iter().map(|(g, _)| g))
-}
 
 /// The statements that create a grain and build it from the rows already stored.
 fn build(grain: &Grain, backend: DbBackend) -> Vec<String> {
@@ -727,22 +681,6 @@ fn sqlite_triggers(grains: &[&Grain]) -> Vec<String> {
     ]
 }
 
-const TRIGGERS: [&str; 3] = ["rollups_insert", "rollups_update", "rollups_delete"];
-
-fn drop_triggers(backend: DbBackend) -> Vec<String> {
-    let mut statements: Vec<String> = TRIGGERS
-        .iter()
-        .map(|trigger| match backend {
-            DbBackend::Postgres => format!("DROP TRIGGER IF EXISTS {trigger} ON dialogues"),
-            _ => format!("DROP TRIGGER IF EXISTS {trigger}"),
-        })
-        .collect();
-    if backend == DbBackend::Postgres {
-        statements.push("DROP FUNCTION IF EXISTS rollups_apply()".into());
-    }
-    statements
-}
-
 fn create_triggers(grains: &[&Grain], backend: DbBackend) -> Vec<String> {
     if grains.is_empty() {
         return Vec::new();
@@ -770,46 +708,15 @@ fn create_triggers(grains: &[&Grain], backend: DbBackend) -> Vec<String> {
     }
 }
 
-async fn run<C: ConnectionTrait>(db: &C, statements: Vec<String>) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    for sql in statements {
-        db.execute_raw(Statement::from_string(backend, sql)).await?;
-    }
-    Ok(())
-}
-
-/// Migration `version` up: drops the grains it retires, creates the grains it adds and builds
-/// them from the rows already stored, and re-creates the triggers over every grain up to it.
-pub async fn install<C: ConnectionTrait>(db: &C, version: u32) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let mut statements = drop_triggers(backend);
-    for (grain, _) in RETIRED.iter().filter(|(_, dropped)| *dropped == version) {
-        statements.push(format!("DROP TABLE IF EXISTS {}", grain.table));
-    }
-    for grain in every_grain().filter(|g| g.since == version) {
-        statements.extend(build(grain, backend));
-    }
-    statements.extend(create_triggers(&grains_upto(version), backend));
-    run(db, statements).await
-}
-
-/// Migration `version` down: drops the grains it added, rebuilds those it retired, and leaves
-/// the triggers over the grains before it.
-pub async fn uninstall<C: ConnectionTrait>(db: &C, version: u32) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let mut statements = drop_triggers(backend);
-    for grain in every_grain().filter(|g| g.since == version) {
-        statements.push(format!("DROP TABLE IF EXISTS {}", grain.table));
-    }
-    for (grain, _) in RETIRED.iter().filter(|(_, dropped)| *dropped == version) {
-        statements.extend(build(grain, backend));
-    }
-    let before = grains_upto(version - 1);
-    if before.is_empty() && backend != DbBackend::Postgres {
-        statements.push(format!("DROP TABLE IF EXISTS {WRITER_TABLE}"));
-    }
-    statements.extend(create_triggers(&before, backend));
-    run(db, statements).await
+/// The statements that create today's grains, fill them from the rows already stored and
+/// keep them exact: what the migrations, taken together, must have run. A change to the
+/// definitions above changes these, and [`tests`] then fail until a new migration (its SQL
+/// frozen beside the others in the migration crate) holds the new statements.
+pub fn schema_statements(backend: DbBackend) -> Vec<String> {
+    let grains: Vec<&Grain> = GRAINS.iter().collect();
+    let mut statements: Vec<String> = GRAINS.iter().flat_map(|g| build(g, backend)).collect();
+    statements.extend(create_triggers(&grains, backend));
+    statements
 }
 
 /// The columns of a grain table in order (key, counts, `max_queue`).
@@ -1125,7 +1032,7 @@ fn in_few_sizes<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-fn key_value(part: &KeyPart) -> sea_orm_migration::sea_orm::Value {
+fn key_value(part: &KeyPart) -> sea_orm::Value {
     match part {
         KeyPart::Int(i) => (*i).into(),
         KeyPart::Text(s) => s.clone().into(),
@@ -1181,7 +1088,7 @@ fn recompute_max(grain: &Grain, groups: &[(Vec<KeyPart>, f64)]) -> Statement {
 /// `INSERT INTO grain VALUES (…), … ON CONFLICT (key) DO UPDATE SET column = column +
 /// excluded.column…` (SQLite: bound values read faster than JSON there).
 fn upsert_groups(grain: &Grain, groups: &[(Vec<KeyPart>, Group)]) -> Statement {
-    use sea_orm_migration::sea_orm::Value;
+    use sea_orm::Value;
     let t = grain.table;
     let columns = table_columns(grain);
     let mut values: Vec<Value> = Vec::with_capacity(groups.len() * columns.len());
@@ -1253,6 +1160,31 @@ const WRITER_TABLE: &str = "rollups_writer";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_statement_of_todays_definitions_is_in_a_frozen_migration() {
+        for (backend, name) in [
+            (DbBackend::Postgres, "PostgreSQL"),
+            (DbBackend::Sqlite, "SQLite"),
+        ] {
+            let frozen: std::collections::HashSet<&str> = migration::FROZEN_SCRIPTS
+                .iter()
+                .flat_map(|s| {
+                    migration::frozen_statements(match backend {
+                        DbBackend::Postgres => s.postgres,
+                        _ => s.sqlite,
+                    })
+                })
+                .collect();
+            for statement in schema_statements(backend) {
+                assert!(
+                    frozen.contains(statement.trim().trim_end_matches(';')),
+                    "{name}: the pre-aggregate definitions render a statement no migration ran; \
+                     add a migration whose frozen SQL runs it:\n{statement}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn milliseconds_round_as_sqlite_rounds() {

@@ -15,7 +15,7 @@ use super::rollups;
 use super::TenantScope;
 use crate::buckets::{Bucketing, Granularity};
 use crate::error::{ApiError, ApiResult};
-use migration::rollups::Grain;
+use crate::rollups::Grain;
 use sea_orm::sea_query::Alias;
 
 /// What stats rows can be grouped by.

@@ -12,7 +12,7 @@ use sea_orm::{
 use super::filter::{DialogueField, Filter};
 use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortKey};
 use super::TenantScope;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Arg, Wording};
 
 /// The endpoint slots of a dialogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,10 +147,9 @@ fn order(requested: &[DialogueOrder]) -> ApiResult<Vec<DialogueOrder>> {
             .iter()
             .any(|prior| prior.field == entry.field)
         {
-            return Err(ApiError::bad_input(format!(
-                "`orderBy` names {} twice",
-                entry.field.name()
-            )));
+            return Err(ApiError::bad_input(
+                Wording::arg(Arg::OrderBy).then(format!(" names {} twice", entry.field.name())),
+            ));
         }
     }
     Ok(requested.to_vec())

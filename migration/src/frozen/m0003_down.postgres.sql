@@ -1,0 +1,14 @@
+DROP TRIGGER IF EXISTS rollups_insert ON dialogues;
+--;;
+DROP TRIGGER IF EXISTS rollups_update ON dialogues;
+--;;
+DROP TRIGGER IF EXISTS rollups_delete ON dialogues;
+--;;
+DROP FUNCTION IF EXISTS rollups_apply();
+--;;
+DROP TABLE IF EXISTS rollup_day_queue;
+--;;
+DROP TABLE IF EXISTS rollup_hour_queue;
+--;;
+DROP TABLE IF EXISTS rollup_15m_queue;
+--;;

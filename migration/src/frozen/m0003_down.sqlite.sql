@@ -1,0 +1,14 @@
+DROP TRIGGER IF EXISTS rollups_insert;
+--;;
+DROP TRIGGER IF EXISTS rollups_update;
+--;;
+DROP TRIGGER IF EXISTS rollups_delete;
+--;;
+DROP TABLE IF EXISTS rollup_day_queue;
+--;;
+DROP TABLE IF EXISTS rollup_hour_queue;
+--;;
+DROP TABLE IF EXISTS rollup_15m_queue;
+--;;
+DROP TABLE IF EXISTS rollups_writer;
+--;;
