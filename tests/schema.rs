@@ -124,8 +124,30 @@ fn compare_inputs(
 /// code). Absent entries are tolerated so that the rest of the contract stays guarded; once they
 /// exist they are checked in full. The issue that adds an entry deletes it here and in
 /// scripts/contract-diff.sh.
-const NOT_YET_SERVED: [&str; 0] = [
-    // Nothing pending: every part of the contract is served.
+const NOT_YET_SERVED: [&str; 20] = [
+    // Resumable subscriptions (the reliability issue).
+    "Dialogue.changePosition",
+    "Subscription.dialogueIngested(after)",
+    // Ranked and compared KPIs (the "past the peers" issue).
+    "DialogueStats.previous",
+    "StatsComparison",
+    "StatsHaving",
+    "StatsMeasure",
+    "StatsOrder",
+    "Query.dialogueStats(orderBy)",
+    "Query.dialogueStats(first)",
+    "Query.dialogueStats(having)",
+    "Query.dialogueStats(compareTo)",
+    "Subscription.dialogueStatsChanged(orderBy)",
+    "Subscription.dialogueStatsChanged(first)",
+    "Subscription.dialogueStatsChanged(having)",
+    "Subscription.dialogueStatsChanged(compareTo)",
+    // One catalogue per concept (the architecture issue), until its two worked examples land.
+    "DialogueStats.totalTalkTime",
+    "input DialogueFilter(ivr)",
+    "input DialogueFilter(queue)",
+    "input DialogueFilter(customer)",
+    "input DialogueFilter(agent)",
 ];
 
 #[test]
