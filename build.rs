@@ -4,12 +4,12 @@
 //! `graphiql/node_modules/` is git-ignored, so the third-party bundles are
 //! never committed. On a fresh clone (or after the lockfile changes the
 //! pinned versions) this script runs `npm ci` in `graphiql/`, then copies the
-//! four assets into `OUT_DIR`, where `src/graphiql.rs` `include_bytes!`s them.
+//! four assets into `OUT_DIR`, where `src/http/graphiql.rs` `include_bytes!`s them.
 //!
 //! It also builds the wallboard (`GET /wallboard`): in `clients/typescript/` (pinned by its
 //! `package-lock.json`) it runs `npm ci` when needed, generates the typed client from
 //! `schema.graphql` (graphql-codegen) and bundles `wallboard/src/main.ts` with Chart.js and
-//! graphql-ws (esbuild) into `OUT_DIR/wallboard.js`, which `src/wallboard.rs` embeds. Only
+//! graphql-ws (esbuild) into `OUT_DIR/wallboard.js`, which `src/http/wallboard.rs` embeds. Only
 //! `npm ci` needs the network.
 //!
 //! Std-only on purpose: no build-dependencies.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights_core::db::{self, DbOptions, DEFAULT_DATABASE_URL};
 use insights_core::ingest::{self, ImportOptions, Kind, RejectsFile};
 use migration::{Migrator, MigratorTrait};

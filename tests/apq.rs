@@ -5,8 +5,8 @@
 mod common;
 
 use common::Server;
-use insights::apq::sha256_hex;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
+use insights::graphql::apq::sha256_hex;
 use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, VARY};
 use reqwest::StatusCode;

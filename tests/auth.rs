@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::Server;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights_core::ingest::Kind;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,

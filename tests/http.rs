@@ -4,7 +4,7 @@ mod common;
 
 use common::Server;
 
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use reqwest::StatusCode;

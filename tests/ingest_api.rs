@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Server, TestDb};
 use entity::{dialogue, endpoint};
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use insights_core::ingest::Kind;
 use insights_core::live::{Announcer, DialoguesCommitted, CHANNEL};

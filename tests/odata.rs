@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 
 use common::{Server, TestDb};
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights_core::ingest::Kind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

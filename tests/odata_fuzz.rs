@@ -9,7 +9,7 @@
 mod common;
 
 use common::Server;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights::odata::parser::{
     parse_filter, ParseError, Prop, PropType, DIALOGUE_PROPS, ENDPOINT_PROPS, MAX_DEPTH,
     MAX_OPTION_LEN,

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::Server;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use insights_core::ingest::Kind;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -160,7 +160,7 @@ async fn operation_names_are_bounded_label_values() {
         },
     )
     .await;
-    for i in 0..(insights::metrics::MAX_OPERATION_NAMES + 50) {
+    for i in 0..(insights::app::metrics::MAX_OPERATION_NAMES + 50) {
         server
             .post(json!({ "query": format!("query Flood{i} {{ endpoints(first: 1) {{ nodes {{ id }} }} }}") }))
             .send()
@@ -181,7 +181,7 @@ async fn operation_names_are_bounded_label_values() {
         .collect();
     let flood = operations.iter().filter(|o| o.starts_with("Flood")).count();
     assert!(
-        flood > 0 && flood <= insights::metrics::MAX_OPERATION_NAMES,
+        flood > 0 && flood <= insights::app::metrics::MAX_OPERATION_NAMES,
         "{flood} distinct Flood* labels"
     );
     assert!(operations.contains("other"), "{operations:?}");

@@ -10,7 +10,7 @@ mod live;
 use std::time::Duration;
 
 use entity::Outcome;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use live::{commit, dialogue, in_process, Client, DEADLINE};
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Server;
-use insights::config::ServeConfig;
+use insights::app::config::ServeConfig;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::StatusCode;
 

@@ -1,5 +1,6 @@
 //! The GraphQL schema (API.md §3–4). It knows nothing about HTTP: the server (or a test) builds
 //! a request, scopes it to a tenant with [`scoped`], and executes it.
+pub mod apq;
 mod codes;
 pub mod dialogues;
 mod documents;

@@ -1,5 +1,5 @@
 //! Per-operation metrics: every GraphQL request counted by operation name and outcome, with its
-//! latency, through the `metrics` facade (rendered at `/metrics`, [`crate::metrics`]).
+//! latency, through the `metrics` facade (rendered at `/metrics`, [`crate::app::metrics`]).
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{Request, Response, ServerResult, Variables};
 
-use crate::metrics::OperationNames;
+use crate::app::metrics::OperationNames;
 
 /// Creates one [`OperationMetrics`] per request; the names seen are shared, and bounded.
 #[derive(Default)]

@@ -27,12 +27,14 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 
+use crate::app::auth::identify;
+use crate::app::throttle::AuthFailures;
+use crate::app::Access;
 use crate::graphql::loader::EndpointLoader;
 use crate::graphql::subscription::LiveSession;
 use crate::graphql::InsightsSchema;
-use crate::http::Access;
-use crate::throttle::AuthFailures;
-use insights_core::keys::{self, Principal, Scope, Scopes};
+use insights_core::error::ErrorCode;
+use insights_core::keys::{Principal, Scope};
 use insights_core::live::hub::{close, Hub};
 use insights_core::query::TenantScope;
 
@@ -211,51 +213,26 @@ async fn authenticate(
     context: &WsContext,
     payload: &serde_json::Value,
 ) -> Result<Principal, (u16, String)> {
-    let principal = match &context.access {
-        Access::Open { tenant_id } => Principal {
-            tenant_id: *tenant_id,
-            scopes: Scopes::all(),
-            key_id: None,
-        },
-        Access::ApiKeys => {
-            let value = payload
-                .as_object()
-                .and_then(|o| {
-                    o.iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                        .map(|(_, v)| v)
-                })
-                .and_then(|v| v.as_str());
-            let Some(value) = value else {
-                return Err((
-                    close::UNAUTHORIZED,
-                    r#"send the API key in connection_init: {"Authorization": "Bearer <key>"}"#
-                        .to_string(),
-                ));
-            };
-            let secret = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .map(str::trim)
-                .unwrap_or("");
-            match keys::verify(&context.db, secret).await {
-                Ok(Some((_, principal))) => principal,
-                Ok(None) => {
-                    return Err((
-                        close::UNAUTHORIZED,
-                        "the API key is not valid (unknown or revoked)".to_string(),
-                    ))
-                }
-                Err(error) => {
-                    tracing::error!(%error, "API key lookup failed");
-                    return Err((
-                        close::INTERNAL,
-                        "the service cannot check API keys right now".to_string(),
-                    ));
-                }
-            }
-        }
-    };
+    let authorization = payload
+        .as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v)
+        })
+        .and_then(|v| v.as_str());
+    if authorization.is_none() && matches!(context.access, Access::ApiKeys) {
+        return Err((
+            close::UNAUTHORIZED,
+            r#"send the API key in connection_init: {"Authorization": "Bearer <key>"}"#.to_string(),
+        ));
+    }
+    let principal = identify(&context.db, &context.access, authorization)
+        .await
+        .map_err(|refusal| match refusal.code {
+            ErrorCode::Unauthenticated => (close::UNAUTHORIZED, refusal.message.to_string()),
+            _ => (close::INTERNAL, refusal.message.to_string()),
+        })?;
     if !principal.scopes.contains(Scope::Read) {
         return Err((
             close::FORBIDDEN,

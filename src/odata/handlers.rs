@@ -11,7 +11,7 @@ use entity::{dialogue, endpoint};
 use serde_json::{json, Value};
 
 use super::parser::{self, ParseError, Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
-use crate::http::{self, AppState};
+use crate::app::{request_id, AppState, Caller, Refusal};
 use insights_core::error::{ApiError, Arg, ErrorCode};
 use insights_core::keys::Scope;
 use insights_core::query::{
@@ -131,17 +131,16 @@ async fn read_only() -> Response {
 /// Every `/odata` request: authenticate as for `/graphql`, then answer within the time bound.
 async fn serve(
     State(state): State<AppState>,
+    caller: Result<Caller, Refusal>,
     headers: HeaderMap,
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let principal = match http::authenticate_with(&state, &headers, &|status, _, message| {
-        error_response(status, message)
-    })
-    .await
-    {
-        Ok(principal) => principal,
-        Err(response) => return response,
+    let principal = match caller {
+        Ok(Caller(principal)) => principal,
+        Err(refusal) => {
+            return refusal.respond(|status, _, message| error_response(status, message))
+        }
     };
     if !principal.scopes.contains(Scope::Read) {
         return Failure::new(StatusCode::FORBIDDEN, "this API key has no `read` scope")
@@ -149,7 +148,7 @@ async fn serve(
     }
     let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
     let base = service_root(&headers);
-    let id = http::request_id(&headers);
+    let id = request_id(&headers);
     let request = Request {
         scope: &scope,
         base: &base,

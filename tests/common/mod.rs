@@ -216,7 +216,10 @@ impl Drop for Server {
 }
 
 impl Server {
-    pub async fn start(db: &DatabaseConnection, config: insights::config::ServeConfig) -> Server {
+    pub async fn start(
+        db: &DatabaseConnection,
+        config: insights::app::config::ServeConfig,
+    ) -> Server {
         let app = insights::http::app(db.clone(), &config).await.expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -301,7 +301,7 @@ impl Serve {
 /// this process would).
 pub async fn in_process(
     db: &DatabaseConnection,
-    config: insights::config::ServeConfig,
+    config: insights::app::config::ServeConfig,
 ) -> (
     String,
     insights_core::live::hub::Hub,

@@ -8,8 +8,8 @@ use axum::routing::get;
 use axum::Router;
 
 /// The page.
-pub const PAGE: &str = include_str!("../clients/typescript/wallboard/index.html");
-const CSS: &str = include_str!("../clients/typescript/wallboard/wallboard.css");
+pub const PAGE: &str = include_str!("../../clients/typescript/wallboard/index.html");
+const CSS: &str = include_str!("../../clients/typescript/wallboard/wallboard.css");
 static JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wallboard.js"));
 
 /// File names servable under `/wallboard/`.

@@ -1,0 +1,78 @@
+//! The application's state, shared by every front door (GraphQL over HTTP and WebSocket,
+//! OData): the database, the schema, who may call, and the limits that hold for every door.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use governor::DefaultKeyedRateLimiter;
+use sea_orm::DatabaseConnection;
+
+use super::throttle::AuthFailures;
+use crate::graphql::InsightsSchema;
+use insights_core::live::hub::Hub;
+
+/// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
+#[derive(Clone, Debug)]
+pub enum Access {
+    Open { tenant_id: i32 },
+    ApiKeys,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: InsightsSchema,
+    pub access: Access,
+    pub(crate) limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// When each key's `last used` was last written (written at most once a minute).
+    pub(crate) touched: Arc<Mutex<HashMap<String, Instant>>>,
+    pub(crate) request_timeout: Duration,
+    /// Most entities in one OData response.
+    pub(crate) odata_page_size: usize,
+    /// Automatic persisted queries: texts by their SHA-256.
+    pub(crate) persisted: crate::graphql::apq::PersistedQueries,
+    /// `max-age` of successful GET answers.
+    pub(crate) get_max_age_secs: u64,
+    /// Subscriptions: the WebSocket connections of this process.
+    pub hub: Hub,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) auth_failures: AuthFailures,
+    /// Set on SIGTERM: /readyz answers 503 while requests still run.
+    pub drain: Drain,
+}
+
+/// Whether the process is shutting down (SIGTERM received).
+#[derive(Clone, Default)]
+pub struct Drain(Arc<AtomicBool>);
+
+impl Drain {
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The request's id: the client's `x-request-id` when it is sane, else a fresh one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            use rand::RngCore;
+            let mut bytes = [0u8; 8];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        })
+}

@@ -1,0 +1,103 @@
+//! What every request passes through: its id and log span, the per-address throttle of failed
+//! authentications, and the route metrics.
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use tracing::Instrument;
+
+use super::graphql_http::{error_response, wants_legacy_json};
+use crate::app::auth::set_retry_after;
+use crate::app::{request_id, AppState};
+use insights_core::error::ErrorCode;
+
+/// Counts every routed request by route, method and status, with its latency; label values
+/// are the router's own paths, never the request's.
+pub(super) async fn observe_route(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::counter!(
+        "insights_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        %route,
+        status = response.status().as_u16(),
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "answered"
+    );
+    metrics::histogram!("insights_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    response
+}
+
+/// Every request: an id (the client's `x-request-id` when sane) in a span around all its log
+/// lines and in the response; and an address that keeps failing authentication is refused
+/// before its key is hashed and looked up.
+pub(super) async fn front_door(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        // Only the routes that take a key; health, readiness and metrics stay open.
+        let path = request.uri().path();
+        let keyed = path.starts_with("/graphql") || path.starts_with("/odata");
+        if let Some(wait) = client
+            .filter(|_| keyed)
+            .and_then(|c| state.auth_failures.refused_for(c))
+        {
+            let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
+            let mut response = if request.uri().path().starts_with("/odata") {
+                crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
+            } else {
+                error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    message,
+                    wants_legacy_json(request.headers()),
+                )
+            };
+            set_retry_after(&mut response, wait);
+            return with_request_id(response, &id);
+        }
+        let response = next.run(request).await;
+        if let (Some(client), StatusCode::UNAUTHORIZED) = (client, response.status()) {
+            state.auth_failures.failed(client);
+        }
+        with_request_id(response, &id)
+    }
+    .instrument(span)
+    .await
+}
+
+fn with_request_id(mut response: Response, id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
