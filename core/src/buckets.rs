@@ -1,4 +1,4 @@
-//! Time buckets aligned to local time in an IANA zone (API.md §4), expressed so that SQL can
+//! Time buckets aligned to local time in an IANA zone (docs/api.md), expressed so that SQL can
 //! compute them with integer arithmetic on both SQLite (no time-zone support) and PostgreSQL.
 //!
 //! The range is cut into segments of constant UTC offset (DST changes split it). Within a

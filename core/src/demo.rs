@@ -468,7 +468,7 @@ fn one_dialogue(
     d
 }
 
-/// A dialogue in the vendor's shape (API.md §2), as the vendor API exports it.
+/// A dialogue in the vendor's shape (docs/api.md), as the vendor API exports it.
 pub fn dialogue_to_vendor_json(d: &dialogue::Model) -> serde_json::Value {
     json!({
         "id": d.id,

@@ -3,7 +3,7 @@
 //! INTERNAL_SERVER_ERROR. Each door words the message in its own terms ([`Arg`]).
 use sea_orm::{DbErr, RuntimeErr};
 
-/// Stable error codes (API.md §6); tests pin them.
+/// Stable error codes (docs/api.md); tests pin them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     GraphqlParseFailed,

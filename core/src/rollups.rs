@@ -1,5 +1,5 @@
 //! Pre-aggregates of the dialogues (issue 9): per tenant, per UTC time slot and per a few
-//! dimensions, the counts and exact sums the KPIs of API.md §4 need. The same table layout at
+//! dimensions, the counts and exact sums the KPIs of docs/api.md need. The same table layout at
 //! several grains, kept exact in the transaction that writes the rows, whoever writes them
 //! (importer, mutations, a hand-typed UPDATE).
 //!
@@ -143,7 +143,7 @@ const IVR_DROP: i16 = 3;
 const INBOUND: i16 = 1;
 const OUTBOUND: i16 = 2;
 
-/// The sets of dialogues the KPIs count (API.md §4), each rendered to SQL and evaluated in
+/// The sets of dialogues the KPIs count (docs/api.md), each rendered to SQL and evaluated in
 /// Rust from one definition: the triggers and the migration sum the SQL, the batch writer
 /// ([`Deltas`]) sums the Rust, and `tests/rollups.rs` checks every grain against the SQL.
 #[derive(Debug, Clone, Copy)]

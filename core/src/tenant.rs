@@ -7,7 +7,7 @@ use sea_orm::{
     Set,
 };
 
-/// Out-of-the-box defaults for queues without thresholds of their own (API.md §1).
+/// Out-of-the-box defaults for queues without thresholds of their own (docs/api.md).
 pub const DEFAULT_SLA_THRESHOLD_SEC: f64 = 20.0;
 pub const DEFAULT_QUICK_DROP_THRESHOLD_SEC: f64 = 5.0;
 

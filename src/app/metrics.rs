@@ -1,4 +1,4 @@
-//! Prometheus metrics (API.md §6): `GET /metrics` renders what the `metrics` facade recorded.
+//! Prometheus metrics (docs/api.md): `GET /metrics` renders what the `metrics` facade recorded.
 //!
 //! Every label value is bounded: routes are the router's own paths, outcomes a fixed set, and
 //! GraphQL operation names are kept only for the first [`MAX_OPERATION_NAMES`] distinct names a

@@ -1,4 +1,4 @@
-//! Automatic persisted queries (API.md §6), as Apollo's clients speak them: a request carries
+//! Automatic persisted queries (docs/api.md), as Apollo's clients speak them: a request carries
 //! `extensions.persistedQuery { version: 1, sha256Hash }`. With the query text, the text is
 //! checked against the hash and remembered; with the hash alone, the remembered text is used,
 //! and until there is one the answer is `PERSISTED_QUERY_NOT_FOUND` (message

@@ -1,4 +1,4 @@
-//! Gives every error an `extensions.code` (API.md §6), including those async-graphql raises
+//! Gives every error an `extensions.code` (docs/api.md), including those async-graphql raises
 //! itself while parsing and validating.
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

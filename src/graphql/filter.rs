@@ -1,4 +1,4 @@
-//! The filter language's GraphQL inputs (API.md §3): typed operator inputs per field, combined
+//! The filter language's GraphQL inputs (docs/api.md): typed operator inputs per field, combined
 //! with and/or/not. Each becomes the query core's [`Filter`] tree, which alone is translated to
 //! SQL (the same tree OData's `$filter` becomes).
 use super::enums::{Direction, EndpointRole, Outcome};

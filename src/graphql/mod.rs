@@ -1,4 +1,4 @@
-//! The GraphQL schema (API.md §3–4). It knows nothing about HTTP: the server (or a test) builds
+//! The GraphQL schema (docs/api.md). It knows nothing about HTTP: the server (or a test) builds
 //! a request, scopes it to a tenant with [`scoped`], and executes it.
 pub mod apq;
 mod codes;
@@ -65,7 +65,7 @@ pub struct Query(
     stats::StatsQuery,
 );
 
-/// The root mutation: the write path (API.md §5).
+/// The root mutation: the write path.
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::IngestMutation);
 

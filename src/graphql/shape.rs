@@ -385,7 +385,7 @@ impl Extension for ShapeLimits {
 /// The depth and complexity limits, checked against the figures async-graphql's validator
 /// computes (its `ValidationResult`), so the errors can say how far over the limit a query is.
 ///
-/// A page size above the maximum is a BAD_USER_INPUT error however large it is (API.md §3):
+/// A page size above the maximum is a BAD_USER_INPUT error however large it is (docs/api.md):
 /// the complexity check, which counts page sizes, must not turn `first: 1000000000` into
 /// QUERY_TOO_COMPLEX. When an operation is too complex and asks for such a page, the client
 /// is told about the page size instead.

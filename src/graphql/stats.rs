@@ -1,4 +1,4 @@
-//! `dialogueStats`: contact-center KPIs per time bucket × group (API.md §4) — the GraphQL face
+//! `dialogueStats`: contact-center KPIs per time bucket × group (docs/api.md) — the GraphQL face
 //! of the query core's stats, which aggregate in the database.
 use super::{GraphqlError, GraphqlResult};
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Subscriptions (API.md §5): `dialogueIngested` and `dialogueStatsChanged`, served over
+//! Subscriptions (docs/api.md): `dialogueIngested` and `dialogueStatsChanged`, served over
 //! graphql-transport-ws (see [`crate::http::ws`]). Both hear of commits through the process's
 //! [`Announcer`](insights_core::live::Announcer) and read what changed through the subscriber's
 //! [`TenantScope`] with the same query core as `dialogues` and `dialogueStats`: a subscriber's

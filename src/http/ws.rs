@@ -1,7 +1,7 @@
 //! Subscriptions over WebSocket: the `graphql-transport-ws` protocol on `GET /graphql` with
 //! `Upgrade: websocket`, executed by async-graphql's WebSocket transport.
 //!
-//! Around the library this adds what API.md §5 asks of the transport:
+//! Around the library this adds what docs/api.md asks of the transport:
 //! - the API key from the `connection_init` payload (`{"Authorization": "Bearer <key>"}`),
 //!   refused with close code 4401 (no valid key) or 4403 (no `read` scope); the requests of the
 //!   connection are then confined to the key's tenant like every query;

@@ -1,4 +1,4 @@
-//! OData v4 at `/odata` (API.md §8): the vendor's own query language over the same query core as
+//! OData v4 at `/odata` (docs/odata.md): the vendor's own query language over the same query core as
 //! GraphQL. [`parser`] turns the URL's options into the core's filter tree and order;
 //! [`handlers`] answers the requests (service document, `$metadata`, entity sets, single
 //! entities, `$count`) through the caller's [`insights_core::query::TenantScope`].

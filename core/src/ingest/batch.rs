@@ -183,7 +183,7 @@ impl DialogueBatches {
     /// Applies one batch of validated dialogues (ids unique within it; `derived[i]` tells which
     /// of `rows[i]`'s `inSla`/`quickDrop` the record left out): creates the endpoints they name
     /// that do not exist yet, keeps stored `inSla`/`quickDrop` where the record left them out and
-    /// nothing they derive from changed (API.md §1), and upserts by id. `presummed`, when given,
+    /// nothing they derive from changed (docs/api.md), and upserts by id. `presummed`, when given,
     /// is [`presum`] of these rows, taken ahead on another thread (the importer's parser).
     pub async fn apply<C: ConnectionTrait>(
         &mut self,

@@ -1,4 +1,4 @@
-//! Importing vendor-shaped records (API.md §2): files streamed through a parser thread into
+//! Importing vendor-shaped records (docs/api.md): files streamed through a parser thread into
 //! batched upserts, one transaction per file, so a rejected or interrupted file writes nothing.
 //! The file pipeline lives here; what happens to a batch of validated records is
 //! [`batch`]'s, shared with the ingest mutations.

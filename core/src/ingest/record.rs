@@ -1,5 +1,5 @@
 //! One vendor-shaped record: its loosely typed cells, and the validation and derivation rules
-//! (API.md §1–2) that turn it into a row. The file importer and the ingest mutations both turn
+//! (docs/api.md) that turn it into a row. The file importer and the ingest mutations both turn
 //! their records into [`Cells`] and through these rules, so they validate and derive alike.
 use std::collections::HashMap;
 use std::fmt;
@@ -396,7 +396,7 @@ pub struct Derived {
     pub quick_drop: bool,
 }
 
-/// Validates one dialogue record and fills in what it leaves out (API.md §1 derivation rules),
+/// Validates one dialogue record and fills in what it leaves out (docs/api.md derivation rules),
 /// telling which of `inSla`/`quickDrop` were derived. Values the record gives are kept as given:
 /// they are the platform's history.
 pub fn dialogue_from_cells(
@@ -543,7 +543,7 @@ pub fn dialogue_from_cells(
     Ok((model, derived))
 }
 
-/// Fills in the values a dialogue leaves out, by API.md §1's rules. Given values stay.
+/// Fills in the values a dialogue leaves out, by docs/api.md rules. Given values stay.
 pub fn derive_missing(d: &mut dialogue::Model, thresholds: &Thresholds) {
     let start = d.start_timestamp_ms;
     let (queue_enter, accept, end) = (

@@ -1,4 +1,4 @@
-//! Filters as plain data, and their one translation to SQL (API.md §3). GraphQL's input objects,
+//! Filters as plain data, and their one translation to SQL (docs/api.md). GraphQL's input objects,
 //! OData's `$filter` and the subscriptions' filters all become a [`Filter`] tree, so every
 //! front end means the same rows by the same words. Nothing is ever filtered in Rust after
 //! fetching.

@@ -177,7 +177,7 @@ fn decode_cursor<C>(keys: &[SortKey<C>], cursor: &str, argument: Arg) -> ApiResu
         .collect()
 }
 
-/// Validates the page arguments (API.md §3).
+/// Validates the page arguments (docs/api.md).
 pub fn page<C>(args: &PageArgs, keys: &[SortKey<C>], limits: PageLimits) -> ApiResult<Page> {
     let forward_args = args.first.is_some() || args.after.is_some();
     let backward_args = args.last.is_some() || args.before.is_some();

@@ -1,4 +1,4 @@
-//! Relative stats windows (API.md §4): `TODAY`, `LAST_WEEK`, ... resolved in the caller's zone at
+//! Relative stats windows (docs/api.md): `TODAY`, `LAST_WEEK`, ... resolved in the caller's zone at
 //! the moment of the request, on local calendar days, so a DST day is 23 or 25 hours long.
 use chrono::{Datelike, Duration, NaiveDate};
 use chrono_tz::Tz;

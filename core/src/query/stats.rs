@@ -1,4 +1,4 @@
-//! Contact-center KPIs per time bucket × group (API.md §4), aggregated by the database with
+//! Contact-center KPIs per time bucket × group (docs/api.md), aggregated by the database with
 //! GROUP BY and conditional aggregates, never by loading dialogues; exact nearest-rank
 //! percentiles by window functions. Front ends name the [`Measure`]s they will show and only
 //! those aggregates run.
@@ -159,7 +159,7 @@ impl Measure {
     fn sql(self) -> String {
         let accepted = Outcome::Accepted.code();
         let abandoned = Outcome::Abandoned.code();
-        // Sets of API.md §4 as SQL predicates on one dialogue row.
+        // Sets of docs/api.md as SQL predicates on one dialogue row.
         let q = format!(
             "queue_enter_timestamp_ms IS NOT NULL AND outcome IN ({accepted}, {abandoned})"
         );
