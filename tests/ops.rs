@@ -1,6 +1,7 @@
 //! Operating the server: `/metrics` (Prometheus text, bounded labels, no tenant data), the
 //! per-address throttle on bad API keys, the SIGTERM drain of `/readyz`, and the log formats,
 //! over real HTTP and, where the behaviour is the process's, a real `insights serve`.
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::process::Stdio;

@@ -3,25 +3,16 @@
 //! several grains, kept exact in the transaction that writes the rows, whoever writes them
 //! (importer, mutations, a hand-typed UPDATE).
 //!
-//! Grains (rows on the 1M demo, `insights demo --dialogues 1000000 --days 365 --until
-//! 2026-11-01 --seed 42`; a batch of dialogues in time order touches about rows/1M groups of
-//! each grain per dialogue, and each touched group costs an upsert):
-//!
-//! | grain | rows at 1M | serves |
-//! |---|---|---|
-//! | UTC day × queue | 2,555 | `totalCount`, UTC days |
-//! | UTC hour × queue | 32,059 | whole-hour zones by queue |
-//! | UTC hour × agent | 154,944 | by agent |
-//! | UTC hour × queue, ivr, direction, outcome, in_sla, quick_drop | 146,951 | the other dimensions and flags |
-//! | 15 min, no dimension | 18,797 | +05:30/+05:45 zones and sub-hour buckets, ungrouped |
-//!
-//! Measured and left out: every dimension together at the hour (517,030 rows: about one group
-//! for two dialogues, so it saves little reading and costs most of a write); agent with the
-//! flags (312,363); the dimensions at 15 minutes (370,195; 718,252 with agent). m0003's 15 min ×
-//! queue grain (114,511 rows, the costliest to keep of its three) is retired by m0004 for the
-//! dimensionless one: questions by queue in +05:30/+05:45 zones now read the rows. The query
-//! core picks the coarsest grain that holds the dimensions a question uses and whose slots do
-//! not straddle its buckets (every modern IANA offset is a multiple of 15 minutes).
+//! Grains ([`GRAINS`]): UTC day × queue (`totalCount`, UTC days); UTC hour × queue (whole-hour
+//! zones by queue); UTC hour × agent (by agent); UTC hour × queue, ivr, direction, outcome,
+//! in_sla, quick_drop (the other dimensions and flags); 15 minutes without a dimension
+//! (+05:30/+05:45 zones and sub-hour buckets, ungrouped). A batch of dialogues in time order
+//! touches about (grain rows / dialogues) groups of each grain per dialogue, and each touched
+//! group costs an upsert, so a grain earns its place only when it is much smaller than the
+//! rows: the sizes measured at 1M and 5M dialogues, and the grains measured and left out, are in
+//! `bench/results.md` ("Pre-aggregates"; `bash bench/rollups.sh`). The query core picks the
+//! coarsest grain that holds the dimensions a question uses and whose slots do not straddle its
+//! buckets (every modern IANA offset is a multiple of 15 minutes).
 //!
 //! An absent queue/agent/ivr id is stored as `''` (ids are never empty: the importer reads an
 //! empty cell as null) and an absent flag as -1, so that the grain key is a plain unique key on

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use insights_core::ingest::Kind;
 use serde_json::json;

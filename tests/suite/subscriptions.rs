@@ -4,8 +4,8 @@
 //! cap, revocation, a subscriber that falls behind. On SQLite the writer is in the serving
 //! process; on PostgreSQL (TEST_POSTGRES_URL) it is this test process, a separate connection
 //! whose NOTIFY reaches the server through its listener.
-mod common;
-mod live;
+use crate::common;
+use crate::live;
 
 use std::time::Duration;
 

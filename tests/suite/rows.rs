@@ -1,7 +1,7 @@
 //! A page's dialogues are resolved in one pass over their selection (src/graphql/rows.rs), with
 //! the ordinary resolver as the fallback for anything unusual. The ordinary resolver is the
 //! reference: the same selection, forced onto it by a field selected twice, gives the same JSON.
-mod common;
+use crate::common;
 
 use insights::graphql;
 use insights_core::demo::{self, DemoOptions};

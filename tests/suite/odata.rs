@@ -3,7 +3,7 @@
 //! through GraphQL on the same data, `$filter` semantics (precedence, `''`, offsets, names matched
 //! case-insensitively, nulls), orders with ties, next-link walks, `$count`, `$select`, `$expand`,
 //! errors in OData's format, hostile options, and tenant isolation.
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -3,7 +3,7 @@
 //! from the batch, a call is atomic, what a commit changed is announced (in-process on SQLite,
 //! by `NOTIFY` on PostgreSQL, heard here by a `LISTEN` of our own) and nothing else is, and the
 //! mutations store exactly what importing the same records from a file stores.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

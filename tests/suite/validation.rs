@@ -1,7 +1,7 @@
 //! Validation and limits on top of async-graphql's (issue 8): strings are not enum values,
 //! depth and complexity say how far over their limits a query is, connections without a page
 //! size cost the configured default, and the keys of `data` follow the request.
-mod common;
+use crate::common;
 
 use insights::graphql::{self, ApiLimits, Guards};
 use insights_core::ingest::Kind;
@@ -279,22 +279,6 @@ async fn connections_without_a_page_size_cost_the_configured_default() {
     assert!(message(&response).contains("it costs 101"), "{response}");
 }
 
-/// The object keys of a JSON text, in the order they are written.
-fn keys_in_order(text: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('"') {
-        let after = &rest[start + 1..];
-        let end = after.find('"').expect("closing quote");
-        let string = &after[..end];
-        rest = &after[end + 1..];
-        if rest.trim_start().starts_with(':') {
-            keys.push(string.to_string());
-        }
-    }
-    keys
-}
-
 #[tokio::test]
 async fn data_keys_follow_the_request_through_aliases_and_fragments() {
     for t in loaded().await {
@@ -317,7 +301,7 @@ async fn data_keys_follow_the_request_through_aliases_and_fragments() {
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         let text = serde_json::to_string(&response).unwrap();
         assert_eq!(
-            keys_in_order(&text),
+            common::keys_in_order(&text),
             [
                 "data",
                 "z",

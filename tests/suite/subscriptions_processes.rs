@@ -3,8 +3,8 @@
 //! confined to the tenant), PostgreSQL restarted under an open subscription, SIGTERM closing
 //! sockets cleanly, keep-alive pings. The PostgreSQL tests run when TEST_POSTGRES_URL is set;
 //! the restart test starts a private cluster (never the shared server).
-mod common;
-mod live;
+use crate::common;
+use crate::live;
 
 use std::time::Duration;
 

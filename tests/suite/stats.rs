@@ -7,7 +7,7 @@
 //! hand-made edge dialogues (`tests/fixtures/stats_edges.ndjson`: bucket boundaries, local
 //! midnights, the repeated fall-back hour, rows that probe the set definitions), generated
 //! percentile-trap queues, and a second tenant whose rows must never show up.
-mod common;
+use crate::common;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

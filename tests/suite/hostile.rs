@@ -8,7 +8,7 @@
 //! before it runs any (or run no more than the few its case names). A request the server
 //! worked on without end would meet the server's own request timeout, whose answer (503,
 //! INTERNAL_SERVER_ERROR) fails the case's status and code checks.
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

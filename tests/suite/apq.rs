@@ -2,7 +2,7 @@
 //! PERSISTED_QUERY_NOT_FOUND until the text was sent once with its hash; then GETs with the hash
 //! alone answer as the text would, with a private, short `Cache-Control`. Hash mismatches are
 //! BAD_USER_INPUT; errors and POSTs are `no-store`; a hash cannot smuggle a mutation into a GET.
-mod common;
+use crate::common;
 
 use common::Server;
 use insights::app::config::ServeConfig;

@@ -4,7 +4,7 @@
 //! on both sides of every boundary: a millisecond before and at local midnights, Mondays and
 //! month starts in Amsterdam, Kolkata (+05:30) and New York. The DST days themselves, which a
 //! test cannot wait for, are pinned in `src/query/period.rs`'s unit tests at fixed instants.
-mod common;
+use crate::common;
 
 use std::io::Write;
 

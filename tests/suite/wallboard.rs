@@ -1,6 +1,6 @@
 //! GET /wallboard over real HTTP: the page and its embedded assets, served without a key (the
 //! page asks for one itself), nothing else under /wallboard/.
-mod common;
+use crate::common;
 
 use common::Server;
 use insights::app::config::ServeConfig;

@@ -12,7 +12,7 @@
 //!
 //! tests/stats.rs checks the stats against an independent reference (now through the
 //! pre-aggregates); this suite checks the pre-aggregates against the rows.
-mod common;
+use crate::common;
 
 use std::io::Write;
 

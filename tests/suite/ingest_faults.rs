@@ -6,7 +6,7 @@
 //! server once one of its connections is inside a transaction running the dialogues' upsert
 //! (`INSERT INTO dialogues`): the batch's 4,000 endpoint stubs are written, its dialogues are
 //! being written, nothing is committed.
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

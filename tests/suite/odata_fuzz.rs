@@ -6,7 +6,7 @@
 //!
 //! Deterministic: the seed is fixed (set `ODATA_FUZZ_SEED` to try others, `ODATA_FUZZ_CASES` for
 //! more cases); a failure prints the seed, the case number and the filter.
-mod common;
+use crate::common;
 
 use common::Server;
 use insights::app::config::ServeConfig;

@@ -3,7 +3,7 @@
 //! and every top-level field it asks for has data; every `insights ...` command it shows names a
 //! real command and flags that command has; the configuration table names each serve flag with
 //! the environment variable it really reads.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -287,3 +287,20 @@ pub async fn key(db: &DatabaseConnection, tenant: &str, scopes: &str) -> String 
         .expect("create key")
         .secret
 }
+
+/// The object keys of a JSON text, in the order they are written (keys are the strings
+/// followed by a colon; the values here hold no `":`).
+pub fn keys_in_order(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let end = after.find('"').expect("closing quote");
+        let string = &after[..end];
+        rest = &after[end + 1..];
+        if rest.trim_start().starts_with(':') {
+            keys.push(string.to_string());
+        }
+    }
+    keys
+}

@@ -1,7 +1,7 @@
 //! The importer against API.md §1–2, on every database of `common::databases()`: vendor shapes,
 //! derivations, endpoint stubs, idempotency, all-or-nothing, `--skip-invalid`, formats, tenants,
 //! order-number conflicts, migrations and the real `insights import` command line.
-mod common;
+use crate::common;
 
 use std::fmt::Debug;
 use std::io::Write;

@@ -6,7 +6,7 @@
 //! A connection prefetches the endpoints its page selects in one batch before its nodes
 //! resolve; relying on the `DataLoader`'s 1 ms delay alone once sent the keys out in many
 //! batches (6-40 statements, different from run to run), which this test guards against.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

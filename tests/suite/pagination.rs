@@ -7,7 +7,7 @@
 //! Fixtures: tests/fixtures/paging_*.ndjson: 25 dialogues with ties on every key but the order
 //! number (some written with non-UTC offsets) and nulls in every nullable key; 22 endpoints with
 //! tied and missing names.
-mod common;
+use crate::common;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;

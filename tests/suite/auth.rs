@@ -1,7 +1,7 @@
 //! API keys and the HTTP guard around them (API.md §6): keys made, listed and revoked through the
 //! real `insights` binary; 401/403/429 over a real socket; `--no-auth` only on loopback; CORS,
 //! introspection switch and request ids.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

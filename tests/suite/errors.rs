@@ -1,5 +1,5 @@
 //! Errors (API.md §3, §6): every error carries a pinned `extensions.code`.
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

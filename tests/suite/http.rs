@@ -1,6 +1,6 @@
 //! The HTTP server (API.md §6) over a real socket: GraphQL over HTTP (POST and GET, media types,
 //! status codes), GraphiQL with embedded assets, health and readiness, the body size limit.
-mod common;
+use crate::common;
 
 use common::Server;
 
@@ -562,23 +562,6 @@ async fn every_graphql_answer_names_its_request_id() {
     );
 }
 
-/// The object keys of a JSON text, in the order they are written (keys are the strings
-/// followed by a colon; the values here hold no `":`).
-fn keys_in_order(text: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('"') {
-        let after = &rest[start + 1..];
-        let end = after.find('"').expect("closing quote");
-        let string = &after[..end];
-        rest = &after[end + 1..];
-        if rest.trim_start().starts_with(':') {
-            keys.push(string.to_string());
-        }
-    }
-    keys
-}
-
 #[tokio::test]
 async fn response_keys_follow_the_order_of_the_request() {
     // GraphQL spec, "Serialized Map Ordering": the result's keys come in the order the
@@ -603,7 +586,7 @@ async fn response_keys_follow_the_order_of_the_request() {
             expected.extend(node);
             expected.extend(node);
             expected.push("totalCount");
-            assert_eq!(keys_in_order(&text), expected, "{}: {text}", t.kind);
+            assert_eq!(common::keys_in_order(&text), expected, "{}: {text}", t.kind);
         }
         // A request error has no `data`; an error says its message first.
         let response = server
@@ -620,7 +603,7 @@ async fn response_keys_follow_the_order_of_the_request() {
             t.kind
         );
         assert!(
-            !keys_in_order(&text).contains(&"data".to_string()),
+            !common::keys_in_order(&text).contains(&"data".to_string()),
             "{text}"
         );
         // So do the errors the server raises before GraphQL runs.
@@ -636,7 +619,7 @@ async fn response_keys_follow_the_order_of_the_request() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{}", t.kind);
         let text = response.text().await.unwrap();
         assert_eq!(
-            keys_in_order(&text),
+            common::keys_in_order(&text),
             ["errors", "message", "extensions", "code"],
             "{}: {text}",
             t.kind

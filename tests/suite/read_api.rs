@@ -16,7 +16,7 @@
 //! | d8 |108| 03-07 09:00:00        | 03-07 09:20:00 | 10   | 1190 | 1200    |       | q-vip   | cust-1 | ag-back | IN  | ACCEPTED | true  |           |
 //!
 //! Tenant `other` holds endpoints and dialogues with the same ids, which must never show.
-mod common;
+use crate::common;
 
 use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;

@@ -7,7 +7,7 @@
 //! The oracle: what a query answers for tenant A in the shared database must be exactly what
 //! it answers in a database that holds A's data alone (and likewise for B). A few answers are
 //! also pinned by hand, so the oracle cannot be vacuous.
-mod common;
+use crate::common;
 
 use common::{Server, TestDb};
 use insights::app::config::ServeConfig;

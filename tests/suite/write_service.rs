@@ -1,0 +1,161 @@
+//! The core's write service called directly, as any door calls it (no GraphQL): a call's
+//! records validated by the importer's rules, written atomically, announced at commit, and
+//! refused with the record's index and field.
+use entity::dialogue;
+use insights_core::ingest::record::{Cells, CellsSeed, DialogueKind, EndpointKind, RecordKind};
+use insights_core::ingest::write::{Refusal, Writer, MAX_RECORDS_PER_CALL};
+use insights_core::live::Announcer;
+use insights_core::tenant;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use serde::de::DeserializeSeed;
+use serde_json::{json, Value};
+
+use crate::common;
+
+fn cells(fields: &'static [&'static str], record: Value) -> Cells {
+    CellsSeed(fields)
+        .deserialize(record)
+        .expect("a JSON object")
+}
+
+fn dialogue_record(id: &str, order: i64, outcome: &str) -> Cells {
+    cells(
+        DialogueKind::FIELDS,
+        json!({
+            "id": id, "orderNumber": order, "direction": 1, "Outcome": outcome,
+            "startTimestamp": "2026-03-02T09:00:00Z", "queueEnterTimestamp": "2026-03-02T09:00:30Z",
+            "acceptTimestamp": "2026-03-02T09:00:42Z", "endTimestamp": "2026-03-02T09:05:00Z",
+            "queueId": "q-1", "agentId": "a-1",
+        }),
+    )
+}
+
+async fn stored(db: &DatabaseConnection, tenant_id: i32) -> u64 {
+    dialogue::Entity::find()
+        .filter(dialogue::Column::TenantId.eq(tenant_id))
+        .count(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_is_written_once_announced_and_replayed_as_unchanged() {
+    for t in common::databases().await {
+        let tenant = tenant::ensure(&t.db, "writer").await.unwrap();
+        let announcer = Announcer::default();
+        let mut heard = announcer.subscribe();
+        let writer = Writer::new(t.db.clone(), tenant.id, announcer);
+        let call = || {
+            vec![
+                dialogue_record("d-1", 1, "Accepted"),
+                dialogue_record("d-2", 2, "Accepted"),
+            ]
+        };
+        let applied = writer.ingest_dialogues(call()).await.unwrap();
+        assert_eq!((applied.inserted, applied.updated), (2, 0), "{}", t.kind);
+        assert_eq!(stored(&t.db, tenant.id).await, 2, "{}", t.kind);
+        // Both endpoints the dialogues name exist now, as stubs.
+        let endpoints = entity::endpoint::Entity::find()
+            .filter(entity::endpoint::Column::TenantId.eq(tenant.id))
+            .count(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(endpoints, 2, "{}", t.kind);
+        if t.kind == "sqlite" {
+            // SQLite has no NOTIFY: the writer hands the commit to this process's announcer.
+            let event = heard.try_recv().expect("the commit was announced");
+            assert_eq!(event.tenant_id, tenant.id);
+            assert_eq!(event.ids, ["d-1", "d-2"]);
+        }
+        let replay = writer.ingest_dialogues(call()).await.unwrap();
+        assert_eq!((replay.inserted, replay.updated), (0, 0), "{}", t.kind);
+        // A replay changes nothing, so nothing is announced.
+        assert!(
+            heard.try_recv().is_err(),
+            "{}: a replay was announced",
+            t.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_bad_record_refuses_the_call_and_writes_nothing() {
+    for t in common::databases().await {
+        let tenant = tenant::ensure(&t.db, "writer").await.unwrap();
+        let writer = Writer::new(t.db.clone(), tenant.id, Announcer::default());
+        let refusal = writer
+            .ingest_dialogues(vec![
+                dialogue_record("d-1", 1, "Accepted"),
+                dialogue_record("d-2", 2, "Maybe"),
+            ])
+            .await
+            .unwrap_err();
+        match refusal {
+            Refusal::Record { index, error } => {
+                assert_eq!(index, 1, "{}", t.kind);
+                assert_eq!(error.field, Some("Outcome"), "{}", t.kind);
+            }
+            other => panic!("{}: {other:?}", t.kind),
+        }
+        assert_eq!(stored(&t.db, tenant.id).await, 0, "{}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn an_order_number_taken_names_the_record_that_carries_it() {
+    for t in common::databases().await {
+        let tenant = tenant::ensure(&t.db, "writer").await.unwrap();
+        let writer = Writer::new(t.db.clone(), tenant.id, Announcer::default());
+        writer
+            .ingest_dialogues(vec![dialogue_record("d-1", 7, "Accepted")])
+            .await
+            .unwrap();
+        let refusal = writer
+            .ingest_dialogues(vec![
+                dialogue_record("d-2", 8, "Accepted"),
+                dialogue_record("d-3", 7, "Accepted"),
+            ])
+            .await
+            .unwrap_err();
+        match refusal {
+            Refusal::Record { index, error } => {
+                assert_eq!(index, 1, "{}", t.kind);
+                assert_eq!(error.field, Some("orderNumber"), "{}", t.kind);
+                assert!(
+                    error.reason.contains("`d-1`"),
+                    "{}: {}",
+                    t.kind,
+                    error.reason
+                );
+            }
+            other => panic!("{}: {other:?}", t.kind),
+        }
+        assert_eq!(stored(&t.db, tenant.id).await, 1, "{}", t.kind);
+    }
+}
+
+#[tokio::test]
+async fn more_records_than_a_call_may_carry_are_refused_before_any_work() {
+    let t = common::sqlite().await;
+    let tenant = tenant::ensure(&t.db, "writer").await.unwrap();
+    let writer = Writer::new(t.db.clone(), tenant.id, Announcer::default());
+    let records = (0..=MAX_RECORDS_PER_CALL as i64)
+        .map(|i| dialogue_record(&format!("d-{i}"), i, "Accepted"))
+        .collect();
+    match writer.ingest_dialogues(records).await.unwrap_err() {
+        Refusal::TooMany { received } => assert_eq!(received, MAX_RECORDS_PER_CALL + 1),
+        other => panic!("{other:?}"),
+    }
+    let endpoints = vec![cells(
+        EndpointKind::FIELDS,
+        json!({ "id": "q-1", "Role": "Sideways" }),
+    )];
+    match writer.upsert_endpoints(endpoints).await.unwrap_err() {
+        Refusal::Record { index, error } => {
+            assert_eq!(index, 0);
+            assert_eq!(error.field, Some("Role"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stored(&t.db, tenant.id).await, 0);
+}
