@@ -291,6 +291,11 @@ impl DialogueStats {
     async fn max_queue_time(&self) -> Option<f64> {
         self.0.value(Measure::MaxQueueTime)
     }
+    /// Sum of initialTalkDurationInSec over the accepted dialogues (0 when there are none):
+    /// what workforce planners add up.
+    async fn total_talk_time(&self) -> Option<f64> {
+        self.0.value(Measure::TotalTalkTime)
+    }
     /// Exact p-quantile (nearest rank: the ⌈p·n⌉-th smallest) of the queue durations of queued
     /// dialogues, in seconds; null when none has one.
     async fn queue_time_percentile(

@@ -3,7 +3,8 @@
 //! dialogues (docs/api.md). Everything else derives from that declaration:
 //!
 //! - the [`Part`]s the database computes per group (a mean is an exact sum of whole
-//!   milliseconds and a count; KPIs that read the same part share it);
+//!   milliseconds and a count, a total the sum alone; KPIs that read the same part share it:
+//!   averageTalkTime and totalTalkTime read one talk-time sum);
 //! - each part's SQL aggregate over the rows (the row path, `stats.rs`);
 //! - each part's pre-aggregate column, found by its definition among the rollup aggregate
 //!   columns (`crate::rollups::aggregate_column`: the same set, the same sum), so a KPI never
@@ -29,6 +30,8 @@ pub(crate) enum Formula {
     Count(Set),
     /// The mean of the duration over the set's dialogues that have one; null when none has.
     Mean(Set, Duration),
+    /// The sum of the duration over the set; 0 when none has one.
+    Total(Set, Duration),
     /// The largest duration over the set; null when none has one.
     Max(Set, Duration),
     /// What-if: how many of the set's dialogues have the duration at most T.
@@ -48,7 +51,7 @@ pub struct Kpi {
 /// threshold) and the [`CATALOGUE`] of those without an argument, from one list.
 macro_rules! catalogue {
     ($($(#[doc = $doc:literal])* $measure:ident = $name:literal, $formula:expr;)*) => {
-        /// One aggregate of a group: a count, or a mean or maximum in seconds.
+        /// One aggregate of a group: a count, or a mean, total or maximum in seconds.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
         pub enum Measure {
             $($(#[doc = $doc])* $measure,)*
@@ -89,6 +92,8 @@ catalogue! {
     AverageIvrTime = "averageIvrTime", Formula::Mean(Set::All, Duration::Ivr);
     AverageSessionTime = "averageSessionTime", Formula::Mean(Set::All, Duration::Session);
     MaxQueueTime = "maxQueueTime", Formula::Max(Set::Offered, Duration::Queue);
+    /// Σ initialTalkDuration over A, 0 when A is empty: what workforce planners add up.
+    TotalTalkTime = "totalTalkTime", Formula::Total(Set::Accepted, Duration::Talk);
 }
 
 impl Measure {
@@ -156,6 +161,7 @@ impl Formula {
         match self {
             Self::Count(set) => vec![Part::Count(set)],
             Self::Mean(set, d) => vec![Part::SumMs(set, d), Part::Having(set, d)],
+            Self::Total(set, d) => vec![Part::SumMs(set, d)],
             Self::Max(set, d) => vec![Part::Max(set, d)],
             Self::CountWithin(set, d, t) => vec![Part::Within(set, d, t)],
         }
@@ -173,6 +179,12 @@ impl Formula {
                     .filter(|_| n > 0)
                     .map(|sum_ms| sum_ms / (n as f64 * 1000.0));
                 Value::Seconds(mean)
+            }
+            // The same sum of whole milliseconds a mean divides, divided by 1000 once: the
+            // pre-aggregates and the rows give the same bits.
+            Self::Total(set, d) => {
+                let sum_ms = partial.float(Part::SumMs(set, d)).unwrap_or(0.0);
+                Value::Seconds(Some(sum_ms / 1000.0))
             }
             Self::Max(set, d) => Value::Seconds(partial.float(Part::Max(set, d))),
         }
@@ -367,6 +379,22 @@ mod tests {
     }
 
     #[test]
+    fn totals_and_means_share_their_sums() {
+        let shared = parts(&[Measure::AverageTalkTime, Measure::TotalTalkTime]);
+        assert_eq!(
+            shared,
+            [
+                Part::SumMs(Set::Accepted, Duration::Talk),
+                Part::Having(Set::Accepted, Duration::Talk)
+            ]
+        );
+        assert_eq!(
+            parts(&[Measure::TotalTalkTime]),
+            [Part::SumMs(Set::Accepted, Duration::Talk)]
+        );
+    }
+
+    #[test]
     fn parts_find_their_columns_by_definition() {
         let parts = parts(&[Measure::AverageTalkTime, Measure::MaxQueueTime]);
         let columns: Vec<_> = parts.iter().map(|p| p.rollup_column()).collect();
@@ -382,8 +410,12 @@ mod tests {
     }
 
     #[test]
-    fn a_mean_over_nothing_is_none() {
+    fn a_total_over_nothing_is_zero_and_a_mean_is_none() {
         let empty = Partial::default();
+        assert!(matches!(
+            Formula::Total(Set::Accepted, Duration::Talk).value(&empty),
+            Value::Seconds(Some(0.0))
+        ));
         assert!(matches!(
             Formula::Mean(Set::Accepted, Duration::Talk).value(&empty),
             Value::Seconds(None)
