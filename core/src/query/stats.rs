@@ -212,6 +212,7 @@ fn finish(
     measures: &[Measure],
     found: &HashMap<(GroupKey, u64), f64>,
 ) -> Vec<StatsRow> {
+    let formulas: Vec<_> = measures.iter().map(|m| (m, m.formula())).collect();
     let mut stats = Vec::with_capacity(groups.len());
     for (key, partial) in groups {
         let mut entry = StatsRow {
@@ -219,13 +220,13 @@ fn finish(
             key,
             ..Default::default()
         };
-        for measure in measures {
-            match measure.formula().value(&partial) {
+        for (measure, formula) in &formulas {
+            match formula.value(&partial) {
                 Value::Count(n) => {
-                    entry.counts.insert(*measure, n);
+                    entry.counts.insert(**measure, n);
                 }
                 Value::Seconds(v) => {
-                    entry.values.insert(*measure, v);
+                    entry.values.insert(**measure, v);
                 }
             }
         }
