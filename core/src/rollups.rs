@@ -136,9 +136,10 @@ const OUTBOUND: i16 = 2;
 
 /// The sets of dialogues the KPIs count (docs/api.md), each rendered to SQL and evaluated in
 /// Rust from one definition: the triggers and the migration sum the SQL, the batch writer
-/// ([`Deltas`]) sums the Rust, and `tests/rollups.rs` checks every grain against the SQL.
-#[derive(Debug, Clone, Copy)]
-enum Set {
+/// ([`Deltas`]) sums the Rust, and `tests/rollups.rs` checks every grain against the SQL. The
+/// query core's KPI catalogue (`query::kpi`) declares its measures over the same sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Set {
     All,
     Inbound,
     Outbound,
@@ -152,7 +153,8 @@ enum Set {
 }
 
 impl Set {
-    fn sql(self, r: &str) -> String {
+    /// The predicate on dialogue row `r` (a column prefix such as `NEW.`, or `""`).
+    pub(crate) fn sql(self, r: &str) -> String {
         let queued = format!("{r}queue_enter_timestamp_ms IS NOT NULL");
         match self {
             Set::All => "TRUE".into(),
@@ -183,8 +185,9 @@ impl Set {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Duration {
+/// A duration column of a dialogue, in seconds (nullable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Duration {
     Ivr,
     Queue,
     Talk,
@@ -192,7 +195,7 @@ enum Duration {
 }
 
 impl Duration {
-    fn column(self) -> &'static str {
+    pub(crate) fn column(self) -> &'static str {
         match self {
             Duration::Ivr => "ivr_duration_in_sec",
             Duration::Queue => "queue_duration_in_sec",
@@ -212,8 +215,8 @@ impl Duration {
 }
 
 /// What an aggregate column adds up over its set.
-#[derive(Debug, Clone, Copy)]
-enum Sum {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sum {
     /// The dialogues.
     Count,
     /// A duration in whole milliseconds (`ROUND(x * 1000)`, as the row path sums it).
@@ -274,10 +277,25 @@ pub fn count_columns() -> Vec<&'static str> {
     AGGREGATES.iter().map(|(c, _, _)| *c).collect()
 }
 
+/// The aggregate column that adds up `sum` over `set`, if the grains keep one: the query core
+/// finds the columns of a KPI by their definition, never by name.
+pub(crate) fn aggregate_column(set: Set, sum: Sum) -> Option<&'static str> {
+    AGGREGATES
+        .iter()
+        .find(|(_, s, m)| (*s, *m) == (set, sum))
+        .map(|(column, _, _)| *column)
+}
+
+/// What `max_queue` keeps: the largest queue duration over Q.
+pub(crate) const MAX_QUEUE: (Set, Duration) = (Set::Offered, Duration::Queue);
+
 /// The queue duration a row adds to `max_queue` (null unless it is in Q).
 fn queue_time(r: &str) -> String {
+    let (set, duration) = MAX_QUEUE;
     format!(
-        "(CASE WHEN {r}queue_enter_timestamp_ms IS NOT NULL AND {r}outcome IN ({ACCEPTED}, {ABANDONED}) THEN {r}queue_duration_in_sec END)"
+        "(CASE WHEN {} THEN {r}{} END)",
+        set.sql(r),
+        duration.column()
     )
 }
 
@@ -772,10 +790,8 @@ struct GroupKey {
 
 impl Dialogue<'_> {
     fn queue_time(&self) -> Option<f64> {
-        Set::Offered
-            .holds(self)
-            .then_some(self.queue_duration_in_sec)
-            .flatten()
+        let (set, duration) = MAX_QUEUE;
+        set.holds(self).then_some(duration.of(self)).flatten()
     }
 }
 

@@ -102,22 +102,15 @@ fn threshold_argument(
     Ok(None)
 }
 
-/// The aggregates a selected field of `DialogueStats` needs, given its arguments.
+/// The aggregates a selected field of `DialogueStats` needs, given its arguments: the ratios
+/// and the what-if arguments here, every other KPI by its name in the core's catalogue.
 fn measures(field: &async_graphql::SelectionField<'_>) -> async_graphql::Result<Vec<Measure>> {
     use Measure as M;
     Ok(match field.name() {
-        "dialogues" => vec![M::Dialogues],
-        "inbound" => vec![M::Inbound],
-        "outbound" => vec![M::Outbound],
-        "offered" => vec![M::Offered],
-        "accepted" => vec![M::Accepted],
-        "abandoned" => vec![M::Abandoned],
         "quickDrops" => match threshold_argument(field, "thresholdInSec")? {
             Some(t) => vec![M::AbandonedWithin(t)],
             None => vec![M::QuickDrops],
         },
-        "ivrDrops" => vec![M::IvrDrops],
-        "acceptedInSla" => vec![M::AcceptedInSla],
         "serviceLevel" => match threshold_argument(field, "thresholdInSec")? {
             Some(t) => vec![M::AcceptedWithin(t), M::Offered, M::QuickDrops],
             None => vec![M::AcceptedInSla, M::Offered, M::QuickDrops],
@@ -127,13 +120,7 @@ fn measures(field: &async_graphql::SelectionField<'_>) -> async_graphql::Result<
             None => vec![M::Abandoned, M::Offered, M::QuickDrops],
         },
         "answerRate" => vec![M::Accepted, M::Offered],
-        "averageSpeedOfAnswer" => vec![M::AverageSpeedOfAnswer],
-        "averageAbandonTime" => vec![M::AverageAbandonTime],
-        "averageTalkTime" => vec![M::AverageTalkTime],
-        "averageIvrTime" => vec![M::AverageIvrTime],
-        "averageSessionTime" => vec![M::AverageSessionTime],
-        "maxQueueTime" => vec![M::MaxQueueTime],
-        _ => Vec::new(),
+        name => M::named(name).into_iter().collect(),
     })
 }
 
@@ -303,6 +290,11 @@ impl DialogueStats {
     /// Longest queue duration of queued dialogues, in seconds.
     async fn max_queue_time(&self) -> Option<f64> {
         self.0.value(Measure::MaxQueueTime)
+    }
+    /// Sum of initialTalkDurationInSec over the accepted dialogues (0 when there are none):
+    /// what workforce planners add up.
+    async fn total_talk_time(&self) -> Option<f64> {
+        self.0.value(Measure::TotalTalkTime)
     }
     /// Exact p-quantile (nearest rank: the ⌈p·n⌉-th smallest) of the queue durations of queued
     /// dialogues, in seconds; null when none has one.

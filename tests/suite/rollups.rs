@@ -23,6 +23,7 @@ use insights_core::buckets::Granularity;
 use insights_core::ingest::Kind;
 use insights_core::query::{
     DialogueField, Dimension, Filter, Measure, Op, Operand, StatsRequest, TenantScope, Threshold,
+    CATALOGUE,
 };
 use insights_core::rollups::{rebuilt_select, table_columns, GRAINS};
 use rand::rngs::StdRng;
@@ -229,23 +230,10 @@ fn same_f64(a: Option<f64>, b: Option<f64>) -> bool {
     a.map(f64::to_bits) == b.map(f64::to_bits)
 }
 
-const ALL_MEASURES: [Measure; 15] = [
-    Measure::Dialogues,
-    Measure::Inbound,
-    Measure::Outbound,
-    Measure::Offered,
-    Measure::Accepted,
-    Measure::Abandoned,
-    Measure::QuickDrops,
-    Measure::IvrDrops,
-    Measure::AcceptedInSla,
-    Measure::AverageSpeedOfAnswer,
-    Measure::AverageAbandonTime,
-    Measure::AverageTalkTime,
-    Measure::AverageIvrTime,
-    Measure::AverageSessionTime,
-    Measure::MaxQueueTime,
-];
+/// Every measure of the KPI catalogue (a KPI added there is compared here without a word).
+fn all_measures() -> Vec<Measure> {
+    CATALOGUE.iter().map(|kpi| kpi.measure).collect()
+}
 
 fn text(s: &str) -> Operand {
     Operand::Text(s.to_string())
@@ -445,7 +433,7 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
                     granularity,
                     group_by,
                     filter,
-                    measures: ALL_MEASURES.to_vec(),
+                    measures: all_measures(),
                     percentiles: Vec::new(),
                     max_rows: 100_000,
                 };
@@ -464,7 +452,7 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
                     granularity: Granularity::Day,
                     group_by: group_by.to_vec(),
                     filter: filter.clone(),
-                    measures: ALL_MEASURES.to_vec(),
+                    measures: all_measures(),
                     percentiles: Vec::new(),
                     max_rows: 100_000,
                 };
@@ -473,7 +461,7 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
         }
     }
     // What-if thresholds and percentiles (the rows answer them, mixed with the rest).
-    let mut measures = ALL_MEASURES.to_vec();
+    let mut measures = all_measures();
     measures.push(Measure::AcceptedWithin(Threshold::new(20.0, "t").unwrap()));
     let request = StatsRequest {
         from: ms("2026-03-27T00:00:00Z"),

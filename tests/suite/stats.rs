@@ -324,6 +324,13 @@ fn mean<'a>(values: impl Iterator<Item = &'a Option<f64>>) -> Value {
     }
 }
 
+/// The sum in seconds, 0 when nothing has the duration: the exact sum in whole milliseconds,
+/// divided once.
+fn total<'a>(values: impl Iterator<Item = &'a Option<f64>>) -> Value {
+    let sum_ms: i64 = values.flatten().map(|d| (d * 1000.0).round() as i64).sum();
+    json!(sum_ms as f64 / 1000.0)
+}
+
 fn ratio(numerator: usize, denominator: usize) -> Value {
     json!({
         "value": (denominator != 0).then(|| numerator as f64 / denominator as f64),
@@ -412,6 +419,7 @@ impl Fixture {
             "averageIvrTime": mean(rows.iter().map(|d| &d.ivr_duration)),
             "averageSessionTime": mean(rows.iter().map(|d| &d.session_duration)),
             "maxQueueTime": waits.last(),
+            "totalTalkTime": total(a.iter().map(|d| &d.talk_duration)),
         });
         for (alias, _, num, den) in PERCENTILES {
             row[alias] = nearest_rank(&waits, num, den);
@@ -540,7 +548,7 @@ fn all_fields() -> String {
          serviceLevel { value numerator denominator } abandonRate { value numerator denominator } \
          answerRate { value numerator denominator } \
          averageSpeedOfAnswer averageAbandonTime averageTalkTime averageIvrTime averageSessionTime \
-         maxQueueTime",
+         maxQueueTime totalTalkTime",
     );
     for (alias, literal, _, _) in PERCENTILES {
         fields.push_str(&format!(" {alias}: queueTimePercentile(p: {literal})"));
@@ -1086,6 +1094,7 @@ async fn every_field_alone_and_through_fragments() {
         "averageIvrTime",
         "averageSessionTime",
         "maxQueueTime",
+        "totalTalkTime",
     ]
     .iter()
     .map(|f| (f.to_string(), *f))

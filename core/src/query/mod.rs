@@ -7,6 +7,7 @@
 pub mod dialogues;
 pub mod endpoints;
 pub mod filter;
+pub mod kpi;
 pub mod page;
 pub mod period;
 mod rollups;
@@ -19,7 +20,8 @@ pub use dialogues::{
 };
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
 pub use filter::{DialogueField, EndpointField, Filter, Op, Operand};
+pub use kpi::{Kpi, Measure, Threshold, CATALOGUE};
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};
 pub use scope::TenantScope;
-pub use stats::{Dimension, GroupKey, Measure, StatsRequest, StatsRow, Threshold};
+pub use stats::{Dimension, GroupKey, StatsRequest, StatsRow};

@@ -7,7 +7,8 @@
 //!   whole slots inside the range come from the grain, the partial slots at its edges from the
 //!   rows. The coarsest grain whose slots the bounds fall on is used, else the finest (least
 //!   rows at the edges).
-//! - `dialogueStats`: from a grain for every measure but the queue-time percentiles and the
+//! - `dialogueStats`: from a grain for every measure whose parts a pre-aggregate column holds
+//!   (found by definition: `super::kpi`), so all but the queue-time percentiles and the
 //!   what-if thresholds, which need each dialogue's duration: a request asking for either is
 //!   answered wholly from the rows (simple, and exact; those requests cost what they cost
 //!   before). Otherwise the coarsest grain that holds the `groupBy` and filter dimensions and
@@ -24,7 +25,8 @@ use crate::rollups::{dim_kind, DimKind, Grain, GRAINS};
 use sea_orm::sea_query::{Alias, Expr};
 
 use super::filter::{DialogueField, Field, Filter, Kind, Op, Operand};
-use super::stats::{Dimension, Measure, StatsRequest};
+use super::kpi::{self, Measure};
+use super::stats::{Dimension, StatsRequest};
 use crate::buckets::Bucketing;
 use crate::error::ApiResult;
 
@@ -91,29 +93,6 @@ pub(super) fn group_column(table: &str, column: &str) -> String {
         DimKind::Id => format!("NULLIF({table}.{column}, '')"),
         DimKind::Code | DimKind::Flag => format!("{table}.{column}"),
     }
-}
-
-/// The grain columns of a measure: `[count]`, `[sum_ms, n]` for a mean, `[max]`; none for the
-/// what-if counts.
-pub(super) fn measure_columns(measure: Measure) -> Option<&'static [&'static str]> {
-    Some(match measure {
-        Measure::Dialogues => &["n"],
-        Measure::Inbound => &["inbound"],
-        Measure::Outbound => &["outbound"],
-        Measure::Offered => &["offered"],
-        Measure::Accepted => &["accepted"],
-        Measure::Abandoned => &["abandoned"],
-        Measure::QuickDrops => &["quick_drops"],
-        Measure::IvrDrops => &["ivr_drops"],
-        Measure::AcceptedInSla => &["accepted_in_sla"],
-        Measure::AverageSpeedOfAnswer => &["asa_sum_ms", "asa_n"],
-        Measure::AverageAbandonTime => &["abandon_sum_ms", "abandon_n"],
-        Measure::AverageTalkTime => &["talk_sum_ms", "talk_n"],
-        Measure::AverageIvrTime => &["ivr_sum_ms", "ivr_n"],
-        Measure::AverageSessionTime => &["session_sum_ms", "session_n"],
-        Measure::MaxQueueTime => &["max_queue"],
-        Measure::AcceptedWithin(_) | Measure::AbandonedWithin(_) => return None,
-    })
 }
 
 /// The fields a filter compares.
@@ -237,8 +216,12 @@ pub(super) fn stats_grain(
     if !request.percentiles.is_empty() {
         return Err("rows: queue-time percentiles rank each dialogue".into());
     }
-    if let Some(m) = measures.iter().find(|m| measure_columns(**m).is_none()) {
-        return Err(format!("rows: what-if threshold {m:?}"));
+    if let Some(m) = measures.iter().find(|m| {
+        kpi::parts(&[**m])
+            .iter()
+            .any(|p| p.rollup_column().is_none())
+    }) {
+        return Err(format!("rows: no pre-aggregate column holds {m:?}"));
     }
     let mut used = Vec::new();
     if let Some(filter) = &request.filter {
@@ -371,6 +354,42 @@ mod tests {
         };
         let bucketing = Bucketing::new(zone, granularity, MARCH, APRIL);
         stats_grain(&request, &request.measures, &bucketing).map(|g| g.table)
+    }
+
+    /// The grain for all of `measures`, UTC days by queue over March.
+    fn grain_measuring(measures: Vec<Measure>) -> Result<&'static str, String> {
+        let request = StatsRequest {
+            from: MARCH,
+            to: APRIL,
+            zone: chrono_tz::UTC,
+            granularity: Granularity::Day,
+            group_by: vec![Dimension::Queue],
+            filter: None,
+            measures,
+            percentiles: Vec::new(),
+            max_rows: 100_000,
+        };
+        let bucketing = Bucketing::new(request.zone, request.granularity, MARCH, APRIL);
+        stats_grain(&request, &request.measures, &bucketing).map(|g| g.table)
+    }
+
+    #[test]
+    fn every_catalogued_kpi_is_served_from_the_pre_aggregates() {
+        // A KPI whose parts no aggregate column holds is answered from the rows: one that
+        // should be fast needs its column in `crate::rollups::AGGREGATES` (and a migration).
+        for kpi in kpi::CATALOGUE {
+            assert_eq!(
+                grain_measuring(vec![kpi.measure]),
+                Ok("rollup_day_queue"),
+                "{}",
+                kpi.name
+            );
+        }
+        let all = kpi::CATALOGUE.iter().map(|k| k.measure).collect();
+        assert_eq!(grain_measuring(all), Ok("rollup_day_queue"));
+        let t = kpi::Threshold::new(20.0, "t").unwrap();
+        assert!(grain_measuring(vec![Measure::Offered, Measure::AcceptedWithin(t)]).is_err());
+        assert!(grain_measuring(vec![Measure::AbandonedWithin(t)]).is_err());
     }
 
     fn is(field: DialogueField, op: Op) -> Option<Filter<DialogueField>> {

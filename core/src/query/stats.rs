@@ -1,7 +1,8 @@
 //! Contact-center KPIs per time bucket × group (docs/api.md), aggregated by the database with
 //! GROUP BY and conditional aggregates, never by loading dialogues; exact nearest-rank
 //! percentiles by window functions. Front ends name the [`Measure`]s they will show and only
-//! those aggregates run.
+//! those aggregates run; what a measure computes, over the rows and from the pre-aggregates, is
+//! declared once in the KPI catalogue (`super::kpi`).
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement};
 
 use super::filter::{DialogueField, Filter};
+use super::kpi::{self, Measure, Part, Partial, Value};
 use super::rollups;
 use super::TenantScope;
 use crate::buckets::{Bucketing, Granularity};
@@ -48,172 +50,6 @@ impl Dimension {
             Self::Direction => "DIRECTION",
             Self::Outcome => "OUTCOME",
         }
-    }
-}
-
-/// One aggregate of a group: a count, or a mean or maximum in seconds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Measure {
-    /// All dialogues.
-    Dialogues,
-    Inbound,
-    Outbound,
-    /// |Q|: queued, then accepted or abandoned.
-    Offered,
-    /// |A|.
-    Accepted,
-    /// |B|.
-    Abandoned,
-    /// |QD|: abandoned within the quick-drop threshold.
-    QuickDrops,
-    /// |I|: ended in the IVR.
-    IvrDrops,
-    AcceptedInSla,
-    /// What-if service level: |A with queueDuration ≤ T|.
-    AcceptedWithin(Threshold),
-    /// What-if quick drops: |B with queueDuration ≤ T|.
-    AbandonedWithin(Threshold),
-    AverageSpeedOfAnswer,
-    AverageAbandonTime,
-    AverageTalkTime,
-    AverageIvrTime,
-    AverageSessionTime,
-    MaxQueueTime,
-}
-
-impl Measure {
-    fn is_count(self) -> bool {
-        !self.is_mean() && self != Self::MaxQueueTime
-    }
-
-    fn alias(self) -> String {
-        match self {
-            Self::AcceptedWithin(t) => format!("accepted_within_{}", t.0),
-            Self::AbandonedWithin(t) => format!("abandoned_within_{}", t.0),
-            other => other.fixed_alias().to_string(),
-        }
-    }
-
-    fn fixed_alias(self) -> &'static str {
-        match self {
-            Self::Dialogues => "dialogues",
-            Self::Inbound => "inbound",
-            Self::Outbound => "outbound",
-            Self::Offered => "offered",
-            Self::Accepted => "accepted",
-            Self::Abandoned => "abandoned",
-            Self::QuickDrops => "quick_drops",
-            Self::IvrDrops => "ivr_drops",
-            Self::AcceptedInSla => "accepted_in_sla",
-            Self::AverageSpeedOfAnswer => "avg_speed_of_answer",
-            Self::AverageAbandonTime => "avg_abandon_time",
-            Self::AverageTalkTime => "avg_talk_time",
-            Self::AverageIvrTime => "avg_ivr_time",
-            Self::AverageSessionTime => "avg_session_time",
-            Self::MaxQueueTime => "max_queue_time",
-            Self::AcceptedWithin(_) | Self::AbandonedWithin(_) => unreachable!("named by alias()"),
-        }
-    }
-
-    /// The (alias, aggregate) columns this measure reads from one group's rows. A mean is an
-    /// exact sum of whole milliseconds and a count, divided once when read: the same answer on
-    /// every database and in any order of summation (an SQL AVG over floats prints
-    /// 59.028999999999996 for 59.029).
-    fn columns(self) -> Vec<(String, String)> {
-        let accepted = Outcome::Accepted.code();
-        let abandoned = Outcome::Abandoned.code();
-        let a = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {accepted}");
-        let b = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {abandoned}");
-        let (condition, column) = match self {
-            Self::AverageSpeedOfAnswer => (a, "queue_duration_in_sec"),
-            Self::AverageAbandonTime => (b, "queue_duration_in_sec"),
-            Self::AverageTalkTime => (a, "initial_talk_duration_in_sec"),
-            Self::AverageIvrTime => ("TRUE".to_string(), "ivr_duration_in_sec"),
-            Self::AverageSessionTime => ("TRUE".to_string(), "session_duration_in_sec"),
-            _ => return vec![(self.alias(), self.sql())],
-        };
-        vec![
-            (
-                format!("{}_sum_ms", self.alias()),
-                format!("SUM(CASE WHEN {condition} THEN ROUND({column} * 1000) END)"),
-            ),
-            (
-                format!("{}_n", self.alias()),
-                format!("COUNT(CASE WHEN {condition} THEN {column} END)"),
-            ),
-        ]
-    }
-
-    fn is_mean(self) -> bool {
-        matches!(
-            self,
-            Self::AverageSpeedOfAnswer
-                | Self::AverageAbandonTime
-                | Self::AverageTalkTime
-                | Self::AverageIvrTime
-                | Self::AverageSessionTime
-        )
-    }
-
-    /// The aggregate over one group's rows (every measure but a mean).
-    fn sql(self) -> String {
-        let accepted = Outcome::Accepted.code();
-        let abandoned = Outcome::Abandoned.code();
-        // Sets of docs/api.md as SQL predicates on one dialogue row.
-        let q = format!(
-            "queue_enter_timestamp_ms IS NOT NULL AND outcome IN ({accepted}, {abandoned})"
-        );
-        let a = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {accepted}");
-        let b = format!("queue_enter_timestamp_ms IS NOT NULL AND outcome = {abandoned}");
-        let count_where = |condition: &str| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
-        match self {
-            Self::Dialogues => "COUNT(*)".into(),
-            Self::Inbound => count_where(&format!("direction = {}", Direction::Inbound.code())),
-            Self::Outbound => count_where(&format!("direction = {}", Direction::Outbound.code())),
-            Self::Offered => count_where(&q),
-            Self::Accepted => count_where(&a),
-            Self::Abandoned => count_where(&b),
-            Self::QuickDrops => count_where(&format!("{b} AND quick_drop = TRUE")),
-            Self::IvrDrops => count_where(&format!("outcome = {}", Outcome::IvrDrop.code())),
-            Self::AcceptedInSla => count_where(&format!("{a} AND in_sla = TRUE")),
-            // A dialogue without a queue duration never counts as within T (NULL <= T is not true).
-            Self::AcceptedWithin(t) => count_where(&format!(
-                "{a} AND queue_duration_in_sec <= {:?}",
-                t.seconds()
-            )),
-            Self::AbandonedWithin(t) => count_where(&format!(
-                "{b} AND queue_duration_in_sec <= {:?}",
-                t.seconds()
-            )),
-            Self::AverageSpeedOfAnswer
-            | Self::AverageAbandonTime
-            | Self::AverageTalkTime
-            | Self::AverageIvrTime
-            | Self::AverageSessionTime => unreachable!("a mean is a sum and a count: columns()"),
-            Self::MaxQueueTime => format!("MAX(CASE WHEN {q} THEN queue_duration_in_sec END)"),
-        }
-    }
-}
-
-/// A what-if threshold in seconds (finite, ≥ 0), kept as its bits so measures can be hashed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Threshold(u64);
-
-impl Threshold {
-    /// Checks a threshold given as `argument`.
-    pub fn new(seconds: f64, argument: &str) -> ApiResult<Self> {
-        if seconds.is_finite() && seconds >= 0.0 {
-            // -0.0 and 0.0 are the same threshold.
-            Ok(Self((seconds + 0.0).to_bits()))
-        } else {
-            Err(ApiError::bad_input(format!(
-                "`{argument}` must be a number of seconds, 0 or more (got {seconds})"
-            )))
-        }
-    }
-
-    pub fn seconds(self) -> f64 {
-        f64::from_bits(self.0)
     }
 }
 
@@ -367,60 +203,8 @@ fn matching(
     Ok(select)
 }
 
-/// One group's aggregates as read from one source, before the means are divided: counts,
-/// exact sums of whole milliseconds with their counts, maxima. Partials of one group from
-/// different sources (pre-aggregate slots, rows at the edges) merge exactly.
-#[derive(Debug, Default)]
-struct Partial {
-    counts: HashMap<Measure, i64>,
-    sums: HashMap<Measure, (Option<f64>, i64)>,
-    maxima: HashMap<Measure, Option<f64>>,
-}
-
-impl Partial {
-    /// Reads the columns of [`Measure::columns`]' aliases.
-    fn read(row: &QueryResult, measures: &[Measure]) -> ApiResult<Self> {
-        let mut partial = Partial::default();
-        for measure in measures {
-            let alias = measure.alias();
-            if measure.is_count() {
-                let count = row.try_get::<Option<i64>>("", &alias)?.unwrap_or(0);
-                partial.counts.insert(*measure, count);
-            } else if measure.is_mean() {
-                let sum_ms = row.try_get::<Option<f64>>("", &format!("{alias}_sum_ms"))?;
-                let n = row.try_get::<i64>("", &format!("{alias}_n"))?;
-                partial.sums.insert(*measure, (sum_ms, n));
-            } else {
-                let value = row.try_get::<Option<f64>>("", &alias)?;
-                partial.maxima.insert(*measure, value);
-            }
-        }
-        Ok(partial)
-    }
-
-    fn merge(&mut self, other: Partial) {
-        for (measure, count) in other.counts {
-            *self.counts.entry(measure).or_insert(0) += count;
-        }
-        for (measure, (sum, n)) in other.sums {
-            let entry = self.sums.entry(measure).or_insert((None, 0));
-            entry.0 = match (entry.0, sum) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-            entry.1 += n;
-        }
-        for (measure, value) in other.maxima {
-            let entry = self.maxima.entry(measure).or_insert(None);
-            *entry = match (*entry, value) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-        }
-    }
-}
-
-/// The stats rows of the groups: means divided once, percentiles attached, sorted.
+/// The stats rows of the groups: values computed once from the merged parts, percentiles
+/// attached, sorted.
 fn finish(
     groups: Vec<(GroupKey, Partial)>,
     request: &StatsRequest,
@@ -428,6 +212,7 @@ fn finish(
     measures: &[Measure],
     found: &HashMap<(GroupKey, u64), f64>,
 ) -> Vec<StatsRow> {
+    let formulas: Vec<_> = measures.iter().map(|m| (m, m.formula())).collect();
     let mut stats = Vec::with_capacity(groups.len());
     for (key, partial) in groups {
         let mut entry = StatsRow {
@@ -435,21 +220,14 @@ fn finish(
             key,
             ..Default::default()
         };
-        for measure in measures {
-            if measure.is_count() {
-                entry
-                    .counts
-                    .insert(*measure, partial.counts.get(measure).copied().unwrap_or(0));
-            } else if measure.is_mean() {
-                let (sum_ms, n) = partial.sums.get(measure).copied().unwrap_or((None, 0));
-                let mean = sum_ms
-                    .filter(|_| n > 0)
-                    .map(|sum| sum / (n as f64 * 1000.0));
-                entry.values.insert(*measure, mean);
-            } else {
-                entry
-                    .values
-                    .insert(*measure, partial.maxima.get(measure).copied().flatten());
+        for (measure, formula) in &formulas {
+            match formula.value(&partial) {
+                Value::Count(n) => {
+                    entry.counts.insert(**measure, n);
+                }
+                Value::Seconds(v) => {
+                    entry.values.insert(**measure, v);
+                }
             }
         }
         entry.percentiles = request
@@ -529,7 +307,8 @@ impl TenantScope {
             tracing::debug!(reason = "rows: pre-aggregates off", "dialogueStats");
         }
 
-        let select = self.aggregate_rows(request, request.from, request.to, &key_sql, &measures)?;
+        let parts = kpi::parts(&measures);
+        let select = self.aggregate_rows(request, request.from, request.to, &key_sql, &parts)?;
         let grouped = select.clone();
         // The aggregation and the percentile ranking are independent scans: run them side by side.
         let aggregation = self.all(select.limit(request.max_rows as u64 + 1).build(backend));
@@ -564,21 +343,21 @@ impl TenantScope {
         for row in &rows {
             groups.push((
                 GroupKey::read(row, &request.group_by)?,
-                Partial::read(row, &measures)?,
+                Partial::read(row, &parts)?,
             ));
         }
         Ok(finish(groups, request, &bucketing, &measures, &found))
     }
 
     /// The GROUP BY over the rows of `[from, to)`: bucket key, grouped dimensions and the
-    /// measures' columns ([`Measure::columns`]).
+    /// parts' aggregates ([`Part::sql`]).
     fn aggregate_rows(
         &self,
         request: &StatsRequest,
         from: i64,
         to: i64,
         key_sql: &str,
-        measures: &[Measure],
+        parts: &[Part],
     ) -> ApiResult<Select<dialogue::Entity>> {
         let dims: Vec<&'static str> = request.group_by.iter().map(|d| d.column()).collect();
         let mut select = matching(self.dialogues(), request, from, to)?
@@ -587,10 +366,8 @@ impl TenantScope {
         for dim in &dims {
             select = select.expr_as(Expr::cust(*dim), *dim);
         }
-        for measure in measures {
-            for (alias, sql) in measure.columns() {
-                select = select.expr_as(Expr::cust(sql), alias);
-            }
+        for part in parts {
+            select = select.expr_as(Expr::cust(part.sql()), part.alias());
         }
         select = select.group_by(Expr::cust("bucket"));
         for dim in &dims {
@@ -627,19 +404,10 @@ impl TenantScope {
                 Alias::new(dim.column()),
             );
         }
-        for measure in measures {
-            let columns = rollups::measure_columns(*measure).expect("stats_grain checked");
-            let aliases: Vec<String> = measure.columns().into_iter().map(|(a, _)| a).collect();
-            for (alias, column) in aliases.iter().zip(columns.iter()) {
-                let sql = if *column == "max_queue" {
-                    format!("MAX({t}.max_queue)")
-                } else if column.ends_with("_sum_ms") {
-                    format!("CAST(SUM({t}.{column}) AS DOUBLE PRECISION)")
-                } else {
-                    format!("CAST(SUM({t}.{column}) AS BIGINT)")
-                };
-                select.expr_as(Expr::cust(sql), Alias::new(alias.as_str()));
-            }
+        let parts = kpi::parts(measures);
+        for part in &parts {
+            let sql = part.rollup_sql(t).expect("stats_grain checked");
+            select.expr_as(Expr::cust(sql), Alias::new(part.alias()));
         }
         select
             .and_where(Expr::cust(format!("{t}.slot_ms >= {lo}")))
@@ -656,13 +424,14 @@ impl TenantScope {
         let middle = self.all(backend.build(&select));
 
         let key_sql = bucketing.key_sql("start_timestamp_ms");
+        let parts = &parts;
         let edge = |from: i64, to: i64| {
             let key_sql = key_sql.clone();
             async move {
                 if from >= to {
                     return ApiResult::Ok(Vec::new());
                 }
-                let select = self.aggregate_rows(request, from, to, &key_sql, measures)?;
+                let select = self.aggregate_rows(request, from, to, &key_sql, parts)?;
                 Ok(self.all(select.limit(limit).build(backend)).await?)
             }
         };
@@ -675,7 +444,7 @@ impl TenantScope {
         let mut merged: HashMap<GroupKey, Partial> = HashMap::new();
         for row in middle.iter().chain(&before).chain(&after) {
             let key = GroupKey::read(row, &request.group_by)?;
-            let partial = Partial::read(row, measures)?;
+            let partial = Partial::read(row, parts)?;
             match merged.get_mut(&key) {
                 Some(existing) => existing.merge(partial),
                 None => {
