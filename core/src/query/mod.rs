@@ -6,6 +6,7 @@
 //! Every read starts from a [`TenantScope`], the only holder of the database connection here.
 pub mod dialogues;
 pub mod endpoints;
+pub mod fields;
 pub mod filter;
 pub mod page;
 pub mod period;
@@ -18,7 +19,8 @@ pub use dialogues::{
     DialogueSelection, Slot,
 };
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
-pub use filter::{DialogueField, EndpointField, Filter, Op, Operand};
+pub use fields::{FieldDef, DIALOGUE_FIELDS};
+pub use filter::{DialogueField, EndpointField, Filter, Kind, Op, Operand};
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};
 pub use scope::TenantScope;
