@@ -30,7 +30,7 @@ use super::enums::{Direction, Outcome};
 use super::loader::Endpoints;
 use super::scalars::{Date, DateTime};
 use insights_core::query::filter::Field as _;
-use insights_core::query::{DialogueField, Slot};
+use insights_core::query::{DialogueField, Operand, Slot};
 
 /// How many dialogues the one pass has answered since the process started (the rest went to the
 /// ordinary resolver): tells tests, and later the metrics, that the fast path is taken.
@@ -256,29 +256,19 @@ impl Plan {
     }
 }
 
-/// A scalar field of a dialogue as GraphQL writes it.
+/// A scalar field of a dialogue as GraphQL writes it (the value the core's catalogue reads).
 fn field_value(d: &dialogue::Model, field: DialogueField) -> Value {
-    use DialogueField as F;
-    match field {
-        F::Id => Value::String(d.id.clone()),
-        F::StartDate => ScalarType::to_value(&Date(d.start_date)),
-        F::StartTimestamp => instant(Some(d.start_timestamp_ms)),
-        F::QueueEnterTimestamp => instant(d.queue_enter_timestamp_ms),
-        F::AcceptTimestamp => instant(d.accept_timestamp_ms),
-        F::EndTimestamp => instant(d.end_timestamp_ms),
-        F::IvrDuration => number(d.ivr_duration_in_sec),
-        F::QueueDuration => number(d.queue_duration_in_sec),
-        F::InitialTalkDuration => number(d.initial_talk_duration_in_sec),
-        F::SessionDuration => number(d.session_duration_in_sec),
-        F::IvrId => text(&d.ivr_id),
-        F::QueueId => text(&d.queue_id),
-        F::CustomerId => text(&d.customer_id),
-        F::AgentId => text(&d.agent_id),
-        F::Direction => enum_value(&Direction::from(d.direction)),
-        F::Outcome => enum_value(&Outcome::from(d.outcome)),
-        F::InSla => d.in_sla.map_or(Value::Null, Value::Boolean),
-        F::QuickDrop => d.quick_drop.map_or(Value::Null, Value::Boolean),
-        F::OrderNumber => ScalarType::to_value(&d.order_number),
+    match field.value(d) {
+        Operand::Null => Value::Null,
+        Operand::Text(s) => Value::String(s),
+        Operand::Int(i) => Value::from(i),
+        Operand::Float(f) => number(Some(f)),
+        Operand::Bool(b) => Value::Boolean(b),
+        Operand::Date(date) => ScalarType::to_value(&Date(date)),
+        Operand::Instant(ms) => instant(Some(ms)),
+        Operand::Direction(direction) => enum_value(&Direction::from(direction)),
+        Operand::Outcome(outcome) => enum_value(&Outcome::from(outcome)),
+        Operand::Role(role) => enum_value(&super::enums::EndpointRole::from(role)),
     }
 }
 

@@ -17,7 +17,7 @@ use insights_core::keys::Scope;
 use insights_core::query::{
     DialogueField, DialogueKey, DialogueListRequest, DialogueOrder, DialogueOrderField,
     DialogueSelection, EndpointField, EndpointListRequest, EndpointOrder, EndpointOrderField,
-    PageArgs, PageLimits, Slot, TenantScope,
+    Operand, PageArgs, PageLimits, Slot, TenantScope,
 };
 
 const JSON: &str = "application/json;odata.metadata=minimal";
@@ -779,26 +779,17 @@ fn dialogue_members(
     endpoints: &[endpoint::Model],
 ) {
     for i in selected {
-        let value = match DialogueField::ALL[*i] {
-            DialogueField::Id => json!(d.id),
-            DialogueField::StartDate => json!(d.start_date.format("%Y-%m-%d").to_string()),
-            DialogueField::StartTimestamp => instant(Some(d.start_timestamp_ms)),
-            DialogueField::QueueEnterTimestamp => instant(d.queue_enter_timestamp_ms),
-            DialogueField::AcceptTimestamp => instant(d.accept_timestamp_ms),
-            DialogueField::EndTimestamp => instant(d.end_timestamp_ms),
-            DialogueField::IvrDuration => json!(d.ivr_duration_in_sec),
-            DialogueField::QueueDuration => json!(d.queue_duration_in_sec),
-            DialogueField::InitialTalkDuration => json!(d.initial_talk_duration_in_sec),
-            DialogueField::SessionDuration => json!(d.session_duration_in_sec),
-            DialogueField::IvrId => json!(d.ivr_id),
-            DialogueField::QueueId => json!(d.queue_id),
-            DialogueField::CustomerId => json!(d.customer_id),
-            DialogueField::AgentId => json!(d.agent_id),
-            DialogueField::Direction => json!(d.direction.code()),
-            DialogueField::Outcome => json!(d.outcome.vendor_name()),
-            DialogueField::InSla => tri(d.in_sla),
-            DialogueField::QuickDrop => tri(d.quick_drop),
-            DialogueField::OrderNumber => json!(d.order_number),
+        let value = match DialogueField::ALL[*i].value(d) {
+            Operand::Null => Value::Null,
+            Operand::Text(s) => json!(s),
+            Operand::Int(n) => json!(n),
+            Operand::Float(f) => json!(f),
+            Operand::Bool(b) => tri(Some(b)),
+            Operand::Date(date) => json!(date.format("%Y-%m-%d").to_string()),
+            Operand::Instant(ms) => instant(Some(ms)),
+            Operand::Direction(direction) => json!(direction.code()),
+            Operand::Outcome(outcome) => json!(outcome.vendor_name()),
+            Operand::Role(role) => json!(role.vendor_name()),
         };
         obj.put(DIALOGUE_PROPS[*i].name, &value);
     }

@@ -12,7 +12,7 @@
 use chrono::{DateTime, NaiveDate};
 use entity::{Direction, EndpointRole, Outcome};
 
-use insights_core::query::{Filter, Op, Operand, Slot};
+use insights_core::query::{DialogueField, Filter, Kind, Op, Operand, Slot, DIALOGUE_FIELDS};
 
 /// Longest value of one query option, in bytes.
 pub const MAX_OPTION_LEN: usize = 16_384;
@@ -89,28 +89,41 @@ const fn prop(name: &'static str, ty: PropType, nullable: bool) -> Prop {
     }
 }
 
-/// The Dialogue's properties, in the order of `query::DialogueField::ALL` (index for index).
-pub const DIALOGUE_PROPS: [Prop; 19] = [
-    prop("id", PropType::Text, false),
-    prop("startDate", PropType::Date, false),
-    prop("startTimestamp", PropType::Instant, false),
-    prop("queueEnterTimestamp", PropType::Instant, true),
-    prop("acceptTimestamp", PropType::Instant, true),
-    prop("endTimestamp", PropType::Instant, true),
-    prop("ivrDurationInSec", PropType::Double, true),
-    prop("queueDurationInSec", PropType::Double, true),
-    prop("initialTalkDurationInSec", PropType::Double, true),
-    prop("sessionDurationInSec", PropType::Double, true),
-    prop("ivrId", PropType::Text, true),
-    prop("queueId", PropType::Text, true),
-    prop("customerId", PropType::Text, true),
-    prop("agentId", PropType::Text, true),
-    prop("direction", PropType::Direction, false),
-    prop("Outcome", PropType::Outcome, false),
-    prop("InSLA", PropType::TriBool, true),
-    prop("QuickDrop", PropType::TriBool, true),
-    prop("orderNumber", PropType::Int, false),
-];
+impl PropType {
+    /// The EDM type of a field of the query core's `kind` (the vendor's booleans are
+    /// `'True'`/`'False'` strings).
+    pub const fn of(kind: Kind) -> PropType {
+        match kind {
+            Kind::Id | Kind::Name => PropType::Text,
+            Kind::Int => PropType::Int,
+            Kind::Float => PropType::Double,
+            Kind::Bool => PropType::TriBool,
+            Kind::Date => PropType::Date,
+            Kind::Instant => PropType::Instant,
+            Kind::Direction => PropType::Direction,
+            Kind::Outcome => PropType::Outcome,
+            Kind::Role => PropType::Role,
+        }
+    }
+}
+
+/// The Dialogue's properties: the query core's catalogue of dialogue fields (`query::fields`),
+/// in its order, so index for index with `DialogueField::ALL`.
+pub const DIALOGUE_PROPS: [Prop; DialogueField::ALL.len()] = {
+    let mut props = [prop("", PropType::Text, false); DialogueField::ALL.len()];
+    let mut i = 0;
+    while i < props.len() {
+        let def = &DIALOGUE_FIELDS[i];
+        props[i] = Prop {
+            name: def.odata,
+            ty: PropType::of(def.kind),
+            nullable: def.nullable,
+            searchable: matches!(def.kind, Kind::Name),
+        };
+        i += 1;
+    }
+    props
+};
 
 /// The Endpoint's properties.
 pub const ENDPOINT_PROPS: [Prop; 5] = [
@@ -1108,6 +1121,71 @@ mod tests {
         assert!(matches!(dialogue(&nots), Err(ParseError::Invalid(_))));
         let deep = format!("{}orderNumber eq 1{}", "(".repeat(20), ")".repeat(20));
         assert!(dialogue(&deep).is_ok());
+    }
+
+    #[test]
+    fn the_dialogue_properties_are_the_cores_fields_index_for_index() {
+        assert_eq!(DIALOGUE_PROPS.len(), D::ALL.len());
+        for (prop, field) in DIALOGUE_PROPS.iter().zip(D::ALL) {
+            assert_eq!(prop.name, field.odata_name());
+            assert_eq!(
+                find_prop(&DIALOGUE_PROPS, prop.name).map(|i| D::ALL[i]),
+                Some(field)
+            );
+        }
+        // The vendor's spellings and types, as before the catalogue.
+        let names: Vec<&str> = DIALOGUE_PROPS.iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "startDate",
+                "startTimestamp",
+                "queueEnterTimestamp",
+                "acceptTimestamp",
+                "endTimestamp",
+                "ivrDurationInSec",
+                "queueDurationInSec",
+                "initialTalkDurationInSec",
+                "sessionDurationInSec",
+                "ivrId",
+                "queueId",
+                "customerId",
+                "agentId",
+                "direction",
+                "Outcome",
+                "InSLA",
+                "QuickDrop",
+                "orderNumber"
+            ]
+        );
+        let nullable: Vec<&str> = DIALOGUE_PROPS
+            .iter()
+            .filter(|p| p.nullable)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            nullable,
+            [
+                "queueEnterTimestamp",
+                "acceptTimestamp",
+                "endTimestamp",
+                "ivrDurationInSec",
+                "queueDurationInSec",
+                "initialTalkDurationInSec",
+                "sessionDurationInSec",
+                "ivrId",
+                "queueId",
+                "customerId",
+                "agentId",
+                "InSLA",
+                "QuickDrop"
+            ]
+        );
+        assert!(DIALOGUE_PROPS.iter().all(|p| !p.searchable));
+        assert_eq!(DIALOGUE_PROPS[14].ty, PropType::Direction);
+        assert_eq!(DIALOGUE_PROPS[16].ty, PropType::TriBool);
+        assert_eq!(DIALOGUE_PROPS[18].ty, PropType::Int);
     }
 
     #[test]

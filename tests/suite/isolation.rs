@@ -444,6 +444,14 @@ async fn filters_see_only_their_tenant() {
         json!({ "not": { "id": { "in": ["d1", "d2", "d3", "d4"] } } }),
         json!({ "or": [{ "id": { "eq": "b2" } }, { "queueId": { "eq": "q-a" } }, { "agentId": { "eq": "ag-b" } }] }),
         json!({ "and": [{ "outcome": { "ne": "IVR_DROP" } }, { "not": { "queueId": { "isNull": true } } }] }),
+        // Relation filters: the endpoint ids collide, their names do not.
+        json!({ "queue": { "name": { "contains": "sales" } } }),
+        json!({ "queue": { "id": { "eq": "q-1" }, "name": { "contains": "support" } } }),
+        json!({ "agent": { "name": { "startsWith": "b " } } }),
+        json!({ "agent": { "name": { "isNull": true } } }),
+        json!({ "not": { "agent": { "name": { "contains": "ann" } } } }),
+        json!({ "ivr": { "name": { "endsWith": "MENU" } }, "customer": { "name": { "eq": "A Customer" } } }),
+        json!({ "or": [{ "customer": { "name": { "startsWith": "b" } } }, { "queue": { "role": { "eq": "QUEUE" }, "name": { "contains": "only" } } }] }),
     ];
     for w in worlds().await {
         for tenant in TENANTS {

@@ -20,6 +20,7 @@ mod pagination;
 mod periods;
 mod read_api;
 mod readme;
+mod relation_filters;
 mod rollups;
 mod rows;
 mod schema;

@@ -319,6 +319,7 @@ fn tree_depth<F>(filter: &Filter<F>) -> usize {
         }
         Filter::Not(inner) => 1 + tree_depth(inner),
         Filter::Is(..) => 1,
+        Filter::Related(_, inner) => 1 + tree_depth(inner),
     }
 }
 

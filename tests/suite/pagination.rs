@@ -10,7 +10,7 @@
 use crate::common;
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
@@ -225,6 +225,8 @@ struct Dialogue {
     talk: Option<f64>,
     outcome: String,
     direction: String,
+    agent_id: Option<String>,
+    customer_id: Option<String>,
 }
 
 fn ms(value: &Value) -> Option<i64> {
@@ -241,7 +243,7 @@ async fn all_dialogues(db: &DatabaseConnection) -> Vec<Dialogue> {
         "default",
         "{ dialogues(first: 500) { totalCount nodes {
             id orderNumber startTimestamp endTimestamp queueDurationInSec sessionDurationInSec
-            initialTalkDurationInSec outcome direction
+            initialTalkDurationInSec outcome direction agentId customerId
         } } }",
         json!({}),
     )
@@ -260,6 +262,8 @@ async fn all_dialogues(db: &DatabaseConnection) -> Vec<Dialogue> {
             talk: d["initialTalkDurationInSec"].as_f64(),
             outcome: d["outcome"].as_str().unwrap().to_string(),
             direction: d["direction"].as_str().unwrap().to_string(),
+            agent_id: d["agentId"].as_str().map(str::to_string),
+            customer_id: d["customerId"].as_str().map(str::to_string),
         })
         .collect()
 }
@@ -401,6 +405,65 @@ async fn dialogues_every_order_both_ways() {
                 &expected,
                 &label,
                 false,
+            )
+            .await;
+        }
+    }
+}
+
+/// A relation filter for filtered walks, and the same rule in Rust over the endpoint fixture:
+/// the agent's name starts with "ALE" (any case; `pa-7` is a stub without a name), or the
+/// customer has no name (absent customers would match too: there are none).
+fn relation_filter() -> Value {
+    json!({ "or": [
+        { "agent": { "name": { "startsWith": "ALE" } } },
+        { "not": { "customer": { "name": { "isNull": false } } } }
+    ] })
+}
+
+fn relation_filter_matches(d: &Dialogue, names: &HashMap<String, Option<String>>) -> bool {
+    let name = |id: &Option<String>| id.as_ref().and_then(|id| names.get(id).cloned().flatten());
+    name(&d.agent_id).is_some_and(|n| n.to_lowercase().starts_with("ale"))
+        || name(&d.customer_id).is_none()
+}
+
+#[tokio::test]
+async fn relation_filtered_dialogues_every_order_both_ways() {
+    let names: HashMap<String, Option<String>> =
+        std::fs::read_to_string(common::fixture("paging_endpoints.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let e: Value = serde_json::from_str(line).unwrap();
+                let name = e["name"].as_str().map(str::to_string);
+                (e["id"].as_str().unwrap().to_string(), name)
+            })
+            .collect();
+    for t in common::databases().await {
+        load(&t.db).await;
+        let rows = all_dialogues(&t.db).await;
+        let filtered: Vec<Dialogue> = rows
+            .iter()
+            .filter(|d| relation_filter_matches(d, &names))
+            .cloned()
+            .collect();
+        assert!(
+            filtered.len() > 8 && filtered.len() < rows.len(),
+            "the filter should keep some rows: {}",
+            filtered.len()
+        );
+        for (i, order) in dialogue_orders().into_iter().enumerate() {
+            let order_by = order_json(&order);
+            let expected = sort_dialogues(&filtered, &order);
+            let label = format!("{}: relation-filtered dialogues {order_by}", t.kind);
+            walk(
+                &t.db,
+                Conn::Dialogues,
+                &order_by,
+                &relation_filter(),
+                &expected,
+                &label,
+                i == 0,
             )
             .await;
         }

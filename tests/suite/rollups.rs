@@ -22,8 +22,8 @@ use common::TestDb;
 use insights_core::buckets::Granularity;
 use insights_core::ingest::Kind;
 use insights_core::query::{
-    DialogueField, Dimension, Filter, Measure, Op, Operand, StatsRequest, TenantScope, Threshold,
-    CATALOGUE,
+    DialogueField, Dimension, EndpointField, Filter, Measure, Op, Operand, StatsRequest,
+    TenantScope, Threshold, CATALOGUE,
 };
 use insights_core::rollups::{rebuilt_select, table_columns, GRAINS};
 use rand::rngs::StdRng;
@@ -239,10 +239,13 @@ fn text(s: &str) -> Operand {
     Operand::Text(s.to_string())
 }
 
-/// Filters: the first ones touch only grain dimensions, the last ones cannot be answered by
-/// any grain (the rows answer).
+/// Filters: the first ones touch only grain dimensions (relation filters on the agent, queue
+/// and ivr among them: the grains keyed by those answer them; the endpoints are the stubs the
+/// import made, named nothing, so they compare ids and roles), the last ones cannot be
+/// answered by any grain (the rows answer).
 fn filters() -> Vec<Option<Filter<DialogueField>>> {
     use DialogueField as F;
+    let related = |field, inner| Filter::Related(field, Box::new(inner));
     vec![
         None,
         Some(Filter::Is(F::QueueId, Op::Eq(text("q-1")))),
@@ -274,8 +277,36 @@ fn filters() -> Vec<Option<Filter<DialogueField>>> {
             F::AgentId,
             Op::In(vec![text("a-1"), text("a-2")]),
         )),
+        Some(related(
+            F::AgentId,
+            Filter::Any(vec![
+                Filter::Is(EndpointField::Id, Op::In(vec![text("a-1"), text("a-3")])),
+                Filter::Is(EndpointField::Name, Op::IsNull(false)),
+            ]),
+        )),
+        Some(Filter::Not(Box::new(related(
+            F::QueueId,
+            Filter::Is(EndpointField::Id, Op::Ne(text("q-0"))),
+        )))),
+        Some(Filter::All(vec![
+            related(
+                F::IvrId,
+                Filter::Is(
+                    EndpointField::Role,
+                    Op::Eq(Operand::Role(entity::EndpointRole::Ivr)),
+                ),
+            ),
+            Filter::Is(
+                F::Direction,
+                Op::Eq(Operand::Direction(entity::Direction::Inbound)),
+            ),
+        ])),
         Some(Filter::Is(F::CustomerId, Op::Eq(text("c-1")))),
         Some(Filter::Is(F::QueueDuration, Op::Gt(Operand::Float(20.0)))),
+        Some(related(
+            F::CustomerId,
+            Filter::Is(EndpointField::Id, Op::Eq(text("c-2"))),
+        )),
     ]
 }
 

@@ -14,7 +14,9 @@ use super::page::{self, KeyKind, KeyValue, PageArgs, PageInfo, PageLimits, SortK
 use super::TenantScope;
 use crate::error::{ApiError, ApiResult, Arg, Wording};
 
-/// The endpoint slots of a dialogue.
+/// The endpoint slots of a dialogue: its relations to endpoints, each held by an id field.
+/// They are also the relation filters (`DialogueFilter.ivr` ... `agent`,
+/// [`Filter::Related`](super::Filter::Related) on the slot's field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Slot {
     Ivr,

@@ -5,12 +5,16 @@
 //!
 //! Every atom is two-valued (true or false, never SQL NULL), so [`Filter::Not`] is the exact
 //! complement of what it wraps; `Ne` and `NotIn` therefore match rows where the field is
-//! absent, as OData's `ne` does.
+//! absent, as OData's `ne` does. A relation filter ([`Filter::Related`]) is an `EXISTS`
+//! semi-join, two-valued too.
+//!
+//! The dialogue's fields are declared in [`super::fields`].
 use chrono::NaiveDate;
-use entity::{dialogue, endpoint, Direction, EndpointRole, Outcome};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr};
+use entity::{endpoint, Direction, EndpointRole, Outcome};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{Condition, Value};
 
+pub use super::fields::DialogueField;
 use crate::error::{ApiError, ApiResult};
 
 /// Most conditions (atoms) one filter may hold in all.
@@ -31,6 +35,10 @@ pub enum Filter<F> {
     Not(Box<Filter<F>>),
     /// One comparison on one field.
     Is(F, Op),
+    /// The endpoint whose id the field `F` holds (an endpoint of the row's own tenant) matches
+    /// the endpoint filter. False when the field is absent, so `Not` of it holds for rows
+    /// without that endpoint. One `EXISTS` semi-join in the same statement.
+    Related(F, Box<Filter<EndpointField>>),
 }
 
 impl<F> Filter<F> {
@@ -63,6 +71,9 @@ impl<F: Copy> Filter<F> {
             ),
             Filter::Not(inner) => Filter::Not(Box::new(inner.try_map(map)?)),
             Filter::Is(field, op) => Filter::Is(map(*field).ok_or(*field)?, op.clone()),
+            Filter::Related(field, inner) => {
+                Filter::Related(map(*field).ok_or(*field)?, inner.clone())
+            }
         })
     }
 }
@@ -148,140 +159,10 @@ pub trait Field: Copy + std::fmt::Debug {
     fn folded(self) -> Option<Expr> {
         None
     }
-}
-
-/// The fields of a dialogue a filter can compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DialogueField {
-    Id,
-    StartDate,
-    StartTimestamp,
-    QueueEnterTimestamp,
-    AcceptTimestamp,
-    EndTimestamp,
-    IvrDuration,
-    QueueDuration,
-    InitialTalkDuration,
-    SessionDuration,
-    IvrId,
-    QueueId,
-    CustomerId,
-    AgentId,
-    Direction,
-    Outcome,
-    InSla,
-    QuickDrop,
-    OrderNumber,
-}
-
-impl DialogueField {
-    pub const ALL: [DialogueField; 19] = [
-        Self::Id,
-        Self::StartDate,
-        Self::StartTimestamp,
-        Self::QueueEnterTimestamp,
-        Self::AcceptTimestamp,
-        Self::EndTimestamp,
-        Self::IvrDuration,
-        Self::QueueDuration,
-        Self::InitialTalkDuration,
-        Self::SessionDuration,
-        Self::IvrId,
-        Self::QueueId,
-        Self::CustomerId,
-        Self::AgentId,
-        Self::Direction,
-        Self::Outcome,
-        Self::InSla,
-        Self::QuickDrop,
-        Self::OrderNumber,
-    ];
-
-    /// The stored column.
-    pub fn db_column(self) -> dialogue::Column {
-        use dialogue::Column as C;
-        match self {
-            Self::Id => C::Id,
-            Self::StartDate => C::StartDate,
-            Self::StartTimestamp => C::StartTimestampMs,
-            Self::QueueEnterTimestamp => C::QueueEnterTimestampMs,
-            Self::AcceptTimestamp => C::AcceptTimestampMs,
-            Self::EndTimestamp => C::EndTimestampMs,
-            Self::IvrDuration => C::IvrDurationInSec,
-            Self::QueueDuration => C::QueueDurationInSec,
-            Self::InitialTalkDuration => C::InitialTalkDurationInSec,
-            Self::SessionDuration => C::SessionDurationInSec,
-            Self::IvrId => C::IvrId,
-            Self::QueueId => C::QueueId,
-            Self::CustomerId => C::CustomerId,
-            Self::AgentId => C::AgentId,
-            Self::Direction => C::Direction,
-            Self::Outcome => C::Outcome,
-            Self::InSla => C::InSla,
-            Self::QuickDrop => C::QuickDrop,
-            Self::OrderNumber => C::OrderNumber,
-        }
-    }
-}
-
-impl Field for DialogueField {
-    fn column(self) -> Expr {
-        Expr::col((dialogue::Entity, self.db_column()))
-    }
-
-    fn nullable(self) -> bool {
-        !matches!(
-            self,
-            Self::Id
-                | Self::StartDate
-                | Self::StartTimestamp
-                | Self::Direction
-                | Self::Outcome
-                | Self::OrderNumber
-        )
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Self::Id | Self::IvrId | Self::QueueId | Self::CustomerId | Self::AgentId => Kind::Id,
-            Self::StartDate => Kind::Date,
-            Self::StartTimestamp
-            | Self::QueueEnterTimestamp
-            | Self::AcceptTimestamp
-            | Self::EndTimestamp => Kind::Instant,
-            Self::IvrDuration
-            | Self::QueueDuration
-            | Self::InitialTalkDuration
-            | Self::SessionDuration => Kind::Float,
-            Self::Direction => Kind::Direction,
-            Self::Outcome => Kind::Outcome,
-            Self::InSla | Self::QuickDrop => Kind::Bool,
-            Self::OrderNumber => Kind::Int,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::StartDate => "startDate",
-            Self::StartTimestamp => "startTimestamp",
-            Self::QueueEnterTimestamp => "queueEnterTimestamp",
-            Self::AcceptTimestamp => "acceptTimestamp",
-            Self::EndTimestamp => "endTimestamp",
-            Self::IvrDuration => "ivrDurationInSec",
-            Self::QueueDuration => "queueDurationInSec",
-            Self::InitialTalkDuration => "initialTalkDurationInSec",
-            Self::SessionDuration => "sessionDurationInSec",
-            Self::IvrId => "ivrId",
-            Self::QueueId => "queueId",
-            Self::CustomerId => "customerId",
-            Self::AgentId => "agentId",
-            Self::Direction => "direction",
-            Self::Outcome => "outcome",
-            Self::InSla => "inSla",
-            Self::QuickDrop => "quickDrop",
-            Self::OrderNumber => "orderNumber",
-        }
+    /// For a field holding the id of an endpoint: the column of the row's tenant, which that
+    /// endpoint shares ([`Filter::Related`]). `None`: the field refers to no endpoint.
+    fn endpoint_tenant(self) -> Option<Expr> {
+        None
     }
 }
 
@@ -393,7 +274,30 @@ fn translate<F: Field>(
             budget.spend()?;
             atom(*field, op)?
         }
+        Filter::Related(field, inner) => {
+            budget.spend()?;
+            related(*field, translate(inner, depth + 1, budget)?)?
+        }
     })
+}
+
+/// `EXISTS (SELECT 1 FROM endpoints WHERE endpoints.tenant_id = <the row's tenant> AND
+/// endpoints.id = <field> AND <matching>)`: the database's semi-join (an index look-up by the
+/// endpoints' key per row, or a hash of the matching endpoints), never ids fetched into the
+/// server. The tenant is the row's own, so another tenant's endpoint of the same id never
+/// matches; an absent id (NULL) matches no endpoint, so the atom is false, never NULL.
+fn related<F: Field>(field: F, matching: Condition) -> ApiResult<Condition> {
+    let tenant = field.endpoint_tenant().ok_or_else(|| {
+        ApiError::bad_input(format!("`{}` does not refer to an endpoint", field.name()))
+    })?;
+    let endpoints = Query::select()
+        .expr(Expr::cust("1"))
+        .from(endpoint::Entity)
+        .and_where(Expr::col((endpoint::Entity, endpoint::Column::TenantId)).eq(tenant))
+        .and_where(Expr::col((endpoint::Entity, endpoint::Column::Id)).eq(field.column()))
+        .cond_where(matching)
+        .to_owned();
+    Ok(Condition::all().add(Expr::exists(endpoints)))
 }
 
 /// The stored value of an operand compared with `field`, or why it cannot be compared.
@@ -515,7 +419,8 @@ fn atom<F: Field>(field: F, op: &Op) -> ApiResult<Condition> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::{PostgresQueryBuilder, Query};
+    use entity::dialogue;
+    use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
 
     fn sql(filter: &Filter<DialogueField>) -> String {
         Query::select()
@@ -545,6 +450,55 @@ mod tests {
         assert!(error
             .message()
             .contains("`outcome` is compared with an outcome"));
+    }
+
+    #[test]
+    fn a_relation_is_a_semi_join_on_the_rows_own_tenant() {
+        let filter = Filter::Not(Box::new(Filter::Related(
+            DialogueField::AgentId,
+            Box::new(Filter::Is(EndpointField::Name, Op::Contains("Jan".into()))),
+        )));
+        let text = sql(&filter);
+        assert!(
+            text.contains(
+                r#"NOT EXISTS(SELECT 1 FROM "endpoints" WHERE "endpoints"."tenant_id" = "dialogues"."tenant_id" AND "endpoints"."id" = "dialogues"."agent_id" AND "endpoints"."name" IS NOT NULL AND "endpoints"."name_search" LIKE '%jan%' ESCAPE E'\\')"#
+            ),
+            "{text}"
+        );
+        let sqlite = Query::select()
+            .column(dialogue::Column::Id)
+            .from(dialogue::Entity)
+            .cond_where(filter.condition().unwrap())
+            .to_string(SqliteQueryBuilder);
+        assert!(
+            sqlite.contains("NOT EXISTS(SELECT 1 FROM \"endpoints\""),
+            "{sqlite}"
+        );
+        // An `or` inside keeps its parentheses under the ANDs of the semi-join.
+        let text = sql(&Filter::Related(
+            DialogueField::QueueId,
+            Box::new(Filter::Any(vec![
+                Filter::Is(EndpointField::Id, Op::Eq(Operand::Text("a".into()))),
+                Filter::Is(EndpointField::Id, Op::Eq(Operand::Text("b".into()))),
+            ])),
+        ));
+        assert!(
+            text.contains(r#""dialogues"."queue_id" AND (1 = 0 OR "endpoints"."id" = 'a' OR "endpoints"."id" = 'b'))"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_endpoint_ids_have_relations() {
+        let error = Filter::Related(DialogueField::Outcome, Box::new(Filter::All(Vec::new())))
+            .condition()
+            .unwrap_err();
+        assert!(error
+            .message()
+            .contains("`outcome` does not refer to an endpoint"));
+        let nested: Filter<EndpointField> =
+            Filter::Related(EndpointField::Id, Box::new(Filter::All(Vec::new())));
+        assert!(nested.condition().is_err());
     }
 
     #[test]

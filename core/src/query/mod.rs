@@ -6,6 +6,7 @@
 //! Every read starts from a [`TenantScope`], the only holder of the database connection here.
 pub mod dialogues;
 pub mod endpoints;
+pub mod fields;
 pub mod filter;
 pub mod kpi;
 pub mod page;
@@ -19,7 +20,8 @@ pub use dialogues::{
     DialogueSelection, Slot,
 };
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
-pub use filter::{DialogueField, EndpointField, Filter, Op, Operand};
+pub use fields::{FieldDef, DIALOGUE_FIELDS};
+pub use filter::{DialogueField, EndpointField, Filter, Kind, Op, Operand};
 pub use kpi::{Kpi, Measure, Threshold, CATALOGUE};
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};

@@ -19,7 +19,11 @@
 //!   booleans, so a filter on them compares as on the rows.
 //!
 //! A filter is the same [`Filter`] tree, rendered against the grain's columns by
-//! [`RollupField`]: one translation to SQL. Every choice is logged (`tracing` debug, target
+//! [`RollupField`]: one translation to SQL. A field's grain column is declared in its row of
+//! the catalogue (`query::fields`). A relation filter (`agent: {name: ...}`) on a relation the
+//! grain is keyed by is the same semi-join to the endpoints, from the grain's key instead of
+//! the row's (every dialogue of a group has that endpoint, so it is exact); on the customer,
+//! which no grain holds, the rows answer. Every choice is logged (`tracing` debug, target
 //! `insights::query::rollups`) with its reason.
 use crate::rollups::{dim_kind, DimKind, Grain, GRAINS};
 use sea_orm::sea_query::{Alias, Expr};
@@ -39,7 +43,10 @@ pub(super) struct RollupField {
 
 impl Field for RollupField {
     fn column(self) -> Expr {
-        let column = dimension_column(self.field).expect("only dimensions are mapped");
+        let column = self
+            .field
+            .rollup_column()
+            .expect("only dimensions are mapped");
         let t = self.table;
         Expr::cust(match dim_kind(column) {
             DimKind::Id => format!("NULLIF({t}.{column}, '')"),
@@ -60,19 +67,12 @@ impl Field for RollupField {
     fn name(self) -> &'static str {
         self.field.name()
     }
-}
 
-/// The grain column of a dialogue field, for the fields grains are keyed by.
-fn dimension_column(field: DialogueField) -> Option<&'static str> {
-    match field {
-        DialogueField::QueueId => Some("queue_id"),
-        DialogueField::AgentId => Some("agent_id"),
-        DialogueField::IvrId => Some("ivr_id"),
-        DialogueField::Direction => Some("direction"),
-        DialogueField::Outcome => Some("outcome"),
-        DialogueField::InSla => Some("in_sla"),
-        DialogueField::QuickDrop => Some("quick_drop"),
-        _ => None,
+    fn endpoint_tenant(self) -> Option<Expr> {
+        let t = self.table;
+        self.field
+            .slot()
+            .map(|_| Expr::cust(format!("{t}.tenant_id")))
     }
 }
 
@@ -100,7 +100,7 @@ fn fields(filter: &Filter<DialogueField>, out: &mut Vec<DialogueField>) {
     match filter {
         Filter::All(list) | Filter::Any(list) => list.iter().for_each(|f| fields(f, out)),
         Filter::Not(inner) => fields(inner, out),
-        Filter::Is(field, _) => {
+        Filter::Is(field, _) | Filter::Related(field, _) => {
             if !out.contains(field) {
                 out.push(*field)
             }
@@ -114,7 +114,8 @@ pub(super) fn render(
     filter: &Filter<DialogueField>,
 ) -> Result<Filter<RollupField>, DialogueField> {
     filter.try_map(&|field| {
-        dimension_column(field)
+        field
+            .rollup_column()
             .filter(|c| grain.dims.contains(c))
             .map(|_| RollupField {
                 table: grain.table,
@@ -180,14 +181,14 @@ pub(super) fn floor_to(t: i64, unit: i64) -> i64 {
 pub(super) fn count_grain(split: &TimeSplit) -> Result<&'static Grain, String> {
     let mut used = Vec::new();
     split.rest.iter().for_each(|f| fields(f, &mut used));
-    if let Some(field) = used.iter().find(|f| dimension_column(**f).is_none()) {
+    if let Some(field) = used.iter().find(|f| f.rollup_column().is_none()) {
         return Err(format!("rows: filter on {}", field.name()));
     }
     let covering: Vec<&'static Grain> = GRAINS
         .iter()
         .filter(|g| {
             used.iter()
-                .all(|f| dimension_column(*f).is_some_and(|c| g.dims.contains(&c)))
+                .all(|f| f.rollup_column().is_some_and(|c| g.dims.contains(&c)))
         })
         .collect();
     let aligned = |g: &Grain| {
@@ -227,10 +228,10 @@ pub(super) fn stats_grain(
     if let Some(filter) = &request.filter {
         fields(filter, &mut used);
     }
-    if let Some(field) = used.iter().find(|f| dimension_column(**f).is_none()) {
+    if let Some(field) = used.iter().find(|f| f.rollup_column().is_none()) {
         return Err(format!("rows: filter on {}", field.name()));
     }
-    let mut columns: Vec<&'static str> = used.iter().filter_map(|f| dimension_column(*f)).collect();
+    let mut columns: Vec<&'static str> = used.iter().filter_map(|f| f.rollup_column()).collect();
     columns.extend(request.group_by.iter().map(|d| dimension_of(*d)));
     let mut reason = "rows: no grain holds the dimensions together".to_string();
     for grain in &GRAINS {
@@ -455,6 +456,26 @@ mod tests {
         assert!(grain_for(Asia::Kathmandu, Granularity::Day, &[D::Agent], None).is_err());
         let slow = is(F::QueueDuration, Op::Gt(Operand::Float(20.0)));
         assert!(grain_for(UTC, Granularity::Day, &[], slow).is_err());
+        // A relation filter: from a grain keyed by the relation, else from the rows.
+        let named = |field| {
+            Some(Filter::Not(Box::new(Filter::Related(
+                field,
+                Box::new(Filter::Is(
+                    super::super::EndpointField::Name,
+                    Op::Contains("jan".into()),
+                )),
+            ))))
+        };
+        assert_eq!(
+            grain_for(UTC, Granularity::Day, &[], named(F::AgentId)),
+            Ok("rollup_hour_agent")
+        );
+        assert_eq!(
+            grain_for(UTC, Granularity::Day, &[D::Queue], named(F::QueueId)),
+            Ok("rollup_day_queue")
+        );
+        assert!(grain_for(UTC, Granularity::Day, &[], named(F::CustomerId)).is_err());
+        assert!(grain_for(UTC, Granularity::Day, &[D::Queue], named(F::AgentId)).is_err());
     }
 
     #[test]
