@@ -14,7 +14,7 @@
 //! [`Slot`](super::Slot): each names the id field whose endpoint it matches.
 //!
 //! Adding a field: one row here (the enum variant comes with it) and the input field of
-//! `DialogueFilter` (docs/adding-a-filter-field.md).
+//! `DialogueFilter` (docs/architecture.md, "Adding a filter field").
 use entity::dialogue::{self, Column as C};
 
 use super::dialogues::Slot;

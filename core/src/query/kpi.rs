@@ -15,7 +15,7 @@
 //! - the value, computed once from the merged parts.
 //!
 //! Adding a KPI: one line in `catalogue!`, and its field on `DialogueStats` in
-//! `src/graphql/stats.rs` (`docs/adding-a-kpi.md`).
+//! `src/graphql/stats.rs` (`docs/architecture.md`, "Adding a KPI").
 use std::collections::HashMap;
 
 use sea_orm::QueryResult;
