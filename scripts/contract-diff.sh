@@ -3,7 +3,7 @@
 # GraphQL Inspector: breaking changes fail (exit 1), additions are fine. Parts of the contract that
 # open issues will add are listed in scripts/contract-pending.cjs and not counted.
 #   scripts/contract-diff.sh            # from anywhere in the repo
-# Regenerate schema.graphql first if the code changed: cargo run -q -- schema > schema.graphql
+# Regenerate schema.graphql first if the code changed: cargo run -q -- schema > /tmp/schema.graphql && mv /tmp/schema.graphql schema.graphql
 # The version is pinned so the verdict does not change under our feet; npx downloads it once.
 set -euo pipefail
 cd "$(dirname "$0")/.."

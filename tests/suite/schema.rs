@@ -9,7 +9,8 @@ use async_graphql::parser::types::{
     FieldDefinition, InputValueDefinition, TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 
-const REGENERATE: &str = "cargo run -q -- schema > schema.graphql";
+const REGENERATE: &str =
+    "cargo run -q -- schema > /tmp/schema.graphql && mv /tmp/schema.graphql schema.graphql";
 
 fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
