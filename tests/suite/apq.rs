@@ -7,7 +7,6 @@ use crate::common;
 use common::Server;
 use insights::app::config::ServeConfig;
 use insights::graphql::apq::sha256_hex;
-use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, VARY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -22,14 +21,7 @@ const QUERY: &str = r#"query Queue($q: ID!) {
 }"#;
 
 async fn load(db: &sea_orm::DatabaseConnection, tenant: &str) {
-    for (kind, file) in [
-        (Kind::Endpoints, "read_endpoints.ndjson"),
-        (Kind::Dialogues, "read_dialogues.ndjson"),
-    ] {
-        common::import(db, kind, &common::fixture(file), tenant)
-            .await
-            .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-    }
+    common::load(db, tenant, "read_endpoints.ndjson", "read_dialogues.ndjson").await;
 }
 
 fn extensions(hash: &str) -> Value {

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::Server;
 use insights::app::config::ServeConfig;
-use insights_core::ingest::Kind;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
     AUTHORIZATION, ORIGIN, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -109,14 +108,13 @@ async fn list_keys(database_url: &str, tenant: Option<&str>) -> (String, Vec<Lis
 }
 
 async fn load_a(db: &DatabaseConnection) {
-    for (kind, file) in [
-        (Kind::Endpoints, "isolation_a_endpoints.ndjson"),
-        (Kind::Dialogues, "isolation_a_dialogues.ndjson"),
-    ] {
-        common::import(db, kind, &common::fixture(file), "a")
-            .await
-            .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-    }
+    common::load(
+        db,
+        "a",
+        "isolation_a_endpoints.ndjson",
+        "isolation_a_dialogues.ndjson",
+    )
+    .await;
 }
 
 fn with_keys() -> ServeConfig {

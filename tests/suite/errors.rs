@@ -3,21 +3,19 @@ use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
 async fn loaded() -> Vec<common::TestDb> {
     let all = common::databases().await;
     for t in &all {
-        for (kind, file) in [
-            (Kind::Endpoints, "read_endpoints.ndjson"),
-            (Kind::Dialogues, "read_dialogues.ndjson"),
-        ] {
-            common::import(&t.db, kind, &common::fixture(file), "default")
-                .await
-                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-        }
+        common::load(
+            &t.db,
+            "default",
+            "read_endpoints.ndjson",
+            "read_dialogues.ndjson",
+        )
+        .await;
     }
     all
 }

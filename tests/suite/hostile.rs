@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use insights::app::config::ServeConfig;
-use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -950,14 +949,13 @@ impl Setup {
 async fn setup() -> Vec<Setup> {
     let mut all = Vec::new();
     for t in common::databases().await {
-        for (kind, file) in [
-            (Kind::Endpoints, "isolation_a_endpoints.ndjson"),
-            (Kind::Dialogues, "isolation_a_dialogues.ndjson"),
-        ] {
-            common::import(&t.db, kind, &common::fixture(file), "a")
-                .await
-                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-        }
+        common::load(
+            &t.db,
+            "a",
+            "isolation_a_endpoints.ndjson",
+            "isolation_a_dialogues.ndjson",
+        )
+        .await;
         let hostile = common::key(&t.db, "a", "read,ingest").await;
         let normal = common::key(&t.db, "a", "read").await;
         let config = || ServeConfig {

@@ -5,7 +5,6 @@ use crate::common;
 use common::Server;
 
 use insights::app::config::ServeConfig;
-use insights_core::ingest::Kind;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -21,14 +20,13 @@ async fn loaded_server(config: ServeConfig) -> (Vec<common::TestDb>, Vec<Server>
     let dbs = common::databases().await;
     let mut servers = Vec::new();
     for t in &dbs {
-        for (kind, file) in [
-            (Kind::Endpoints, "read_endpoints.ndjson"),
-            (Kind::Dialogues, "read_dialogues.ndjson"),
-        ] {
-            common::import(&t.db, kind, &common::fixture(file), "default")
-                .await
-                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-        }
+        common::load(
+            &t.db,
+            "default",
+            "read_endpoints.ndjson",
+            "read_dialogues.ndjson",
+        )
+        .await;
         servers.push(Server::start(&t.db, config.clone()).await);
     }
     (dbs, servers)

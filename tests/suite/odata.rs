@@ -38,14 +38,13 @@ async fn import_text(db: &sea_orm::DatabaseConnection, kind: Kind, text: &str, t
 
 /// The read fixtures in the `default` tenant, plus an endpoint with a quote in its id and name.
 async fn load(db: &sea_orm::DatabaseConnection) {
-    for (kind, file) in [
-        (Kind::Endpoints, "read_endpoints.ndjson"),
-        (Kind::Dialogues, "read_dialogues.ndjson"),
-    ] {
-        common::import(db, kind, &common::fixture(file), "default")
-            .await
-            .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-    }
+    common::load(
+        db,
+        "default",
+        "read_endpoints.ndjson",
+        "read_dialogues.ndjson",
+    )
+    .await;
     import_text(
         db,
         Kind::Endpoints,

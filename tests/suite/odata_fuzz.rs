@@ -14,7 +14,6 @@ use insights::odata::parser::{
     parse_filter, ParseError, Prop, PropType, DIALOGUE_PROPS, ENDPOINT_PROPS, MAX_DEPTH,
     MAX_OPTION_LEN,
 };
-use insights_core::ingest::Kind;
 use insights_core::query::{DialogueField, Filter};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -457,14 +456,13 @@ fn encode(text: &str) -> String {
 async fn random_filters_over_http_answer_200_400_or_501_and_the_server_stays_healthy() {
     let seed = env_number("ODATA_FUZZ_SEED", DEFAULT_SEED) ^ 0x5eed;
     for t in common::databases().await {
-        for (kind, file) in [
-            (Kind::Endpoints, "read_endpoints.ndjson"),
-            (Kind::Dialogues, "read_dialogues.ndjson"),
-        ] {
-            common::import(&t.db, kind, &common::fixture(file), "default")
-                .await
-                .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-        }
+        common::load(
+            &t.db,
+            "default",
+            "read_endpoints.ndjson",
+            "read_dialogues.ndjson",
+        )
+        .await;
         let server = Server::start(
             &t.db,
             ServeConfig {

@@ -12,21 +12,19 @@ use crate::common;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use insights_core::ingest::Kind;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
 const PAGE: usize = 3;
 
 async fn load(db: &DatabaseConnection) {
-    for (kind, file) in [
-        (Kind::Endpoints, "paging_endpoints.ndjson"),
-        (Kind::Dialogues, "paging_dialogues.ndjson"),
-    ] {
-        common::import(db, kind, &common::fixture(file), "default")
-            .await
-            .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
-    }
+    common::load(
+        db,
+        "default",
+        "paging_endpoints.ndjson",
+        "paging_dialogues.ndjson",
+    )
+    .await;
 }
 
 /// A connection page as the test sees it.

@@ -143,6 +143,15 @@ pub fn samples(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Imports a fixture's endpoints, then its dialogues, into `tenant` (as `insights import` does).
+pub async fn load(db: &DatabaseConnection, tenant: &str, endpoints: &str, dialogues: &str) {
+    for (kind, file) in [(Kind::Endpoints, endpoints), (Kind::Dialogues, dialogues)] {
+        import(db, kind, &fixture(file), tenant)
+            .await
+            .unwrap_or_else(|e| panic!("import {file}: {e:?}"));
+    }
+}
+
 /// Imports a file into `tenant` through the same code path as `insights import`.
 pub async fn import(
     db: &DatabaseConnection,
