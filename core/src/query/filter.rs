@@ -482,8 +482,13 @@ mod tests {
                 Filter::Is(EndpointField::Id, Op::Eq(Operand::Text("b".into()))),
             ])),
         ));
+        let inner = text
+            .split(r#""dialogues"."queue_id" AND "#)
+            .nth(1)
+            .expect("the relation's condition");
         assert!(
-            text.contains(r#""dialogues"."queue_id" AND (1 = 0 OR "endpoints"."id" = 'a' OR "endpoints"."id" = 'b'))"#),
+            inner.starts_with('(')
+                && inner.ends_with(r#" OR "endpoints"."id" = 'a' OR "endpoints"."id" = 'b'))"#),
             "{text}"
         );
     }
