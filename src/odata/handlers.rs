@@ -1,26 +1,27 @@
 //! The `/odata` routes: OData JSON Format 4.0 answers built from the query core's pages, counts
 //! and look-ups, always through the calling key's [`TenantScope`].
-use std::fmt::Write as _;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use entity::{dialogue, endpoint};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::parser::{self, ParseError, Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
+use super::metadata::metadata;
+use super::parser::{self, Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
 use crate::app::{request_id, AppState, Caller, Refusal};
-use insights_core::error::{ApiError, Arg, ErrorCode};
 use insights_core::keys::Scope;
 use insights_core::query::{
     DialogueField, DialogueKey, DialogueListRequest, DialogueOrder, DialogueOrderField,
     DialogueSelection, EndpointField, EndpointListRequest, EndpointOrder, EndpointOrderField,
-    Operand, PageArgs, PageLimits, Slot, TenantScope,
+    PageArgs, PageLimits, Slot, TenantScope,
 };
 
-const JSON: &str = "application/json;odata.metadata=minimal";
+pub(super) use super::errors::*;
+pub(super) use super::json::*;
+
+pub(super) const JSON: &str = "application/json;odata.metadata=minimal";
 
 /// The `/odata` routes, each answer with `OData-Version: 4.0` and a request id.
 pub fn routes() -> Router<AppState> {
@@ -36,84 +37,6 @@ async fn with_version(mut response: Response) -> Response {
         .headers_mut()
         .insert("OData-Version", HeaderValue::from_static("4.0"));
     response
-}
-
-/// An OData error answer: `{"error": {"code": ..., "message": ...}}`.
-#[derive(Debug)]
-pub struct Failure {
-    status: StatusCode,
-    message: String,
-}
-
-impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-}
-
-impl From<ParseError> for Failure {
-    fn from(error: ParseError) -> Self {
-        match error {
-            ParseError::Invalid(m) => Failure::new(StatusCode::BAD_REQUEST, m),
-            ParseError::Unsupported(m) => Failure::new(StatusCode::NOT_IMPLEMENTED, m),
-        }
-    }
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        let status = match error.code {
-            ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Failure::new(status, error.render(&odata_name))
-    }
-}
-
-/// OData's words for the list arguments a core error names.
-fn odata_name(arg: Arg) -> &'static str {
-    match arg {
-        Arg::OrderBy => "`$orderby`",
-        Arg::First | Arg::Last => "`$top`",
-        Arg::After | Arg::Before => "`$skiptoken`",
-        Arg::Cursor => "skip token",
-    }
-}
-
-pub fn error_response(status: StatusCode, message: &str) -> Response {
-    let code = match status {
-        StatusCode::BAD_REQUEST => "BadRequest",
-        StatusCode::UNAUTHORIZED => "Unauthorized",
-        StatusCode::FORBIDDEN => "Forbidden",
-        StatusCode::NOT_FOUND => "NotFound",
-        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
-        StatusCode::NOT_IMPLEMENTED => "NotImplemented",
-        StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
-        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
-        _ => "InternalServerError",
-    };
-    let body = json!({ "error": { "code": code, "message": message } });
-    (status, [(header::CONTENT_TYPE, JSON)], body.to_string()).into_response()
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        error_response(self.status, &self.message)
-    }
 }
 
 /// Anything but GET (and HEAD): the OData endpoint only reads.
@@ -718,185 +641,10 @@ fn selected(select: &Option<Vec<usize>>, all: usize) -> Vec<usize> {
     select.clone().unwrap_or_else(|| (0..all).collect())
 }
 
-fn slot_name(slot: Slot) -> &'static str {
+pub(super) fn slot_name(slot: Slot) -> &'static str {
     NAVIGATION
         .iter()
         .find(|(_, s)| *s == slot)
         .map(|(n, _)| *n)
         .expect("every slot has a navigation property")
-}
-
-fn json_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, JSON)], body).into_response()
-}
-
-/// A JSON object written in the order its members are put (the vendor's property order, and
-/// `@odata.context` first as OData JSON asks).
-struct Obj(String);
-
-impl Obj {
-    fn new() -> Self {
-        Obj(String::from("{"))
-    }
-
-    fn put(&mut self, key: &str, value: &Value) {
-        self.put_raw(key, &value.to_string());
-    }
-
-    /// A member whose value is JSON text already.
-    fn put_raw(&mut self, key: &str, json_text: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        let _ = write!(self.0, "{}:{json_text}", json!(key));
-    }
-
-    fn finish(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
-
-fn tri(value: Option<bool>) -> Value {
-    match value {
-        Some(true) => json!("True"),
-        Some(false) => json!("False"),
-        None => Value::Null,
-    }
-}
-
-fn instant(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| json!(insights_core::time::format_ms(ms)))
-}
-
-/// A dialogue's selected properties (vendor names and values, nulls included) and its expanded
-/// endpoints (null when the slot is empty), put into `obj`.
-fn dialogue_members(
-    obj: &mut Obj,
-    d: &dialogue::Model,
-    selected: &[usize],
-    expand: &[Slot],
-    endpoints: &[endpoint::Model],
-) {
-    for i in selected {
-        let value = match DialogueField::ALL[*i].value(d) {
-            Operand::Null => Value::Null,
-            Operand::Text(s) => json!(s),
-            Operand::Int(n) => json!(n),
-            Operand::Float(f) => json!(f),
-            Operand::Bool(b) => tri(Some(b)),
-            Operand::Date(date) => json!(date.format("%Y-%m-%d").to_string()),
-            Operand::Instant(ms) => instant(Some(ms)),
-            Operand::Direction(direction) => json!(direction.code()),
-            Operand::Outcome(outcome) => json!(outcome.vendor_name()),
-            Operand::Role(role) => json!(role.vendor_name()),
-        };
-        obj.put(DIALOGUE_PROPS[*i].name, &value);
-    }
-    let all: Vec<usize> = (0..ENDPOINT_PROPS.len()).collect();
-    for slot in expand {
-        let found = slot
-            .id(d)
-            .and_then(|id| endpoints.iter().find(|e| &e.id == id));
-        match found {
-            Some(e) => {
-                let mut inner = Obj::new();
-                endpoint_members(&mut inner, e, &all);
-                obj.put_raw(slot_name(*slot), &inner.finish());
-            }
-            None => obj.put(slot_name(*slot), &Value::Null),
-        }
-    }
-}
-
-fn endpoint_members(obj: &mut Obj, e: &endpoint::Model, selected: &[usize]) {
-    for i in selected {
-        let value = match ENDPOINT_PROPS[*i].name {
-            "id" => json!(e.id),
-            "name" => json!(e.name),
-            "Role" => json!(e.role.vendor_name()),
-            "slaThresholdInSec" => json!(e.sla_threshold_in_sec),
-            _ => json!(e.quick_drop_threshold_in_sec),
-        };
-        obj.put(ENDPOINT_PROPS[*i].name, &value);
-    }
-}
-
-/// `$metadata`: the CSDL (OData 4.0) of the two entity types, their sets and the navigation
-/// properties from Dialogue to Endpoint.
-pub fn metadata() -> String {
-    let property = |p: &Prop| {
-        format!(
-            r#"        <Property Name="{}" Type="{}" Nullable="{}"/>
-"#,
-            p.name,
-            p.ty.edm(),
-            p.nullable
-        )
-    };
-    let mut xml = String::from(
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
-  <edmx:DataServices>
-    <Schema Namespace="Insights" xmlns="http://docs.oasis-open.org/odata/ns/edm">
-      <EntityType Name="Dialogue">
-        <Key><PropertyRef Name="id"/></Key>
-"#,
-    );
-    for p in &DIALOGUE_PROPS {
-        xml.push_str(&property(p));
-    }
-    for (name, _) in NAVIGATION {
-        let _ = writeln!(
-            xml,
-            r#"        <NavigationProperty Name="{name}" Type="Insights.Endpoint" Nullable="true"/>"#
-        );
-    }
-    xml.push_str(
-        r#"      </EntityType>
-      <EntityType Name="Endpoint">
-        <Key><PropertyRef Name="id"/></Key>
-"#,
-    );
-    for p in &ENDPOINT_PROPS {
-        xml.push_str(&property(p));
-    }
-    xml.push_str(
-        r#"      </EntityType>
-      <EntityContainer Name="Container">
-        <EntitySet Name="Dialogues" EntityType="Insights.Dialogue">
-"#,
-    );
-    for (name, _) in NAVIGATION {
-        let _ = writeln!(
-            xml,
-            r#"          <NavigationPropertyBinding Path="{name}" Target="Endpoints"/>"#
-        );
-    }
-    xml.push_str(
-        r#"        </EntitySet>
-        <EntitySet Name="Endpoints" EntityType="Insights.Endpoint"/>
-      </EntityContainer>
-    </Schema>
-  </edmx:DataServices>
-</edmx:Edmx>
-"#,
-    );
-    xml
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::parser::{find_prop, PropType};
-    use super::*;
-
-    #[test]
-    fn the_metadata_declares_the_vendor_names_and_types() {
-        let xml = metadata();
-        assert!(xml.contains(r#"<Property Name="startDate" Type="Edm.Date" Nullable="false"/>"#));
-        assert!(xml.contains(r#"<Property Name="InSLA" Type="Edm.String" Nullable="true"/>"#));
-        assert!(xml.contains(r#"<NavigationProperty Name="agent" Type="Insights.Endpoint""#));
-        assert_eq!(find_prop(&DIALOGUE_PROPS, "OUTCOME"), Some(15));
-        assert_eq!(PropType::Direction.edm(), "Edm.Int32");
-    }
 }

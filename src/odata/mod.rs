@@ -2,7 +2,12 @@
 //! GraphQL. [`parser`] turns the URL's options into the core's filter tree and order;
 //! [`handlers`] answers the requests (service document, `$metadata`, entity sets, single
 //! entities, `$count`) through the caller's [`insights_core::query::TenantScope`].
+mod errors;
 pub mod handlers;
+mod json;
+mod metadata;
 pub mod parser;
 
-pub use handlers::{error_response, routes};
+pub use errors::error_response;
+pub use handlers::routes;
+pub use metadata::metadata;
