@@ -30,7 +30,7 @@ use sea_orm::sea_query::{Alias, Expr};
 
 use super::filter::{DialogueField, Field, Filter, Kind, Op, Operand};
 use super::kpi::{self, Measure};
-use super::stats::{Dimension, StatsRequest};
+use super::stats::request::{Dimension, StatsRequest};
 use crate::buckets::Bucketing;
 use crate::error::ApiResult;
 

@@ -6,52 +6,21 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use chrono_tz::Tz;
 use entity::{dialogue, Direction, Outcome};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement};
 
-use super::filter::{DialogueField, Filter};
+pub(super) mod request;
+
+pub use request::{validate_p, Dimension, StatsRequest};
+
 use super::kpi::{self, Measure, Part, Partial, Value};
 use super::rollups;
 use super::TenantScope;
-use crate::buckets::{Bucketing, Granularity};
+use crate::buckets::Bucketing;
 use crate::error::{ApiError, ApiResult};
 use crate::rollups::Grain;
 use sea_orm::sea_query::Alias;
-
-/// What stats rows can be grouped by.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Dimension {
-    Queue,
-    Agent,
-    Ivr,
-    Direction,
-    Outcome,
-}
-
-impl Dimension {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Queue => "queue_id",
-            Self::Agent => "agent_id",
-            Self::Ivr => "ivr_id",
-            Self::Direction => "direction",
-            Self::Outcome => "outcome",
-        }
-    }
-
-    /// The name in messages (as GraphQL spells it).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Queue => "QUEUE",
-            Self::Agent => "AGENT",
-            Self::Ivr => "IVR",
-            Self::Direction => "DIRECTION",
-            Self::Outcome => "OUTCOME",
-        }
-    }
-}
 
 /// The rows a queue-time percentile ranks: queued dialogues with a queue duration.
 fn ranked_rows() -> String {
@@ -157,33 +126,6 @@ impl StatsRow {
             .iter()
             .find(|(wanted, _)| *wanted == p)
             .map(|(_, value)| *value)
-    }
-}
-
-/// One `dialogueStats` question.
-#[derive(Debug, Clone)]
-pub struct StatsRequest {
-    pub from: i64,
-    pub to: i64,
-    pub zone: Tz,
-    pub granularity: Granularity,
-    pub group_by: Vec<Dimension>,
-    pub filter: Option<Filter<DialogueField>>,
-    /// The aggregates to compute.
-    pub measures: Vec<Measure>,
-    /// Queue-time quantiles to compute, each 0 < p ≤ 1.
-    pub percentiles: Vec<f64>,
-    pub max_rows: usize,
-}
-
-/// Checks a quantile's `p`.
-pub fn validate_p(p: f64) -> ApiResult<f64> {
-    if p.is_finite() && p > 0.0 && p <= 1.0 {
-        Ok(p)
-    } else {
-        Err(ApiError::bad_input(format!(
-            "`p` must be greater than 0 and at most 1 (got {p})"
-        )))
     }
 }
 
