@@ -247,10 +247,10 @@ impl DialogueConnection {
     }
     /// How many dialogues match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(scope(ctx)
+        scope(ctx)
             .count_dialogues(self.matching.as_ref())
             .await
-            .gql()?)
+            .gql()
     }
 }
 

@@ -145,10 +145,10 @@ impl EndpointConnection {
     }
     /// How many endpoints match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(scope(ctx)
+        scope(ctx)
             .count_endpoints(self.matching.as_ref())
             .await
-            .gql()?)
+            .gql()
     }
 }
 
