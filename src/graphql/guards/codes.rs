@@ -1,30 +1,16 @@
-//! Gives every error an `extensions.code` (API.md §6), including those async-graphql raises
-//! itself while parsing and validating.
+//! Gives every error an `extensions.code` (API.md §6): those of the checks before execution,
+//! those async-graphql raises itself (validation, choosing the operation, coercing input), and
+//! anything uncoded a resolver lets through (an internal error, its text kept from the client).
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::parser::Error as ParserError;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Pos, Positioned, Response, ServerError, Variables};
 
-use super::RequestId;
 use insights_core::error::ErrorCode;
 
 /// Most errors one response lists.
 const MAX_ERRORS: usize = 50;
-
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
 
 fn has_code(error: &ServerError) -> bool {
     error
@@ -33,7 +19,7 @@ fn has_code(error: &ServerError) -> bool {
         .is_some_and(|e| e.get("code").is_some())
 }
 
-fn set_code(error: &mut ServerError, code: ErrorCode) {
+pub(super) fn set_code(error: &mut ServerError, code: ErrorCode) {
     if !has_code(error) {
         error
             .extensions
@@ -49,7 +35,7 @@ pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// How deeply selection sets nest in `doc`, counted as async-graphql's recursive-depth check
 /// counts (fragment spreads count a level; each fragment is measured once, cycles add nothing).
 /// Chains of fragments are followed at most [`MAX_WALK`] deep, so the walk cannot overflow the
-/// stack (`shape::ShapeLimits` refuses such documents earlier anyway).
+/// stack (the expansion limit refuses such documents earlier anyway).
 fn selection_depth(doc: &ExecutableDocument) -> usize {
     const MAX_WALK: usize = 1_000;
     fn depth<'a>(
@@ -105,122 +91,145 @@ fn selection_depth(doc: &ExecutableDocument) -> usize {
         .unwrap_or(0)
 }
 
-/// The code of an uncoded error out of the parse step. Which check failed is read from what
-/// the library exposes, not from its message: the parser's typed error, and the document's
-/// depth against the configured recursive-depth limit.
-fn parse_error(query: &str, mut error: ServerError) -> ServerError {
-    match async_graphql::parser::parse_query(query) {
-        Err(ParserError::RecursionLimitExceeded) => {
-            error.message = "the document nests too deeply to be parsed".to_string();
-            set_code(&mut error, ErrorCode::QueryTooComplex);
+/// Where async-graphql's own recursive-depth check (`limit_recursive_depth`) stops `doc`: the
+/// first selection set, in the order it walks them, more than `max` levels deep (fragment
+/// spreads count a level and are walked each time; a cycle of fragments is walked until it is
+/// too deep). The walk ends at the first such set, and a document without one is no larger
+/// than its expansion, which the limits bounded before.
+fn too_deep_at(doc: &ExecutableDocument, max: usize) -> Option<Pos> {
+    fn walk(
+        doc: &ExecutableDocument,
+        set: &Positioned<SelectionSet>,
+        depth: usize,
+        max: usize,
+    ) -> Option<Pos> {
+        if depth > max {
+            return Some(set.pos);
         }
-        Err(_) => set_code(&mut error, ErrorCode::GraphqlParseFailed),
-        Ok(doc) => {
-            let depth = selection_depth(&doc);
-            if depth > MAX_RECURSIVE_DEPTH {
-                error.message = format!(
-                    "the document nests selections {depth} levels deep, more than the limit of \
-                     {MAX_RECURSIVE_DEPTH}"
-                );
-                set_code(&mut error, ErrorCode::QueryTooComplex);
-            } else {
-                // It parsed, and is not too deep: some other check of the document failed.
-                set_code(&mut error, ErrorCode::GraphqlValidationFailed);
+        set.node.items.iter().find_map(|item| match &item.node {
+            Selection::Field(field) if field.node.selection_set.node.items.is_empty() => None,
+            Selection::Field(field) => walk(doc, &field.node.selection_set, depth + 1, max),
+            Selection::FragmentSpread(spread) => doc
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .and_then(|fragment| walk(doc, &fragment.node.selection_set, depth + 1, max)),
+            Selection::InlineFragment(fragment) => {
+                walk(doc, &fragment.node.selection_set, depth + 1, max)
             }
-        }
+        })
+    }
+    doc.operations
+        .iter()
+        .find_map(|(_, operation)| walk(doc, &operation.node.selection_set, 0, max))
+}
+
+/// The recursive-depth check of async-graphql, run before the library's (which then passes),
+/// so that its error has a code: a document nested past the limit is QUERY_TOO_COMPLEX and
+/// says by how much; one that only cycles through its fragments fails validation, in the
+/// library's words.
+pub(super) fn recursion(doc: &ExecutableDocument) -> Result<(), ServerError> {
+    let Some(pos) = too_deep_at(doc, MAX_RECURSIVE_DEPTH) else {
+        return Ok(());
+    };
+    let depth = selection_depth(doc);
+    let mut error = if depth > MAX_RECURSIVE_DEPTH {
+        let mut error = ServerError::new(
+            format!(
+                "the document nests selections {depth} levels deep, more than the limit of \
+                 {MAX_RECURSIVE_DEPTH}"
+            ),
+            Some(pos),
+        );
+        set_code(&mut error, ErrorCode::QueryTooComplex);
+        error
+    } else {
+        ServerError::new(
+            format!(
+                "The recursion depth of the query cannot be greater than `{MAX_RECURSIVE_DEPTH}`"
+            ),
+            Some(pos),
+        )
+    };
+    set_code(&mut error, ErrorCode::GraphqlValidationFailed);
+    Err(error)
+}
+
+/// A document that does not parse, coded: one nested past the parser's own recursion limit is
+/// QUERY_TOO_COMPLEX, anything else GRAPHQL_PARSE_FAILED.
+pub(super) fn parse_error(error: ParserError) -> ServerError {
+    let too_deep = matches!(error, ParserError::RecursionLimitExceeded);
+    let mut error = ServerError::from(error);
+    if too_deep {
+        error.message = "the document nests too deeply to be parsed".to_string();
+        set_code(&mut error, ErrorCode::QueryTooComplex);
+    } else {
+        set_code(&mut error, ErrorCode::GraphqlParseFailed);
     }
     error
 }
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await.map_err(|error| {
-            if has_code(&error) {
-                error
-            } else {
-                parse_error(query, error)
-            }
-        })?;
-        check_required_variables(&doc, variables)?;
-        Ok(doc)
+/// Every error of the validator is a validation failure, unless it was coded already (the cost
+/// limits raise QUERY_TOO_COMPLEX themselves).
+pub(super) fn validation(errors: &mut [ServerError]) {
+    for error in errors {
+        set_code(error, ErrorCode::GraphqlValidationFailed);
     }
+}
 
-    /// Every error of the validation step is a validation failure, unless an extension
-    /// nearer the validator coded it (`shape::Costs` raises QUERY_TOO_COMPLEX itself).
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                set_code(error, ErrorCode::GraphqlValidationFailed);
-            }
-            errors
-        })
-    }
-
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        // A small hostile document can raise thousands of validation errors; the first ones
-        // say what is wrong, the rest would only make the response huge.
-        if response.errors.len() > MAX_ERRORS {
-            let more = response.errors.len() - MAX_ERRORS;
-            let code = response.errors[0]
+/// The last step of every response: at most [`MAX_ERRORS`] errors, each with a code; an
+/// uncoded one from a resolver is an internal error, whose text is logged and replaced, and
+/// which names `request_id` for the operator.
+pub(super) fn finish(response: &mut Response, request_id: Option<&str>) {
+    // A small hostile document can raise thousands of validation errors; the first ones
+    // say what is wrong, the rest would only make the response huge.
+    if response.errors.len() > MAX_ERRORS {
+        let more = response.errors.len() - MAX_ERRORS;
+        let code = response.errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
+        response.errors.truncate(MAX_ERRORS);
+        let mut summary = ServerError::new(format!("{more} more errors were left out"), None);
+        if let Some(code) = code {
+            summary
                 .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .cloned();
-            response.errors.truncate(MAX_ERRORS);
-            let mut summary = ServerError::new(format!("{more} more errors were left out"), None);
-            if let Some(code) = code {
-                summary
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+        response.errors.push(summary);
+    }
+    for error in &mut response.errors {
+        if !has_code(error) {
+            if error.path.is_empty() {
+                // Raised outside parsing and validation but before execution (choosing the
+                // operation, coercing variables): the request itself is not valid.
+                set_code(error, ErrorCode::GraphqlValidationFailed);
+            } else if is_input_coercion_error(error) {
+                set_code(error, ErrorCode::GraphqlValidationFailed);
+            } else {
+                // Anything else uncoded is ours, and its text is not for the client.
+                tracing::error!(message = %error.message, "uncoded error");
+                error.message = "internal server error".to_string();
+                set_code(error, ErrorCode::InternalServerError);
+            }
+        }
+        // The request id lets an operator find the logged details of an internal error.
+        let internal = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .is_some_and(|code| {
+                *code == async_graphql::Value::from(ErrorCode::InternalServerError.as_str())
+            });
+        if internal {
+            if let Some(id) = request_id {
+                error
                     .extensions
                     .get_or_insert_with(Default::default)
-                    .set("code", code);
-            }
-            response.errors.push(summary);
-        }
-        for error in &mut response.errors {
-            if !has_code(error) {
-                if error.path.is_empty() {
-                    // Raised outside parsing and validation but before execution (choosing the
-                    // operation, coercing variables): the request itself is not valid.
-                    set_code(error, ErrorCode::GraphqlValidationFailed);
-                } else if is_input_coercion_error(error) {
-                    set_code(error, ErrorCode::GraphqlValidationFailed);
-                } else {
-                    // Anything else uncoded is ours, and its text is not for the client.
-                    tracing::error!(message = %error.message, "uncoded error");
-                    error.message = "internal server error".to_string();
-                    set_code(error, ErrorCode::InternalServerError);
-                }
-            }
-            // The request id lets an operator find the logged details of an internal error.
-            let internal = error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .is_some_and(|code| {
-                    *code == async_graphql::Value::from(ErrorCode::InternalServerError.as_str())
-                });
-            if internal {
-                if let Some(id) = ctx.data_opt::<RequestId>() {
-                    error
-                        .extensions
-                        .get_or_insert_with(Default::default)
-                        .set("requestId", id.0.clone());
-                }
+                    .set("requestId", id);
             }
         }
-        response
     }
 }
 
@@ -237,7 +246,10 @@ fn is_input_coercion_error(error: &ServerError) -> bool {
 
 /// A variable of non-null type without a default must be given, and not as null (async-graphql
 /// 7 lets both through). Checked for single-operation documents, where the operation is known.
-fn check_required_variables(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+pub(super) fn required_variables(
+    doc: &ExecutableDocument,
+    variables: &Variables,
+) -> Result<(), ServerError> {
     let mut operations = doc.operations.iter();
     let (Some((_, operation)), None) = (operations.next(), operations.next()) else {
         return Ok(());
@@ -296,34 +308,44 @@ mod tests {
         )));
     }
 
+    fn code(error: &ServerError) -> Option<async_graphql::Value> {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned()
+    }
+
     #[test]
     fn parse_errors_are_told_apart_by_kind_and_depth() {
-        let code = |error: &ServerError| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .cloned()
-        };
-        let uncoded = || ServerError::new("whatever the library said", None);
-        let error = parse_error("{ a ", uncoded());
+        let parse = |text: &str| async_graphql::parser::parse_query(text);
+        let error = parse_error(parse("{ a ").unwrap_err());
         assert_eq!(code(&error), Some("GRAPHQL_PARSE_FAILED".into()));
         let deep = format!("{}{}", "{ a ".repeat(40), "}".repeat(40));
-        let error = parse_error(&deep, uncoded());
+        let error = recursion(&parse(&deep).unwrap()).unwrap_err();
         assert_eq!(code(&error), Some("QUERY_TOO_COMPLEX".into()));
         assert!(error.message.contains("39 levels"), "{}", error.message);
         let shallow = format!("{}{}", "{ a ".repeat(10), "}".repeat(10));
-        let error = parse_error(&shallow, uncoded());
+        assert!(recursion(&parse(&shallow).unwrap()).is_ok());
+        // Fragments that spread each other: the library's error, as a validation failure.
+        let cycle =
+            parse("query { ...F } fragment F on Query { ...G } fragment G on Query { ...F }");
+        let error = recursion(&cycle.unwrap()).unwrap_err();
         assert_eq!(code(&error), Some("GRAPHQL_VALIDATION_FAILED".into()));
+        assert!(
+            error.message.contains("recursion depth"),
+            "{}",
+            error.message
+        );
     }
 
-    /// The depth measured here is the one async-graphql limits: a document at the limit
-    /// parses, one level more does not.
+    /// The depth measured here is the one async-graphql limits, and its check stops a document
+    /// where the library's does: a document at the limit parses, one level more does not.
     #[test]
     fn selection_depth_counts_as_the_library_does() {
         let build = |max| {
             async_graphql::Schema::build(
-                super::super::Query::default(),
+                crate::graphql::Query::default(),
                 async_graphql::EmptyMutation,
                 async_graphql::EmptySubscription,
             )
@@ -340,14 +362,20 @@ mod tests {
             let depth = selection_depth(&parsed);
             for (max, ok) in [(depth, true), (depth - 1, false)] {
                 let response = futures::executor::block_on(build(max).execute(doc.as_str()));
-                let too_deep = response
+                let stopped = response
                     .errors
                     .iter()
-                    .any(|e| e.message.contains("recursion depth"));
+                    .find(|e| e.message.contains("recursion depth"));
                 assert_eq!(
-                    !too_deep, ok,
+                    stopped.is_none(),
+                    ok,
                     "{levels} levels, depth {depth}, limit {max}: {:?}",
                     response.errors
+                );
+                assert_eq!(
+                    too_deep_at(&parsed, max),
+                    stopped.map(|e| e.locations[0]),
+                    "{levels} levels, limit {max}"
                 );
             }
         }
