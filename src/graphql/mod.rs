@@ -71,11 +71,11 @@ pub struct Query(
 pub struct Mutation(mutation::IngestMutation);
 
 /// The schema as async-graphql builds it: without extensions, whose `resolve` hooks the library
-/// would run for every field (the guards run around it, [`guards`]).
+/// would run for every field (the guards run around it, `guards`).
 pub(crate) type Executable = Schema<Query, Mutation, subscription::Subscription>;
 
 /// The GraphQL schema with its guards: every request runs through the checks and the finishing
-/// of [`guards`] around the library's execution. Cloning it is cheap.
+/// of `guards` around the library's execution. Cloning it is cheap.
 #[derive(Clone)]
 pub struct InsightsSchema {
     schema: Executable,
