@@ -1,23 +1,25 @@
 //! The GraphQL schema (docs/api.md). It knows nothing about HTTP: the server (or a test) builds
 //! a request, scopes it to a tenant with [`scoped`], and executes it.
 pub mod apq;
-mod codes;
 pub mod dialogues;
-mod documents;
 pub mod endpoints;
 pub mod enums;
 pub mod filter;
+mod guards;
 pub mod loader;
 pub mod mutation;
-mod observe;
 mod rows;
 pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
-mod shape;
 pub mod stats;
 pub mod subscription;
 
-use async_graphql::{Context, Enum, Guard, MergedObject, Request, Schema, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, Data, Enum, Executor, Guard, MergedObject, Request, Response, Schema, SimpleObject,
+};
+use futures::stream::BoxStream;
 
 use insights_core::error::{graphql_name, ApiError, ApiResult, ErrorCode};
 use insights_core::keys::{Scope, Scopes};
@@ -69,7 +71,55 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::IngestMutation);
 
-pub type InsightsSchema = Schema<Query, Mutation, subscription::Subscription>;
+/// The schema as async-graphql builds it: without extensions, whose `resolve` hooks the library
+/// would run for every field (the guards run around it, `guards`).
+pub(crate) type Executable = Schema<Query, Mutation, subscription::Subscription>;
+
+/// The GraphQL schema with its guards: every request runs through the checks and the finishing
+/// of `guards` around the library's execution. Cloning it is cheap.
+#[derive(Clone)]
+pub struct InsightsSchema {
+    schema: Executable,
+    gate: Arc<guards::Gate>,
+}
+
+impl InsightsSchema {
+    /// Executes a query or mutation.
+    pub async fn execute(&self, request: impl Into<Request>) -> Response {
+        self.gate.execute(&self.schema, request.into()).await
+    }
+
+    /// Executes any operation as a stream of responses (a subscription's events, or the one
+    /// answer of a query), with the data of a session (a WebSocket connection's).
+    pub fn execute_stream(
+        &self,
+        request: impl Into<Request>,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        self.gate
+            .execute_stream(&self.schema, request.into(), session_data)
+    }
+
+    /// The schema in SDL.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+}
+
+/// For the WebSocket transport.
+impl Executor for InsightsSchema {
+    async fn execute(&self, request: Request) -> Response {
+        InsightsSchema::execute(self, request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        InsightsSchema::execute_stream(self, request, session_data)
+    }
+}
 
 /// Limits that shape answers (not the guards against abuse, which the schema builder sets).
 #[derive(Debug, Clone, Copy)]
@@ -133,30 +183,19 @@ pub fn build_schema_with(
     )
     .data(limits)
     .data(announcer)
-    // First, so that a cached document skips only the parser, not the guards after it.
-    .extension(documents::DocumentCache::new(1024))
-    .extension(observe::Observe::default())
-    // Depth and complexity are checked by `shape::Costs` against the validator's figures,
-    // so the errors can say by how much; the library's own limits stay unset.
-    .limit_recursive_depth(codes::MAX_RECURSIVE_DEPTH)
-    .extension(codes::ErrorCodes)
-    .extension(shape::ShapeLimits {
-        max_root_fields: guards.max_root_fields,
-        max_aliases: guards.max_aliases,
-        introspection: guards.introspection,
-    })
-    .extension(shape::EnumLiterals)
-    .extension(shape::ResponseOrder)
-    .extension(shape::Costs {
-        max_depth: guards.max_depth,
-        max_complexity: guards.max_complexity,
-        default_page_size: limits.page.default_size,
-        max_page_size: limits.page.max_size,
-    });
+    // No extension: the guards run around `execute` (guards::Gate). The library's own depth
+    // and complexity limits stop a request over ours before it executes; the gate then says
+    // by how much.
+    .limit_recursive_depth(guards::MAX_RECURSIVE_DEPTH)
+    .limit_depth(guards.max_depth)
+    .limit_complexity(guards.max_complexity);
     if !guards.introspection {
         builder = builder.disable_introspection();
     }
-    builder.finish()
+    InsightsSchema {
+        schema: builder.finish(),
+        gate: Arc::new(guards::Gate::new(limits, guards)),
+    }
 }
 
 /// The SDL of the schema, as `insights schema` prints it and `schema.graphql` holds it.
@@ -223,7 +262,7 @@ pub(crate) fn limits(ctx: &Context<'_>) -> ApiLimits {
 
 tokio::task_local! {
     /// The page size of a connection asked for without `first`/`last`, while a request of the
-    /// schema that configured it is validated (see [`shape::Costs`]). Complexity functions see
+    /// schema that configured it is validated (see `guards::costs`). Complexity functions see
     /// neither the context nor the schema's data; scoping it to the validating task keeps two
     /// schemas with different defaults in one process apart.
     pub(crate) static DEFAULT_PAGE_SIZE: usize;

@@ -518,9 +518,9 @@ fn is_request_error(response: &Value) -> bool {
 async fn missing_or_null_required_variables_are_client_errors() {
     // GraphQL spec CoerceVariableValues: a request error, before execution. Today `$id: ID!`
     // left out gives INTERNAL_SERVER_ERROR "internal server error" (async-graphql's "Variable
-    // $id is not defined." is an uncoded execution error that codes.rs hides); a null `$d: Date!`
-    // runs the query; a missing `$b: Boolean!` in @include answers `{"data": null}` with no
-    // error at all.
+    // $id is not defined." is an uncoded execution error that guards/codes.rs hides); a null
+    // `$d: Date!` runs the query; a missing `$b: Boolean!` in @include answers `{"data": null}`
+    // with no error at all.
     let mut failures = Vec::new();
     for t in loaded().await {
         for (query, variables, what) in [
@@ -560,8 +560,8 @@ async fn missing_or_null_required_variables_are_client_errors() {
 
 #[tokio::test]
 async fn operation_selection_errors_carry_a_code() {
-    // API.md §6: every error carries extensions.code. async-graphql raises these after the
-    // parse and validation hooks that codes.rs uses, so they come out uncoded.
+    // API.md §6: every error carries extensions.code. async-graphql raises these uncoded, after
+    // validation; guards/codes.rs codes them.
     let t = common::sqlite().await;
     let schema = common::schema();
     let scope = common::scope(&t.db, "default").await;
