@@ -453,6 +453,10 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
     let (app, drain, hub) = insights::http::app_with_drain(db, &config).await?;
     let closing = hub.clone();
     tracing::info!("listening on http://{}/graphql", config.bind);
+    tracing::info!(
+        "GraphiQL: http://{bind}/graphql (in a browser) · wallboard: http://{bind}/wallboard",
+        bind = config.bind
+    );
     let drain_for = Duration::from_secs(config.drain_secs);
     axum::serve(
         listener,

@@ -4,6 +4,13 @@ use chrono::NaiveDate;
 
 use insights_core::time::{format_ms, parse_rfc3339_ms};
 
+/// What a `DateTime` input must look like, told with every refusal of one.
+pub const DATE_TIME_HINT: &str =
+    "an RFC 3339 date-time with an offset, e.g. 2026-03-01T00:00:00Z or 2026-03-01T01:00:00+01:00";
+
+/// What a `Date` input must look like.
+pub const DATE_HINT: &str = "a date in the form YYYY-MM-DD, e.g. 2026-03-01";
+
 /// An instant, held as UTC epoch milliseconds like the database holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DateTime(pub i64);
@@ -14,9 +21,7 @@ impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             Value::String(text) => parse_rfc3339_ms(text).map(DateTime).ok_or_else(|| {
-                InputValueError::custom(format!(
-                    "`{text}` is not an RFC 3339 date-time with an offset, e.g. 2026-03-01T00:00:00Z"
-                ))
+                InputValueError::custom(format!("`{text}` is not {DATE_TIME_HINT}"))
             }),
             _ => Err(InputValueError::expected_type(value)),
         }
@@ -46,9 +51,9 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => parse_date(text).map(Date).ok_or_else(|| {
-                InputValueError::custom(format!("`{text}` is not a date in the form YYYY-MM-DD"))
-            }),
+            Value::String(text) => parse_date(text)
+                .map(Date)
+                .ok_or_else(|| InputValueError::custom(format!("`{text}` is not {DATE_HINT}"))),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

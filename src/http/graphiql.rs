@@ -84,7 +84,10 @@ pub fn page(endpoint: &str) -> String {
 <div id="graphiql">Loading GraphiQL…</div>
 <script>
   (function () {{
-    var fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
+    // Subscriptions go over a WebSocket on the same path; GraphiQL puts the headers of its
+    // Headers tab (the API key) into the socket's connection_init payload.
+    var socket = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + {endpoint};
+    var fetcher = GraphiQL.createFetcher({{ url: {endpoint}, subscriptionUrl: socket }});
     var root = ReactDOM.createRoot(document.getElementById('graphiql'));
     root.render(React.createElement(GraphiQL, {{
       fetcher: fetcher,

@@ -1,5 +1,6 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
 //! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
+mod cors;
 pub mod graphiql;
 mod graphql_http;
 mod middleware;
@@ -12,19 +13,18 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use governor::{Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::config::ServeConfig;
 use crate::app::throttle::AuthFailures;
 use crate::app::{Access, AppState, Drain};
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
+use cors::CorsPolicy;
 use insights_core::live::hub::{Hub, LiveLimits};
 use insights_core::live::{self, Announcer};
 use insights_core::query::PageLimits;
@@ -109,6 +109,14 @@ pub async fn app_with_drain(
 ) -> anyhow::Result<(Router, Drain, Hub)> {
     check_access(config)?;
     let access = if config.no_auth {
+        tracing::warn!(
+            tenant = %config.tenant,
+            "authentication is off ({}): every request is served as tenant `{}` with every \
+             scope, whatever key it sends or none; serve with API keys (insights keys create) \
+             anywhere else",
+            if config.demo { "--demo on a loopback address" } else { "--no-auth" },
+            config.tenant
+        );
         Access::Open {
             tenant_id: tenant::ensure(&db, &config.tenant).await?.id,
         }
@@ -143,19 +151,20 @@ pub async fn app_with_drain(
         .layer(axum::middleware::map_response(move |response: Response| {
             graphql_http::coded_payload_too_large(response, max_body_bytes)
         }));
-    if !config.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> = config
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
-            .collect();
-        app = app.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
+    let cors = CorsPolicy::new(config);
+    if cors.allows_local_development() {
+        tracing::info!(
+            "browser apps on this machine (http://localhost:<port>, http://127.0.0.1:<port>) \
+             may call this demo; elsewhere only the origins given with --cors-origin may"
         );
     }
+    if let Some(layer) = cors.layer() {
+        app = app.layer(layer);
+    }
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        cors,
+        cors::explain_refusals,
+    ));
     Ok((app, drain, hub))
 }
 

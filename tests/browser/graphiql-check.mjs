@@ -7,14 +7,27 @@
 // editor, runs the default query and waits for a `"data"` result, then saves a
 // screenshot. Fails if the page requested anything from another host (i.e. a
 // CDN), if an asset failed to load, or if any step times out.
+// Then it runs `subscription { dialogueIngested { id } }` over GraphiQL's WebSocket, writes
+// one dialogue with an `ingestDialogues` mutation sent from here, and waits for its id in the
+// result pane. --key KEY puts `Authorization: Bearer KEY` in GraphiQL's Headers tab first
+// (which GraphiQL also sends in the socket's connection_init); the key needs `read` and
+// `ingest`.
 // --render-only stops after the run button is clicked (for checking the page
 // served statically, where there is no GraphQL server to answer).
 // CHROMIUM=/path/to/chromium overrides the browser (default /usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
 
-const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
-const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const argv = process.argv.slice(2);
+const keyAt = argv.indexOf('--key');
+const key = keyAt >= 0 ? argv[keyAt + 1] : undefined;
+if (keyAt >= 0) argv.splice(keyAt, 2);
+if (keyAt >= 0 && !key) {
+  console.error('--key needs a value');
+  process.exit(2);
+}
+const flags = argv.filter((a) => a.startsWith('--'));
+const positional = argv.filter((a) => !a.startsWith('--'));
 const base = (positional[0] ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
 const screenshot = positional[1] ?? 'graphiql.png';
 const renderOnly = flags.includes('--render-only');
@@ -54,6 +67,11 @@ try {
     ],
   });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  if (key) {
+    // GraphiQL keeps its Headers tab in localStorage (shouldPersistHeaders) and starts from it.
+    const headers = JSON.stringify({ Authorization: `Bearer ${key}` });
+    await context.addInitScript((value) => localStorage.setItem('graphiql:headers', value), headers);
+  }
   page = await context.newPage();
   page.setDefaultTimeout(timeout);
 
@@ -133,6 +151,61 @@ try {
       throw new Error(`the query returned no data:\n${text.slice(0, 2000)}`);
     }
     if (result?.errors) console.error(`warning: the result carries errors:\n${JSON.stringify(result.errors, null, 2)}`);
+
+    step = 'running a subscription in GraphiQL';
+    await page.evaluate(() => {
+      const cm = document.querySelector('.graphiql-query-editor .CodeMirror');
+      cm.CodeMirror.setValue('subscription { dialogueIngested { id } }');
+    });
+    const socketOpened = page.waitForEvent('websocket');
+    await page.click('.graphiql-execute-button');
+    const socket = await socketOpened;
+    // The socket is open once connection_ack arrived; then GraphiQL sends its subscribe.
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no subscribe message on the socket')), timeout);
+      socket.on('framesent', (frame) => {
+        if (String(frame.payload).includes('"subscribe"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    await page.waitForTimeout(300);
+
+    step = 'writing a dialogue with ingestDialogues';
+    const id = `graphiql-subscription-${Date.now()}`;
+    const now = new Date().toISOString();
+    const written = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+      },
+      body: JSON.stringify({
+        query: 'mutation ($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { inserted } }',
+        variables: { d: [{ id, orderNumber: 1, startTimestamp: now, endTimestamp: now, direction: 'INBOUND', outcome: 'ACCEPTED' }] },
+      }),
+    }).then((r) => r.json());
+    if (written?.data?.ingestDialogues?.inserted !== 1) {
+      throw new Error(`the mutation did not insert the dialogue: ${JSON.stringify(written)}`);
+    }
+
+    step = `waiting for ${id} in the subscription's result pane`;
+    await page
+      .waitForFunction((wanted) => {
+        const cm = document.querySelector('.graphiql-response .CodeMirror');
+        const text = cm?.CodeMirror?.getValue?.() ?? cm?.textContent ?? '';
+        return text.includes(wanted);
+      }, id)
+      .catch(async (error) => {
+        const shown = await page
+          .evaluate(() => {
+            const cm = document.querySelector('.graphiql-response .CodeMirror');
+            return cm?.CodeMirror?.getValue?.() ?? cm?.textContent ?? '(no result pane)';
+          })
+          .catch(() => '(could not read the result pane)');
+        throw new Error(`${error.message.split('\n')[0]}\nresult pane shows:\n${shown.slice(0, 2000)}`);
+      });
   } else {
     // Give GraphiQL a moment to show the (expected) fetch error before the screenshot.
     await page.waitForTimeout(1000);
@@ -145,7 +218,7 @@ try {
   step = `saving the screenshot to ${screenshot}`;
   await page.screenshot({ path: screenshot });
   for (const e of pageErrors) console.error(`warning: page error: ${e}`);
-  console.log(`ok: GraphiQL at ${base}/graphql rendered${renderOnly ? '' : ' and ran the query'}; screenshot: ${screenshot}`);
+  console.log(`ok: GraphiQL at ${base}/graphql rendered${renderOnly ? '' : ' and ran the query and a subscription'}; screenshot: ${screenshot}`);
   await browser.close();
   process.exit(0);
 } catch (error) {

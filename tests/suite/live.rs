@@ -30,6 +30,8 @@ pub enum Frame {
 
 pub struct Client {
     ws: Ws,
+    /// The text of the last message [`Client::recv`] returned (to check the order of keys).
+    pub last_text: String,
 }
 
 impl Client {
@@ -51,7 +53,10 @@ impl Client {
                 .and_then(|v| v.to_str().ok()),
             Some("graphql-transport-ws")
         );
-        Client { ws }
+        Client {
+            ws,
+            last_text: String::new(),
+        }
     }
 
     /// Connects and initialises with `Authorization: Bearer <key>`; panics unless acknowledged.
@@ -93,6 +98,7 @@ impl Client {
                         self.send(json!({ "type": "pong" })).await;
                         continue;
                     }
+                    self.last_text = text.to_string();
                     return Some(Frame::Json(value));
                 }
                 Some(Ok(Message::Close(frame))) => {

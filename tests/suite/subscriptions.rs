@@ -474,6 +474,79 @@ async fn dialogue_stats_changed_emits_at_once_then_after_commits_inside_its_wind
     }
 }
 
+/// Every result of `dialogueStatsChanged` keeps the request's field order, the first and the
+/// ones after commits alike (GraphQL's ordered maps; a wallboard diffing results relies on it).
+#[tokio::test]
+async fn dialogue_stats_changed_keeps_the_requests_field_order_in_every_result() {
+    for db in common::databases().await {
+        let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;
+        let acme = common::scope(&db.db, "acme").await.tenant_id();
+        let key = common::key(&db.db, "acme", "read").await;
+        let queued = |id: &str, n: i32, queue: &str, outcome: Outcome| {
+            let mut row = dialogue(acme, id, n, T0 + i64::from(n) * 1000, outcome);
+            row.queue_id = Some(queue.to_string());
+            row.queue_enter_timestamp_ms = Some(row.start_timestamp_ms);
+            row.queue_duration_in_sec = Some(5.0);
+            row
+        };
+        commit(
+            &db.db,
+            Some(hub.announcer()),
+            &[queued("o-1", 1, "q-a", Outcome::Abandoned)],
+        )
+        .await;
+        let mut client = Client::ready(&base, Some(&key)).await;
+        client.subscribe("s", "subscription ($from: DateTime, $to: DateTime) { dialogueStatsChanged(from: $from, to: $to, groupBy: [QUEUE]) { offered queue { id } abandoned averageAbandonTime dialogues } }",
+            json!({ "from": DAY_START, "to": DAY_END })).await;
+        let selected = [
+            "offered",
+            "queue",
+            "abandoned",
+            "averageAbandonTime",
+            "dialogues",
+        ];
+        let order = |text: &str| -> Vec<String> {
+            common::keys_in_order(text)
+                .into_iter()
+                .filter(|k| selected.contains(&k.as_str()))
+                .collect()
+        };
+        for (round, rows) in [(0, 1), (1, 2), (2, 2)] {
+            if round > 0 {
+                let queue = if round == 1 { "q-b" } else { "q-a" };
+                commit(
+                    &db.db,
+                    Some(hub.announcer()),
+                    &[queued(
+                        &format!("o-{}", round + 1),
+                        round + 1,
+                        queue,
+                        Outcome::Accepted,
+                    )],
+                )
+                .await;
+            }
+            let data = client.next_data("s").await;
+            assert_eq!(
+                data["dialogueStatsChanged"].as_array().map(Vec::len),
+                Some(rows),
+                "{}: {data}",
+                db.kind
+            );
+            let expected: Vec<String> = (0..rows)
+                .flat_map(|_| selected.iter().map(|k| k.to_string()))
+                .collect();
+            assert_eq!(
+                order(&client.last_text),
+                expected,
+                "{} round {round}: {}",
+                db.kind,
+                client.last_text
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn dialogue_stats_changed_with_a_moving_period_reads_today_and_follows_commits() {
     let db = common::sqlite().await;

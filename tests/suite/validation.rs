@@ -322,3 +322,49 @@ async fn data_keys_follow_the_request_through_aliases_and_fragments() {
         );
     }
 }
+
+/// A date-time without an offset (the first thing a frontend sends, from a date picker) is
+/// refused with what would be accepted, literal or variable alike.
+#[tokio::test]
+async fn a_date_time_without_an_offset_is_told_what_is_expected() {
+    let hint = "an RFC 3339 date-time with an offset, e.g. 2026-03-01T00:00:00Z";
+    for t in common::databases().await {
+        for (query, variables, names) in [
+            (
+                r#"{ dialogueStats(from: "2026-03-01T00:00:00", to: "2026-03-02T00:00:00Z") { dialogues } }"#,
+                json!({}),
+                vec!["\"from\"", "expected type \"DateTime\"", hint],
+            ),
+            (
+                r#"{ dialogues(filter: { startTimestamp: { gte: "2026-03-01 08:00" } }) { totalCount } }"#,
+                json!({}),
+                vec!["startTimestamp.gte", "expected type \"DateTime\"", hint],
+            ),
+            (
+                "query($f: DateTime) { dialogueStats(from: $f, to: \"2026-03-02T00:00:00Z\") { dialogues } }",
+                json!({ "f": "2026-03-01T00:00:00" }),
+                vec!["\"from\"", "expected type \"DateTime\"", hint],
+            ),
+            (
+                r#"{ dialogues(filter: { startDate: { eq: "1.3.2026" } }) { totalCount } }"#,
+                json!({}),
+                vec!["expected type \"Date\"", "a date in the form YYYY-MM-DD, e.g. 2026-03-01"],
+            ),
+        ] {
+            let response = common::query(&t.db, "default", query, variables).await;
+            assert_eq!(
+                common::error_codes(&response),
+                ["GRAPHQL_VALIDATION_FAILED"],
+                "{}: {query}: {response}",
+                t.kind
+            );
+            for name in names {
+                assert!(
+                    message(&response).contains(name),
+                    "{}: {query}: the message should say {name}: {response}",
+                    t.kind
+                );
+            }
+        }
+    }
+}

@@ -173,7 +173,22 @@ pub(super) fn parse_error(error: ParserError) -> ServerError {
 pub(super) fn validation(errors: &mut [ServerError]) {
     for error in errors {
         set_code(error, ErrorCode::GraphqlValidationFailed);
+        hint_scalar(error);
     }
+}
+
+/// The validator says only `expected type "DateTime"` of a literal that does not parse; the
+/// reader also needs to know what would.
+fn hint_scalar(error: &mut ServerError) {
+    use crate::graphql::scalars::{DATE_HINT, DATE_TIME_HINT};
+    let hint = if error.message.ends_with("expected type \"DateTime\"") {
+        DATE_TIME_HINT
+    } else if error.message.ends_with("expected type \"Date\"") {
+        DATE_HINT
+    } else {
+        return;
+    };
+    error.message = format!("{}: {hint}", error.message);
 }
 
 /// The last step of every response: at most [`MAX_ERRORS`] errors, each with a code; an
