@@ -45,6 +45,7 @@ const foreign = []; // requests to hosts other than the server
 const failedAssets = []; // same-origin GETs answered with >= 400 or not at all
 const pageErrors = [];
 const consoleErrors = [];
+const sentFrames = []; // what the page sent on its WebSockets
 let step = 'launching chromium';
 let browser;
 let page;
@@ -82,6 +83,7 @@ try {
   });
   page.on('websocket', (ws) => {
     if (new URL(ws.url()).host !== baseHost) foreign.push(`WEBSOCKET ${ws.url()}`);
+    ws.on('framesent', (frame) => sentFrames.push(String(frame.payload)));
   });
   page.on('response', (response) => {
     const request = response.request();
@@ -157,19 +159,20 @@ try {
       const cm = document.querySelector('.graphiql-query-editor .CodeMirror');
       cm.CodeMirror.setValue('subscription { dialogueIngested { id } }');
     });
-    const socketOpened = page.waitForEvent('websocket');
+    // GraphiQL picks the transport from the document it parsed, which trails the editor a
+    // little; clicking at once would send the previous (query) document's way.
+    await page.waitForTimeout(1500);
     await page.click('.graphiql-execute-button');
-    const socket = await socketOpened;
-    // The socket is open once connection_ack arrived; then GraphiQL sends its subscribe.
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no subscribe message on the socket')), timeout);
-      socket.on('framesent', (frame) => {
-        if (String(frame.payload).includes('"subscribe"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    // GraphiQL opens a socket, sends connection_init with its headers, and once acknowledged
+    // sends the subscribe.
+    const until = Date.now() + timeout;
+    while (!sentFrames.some((f) => f.includes('"subscribe"'))) {
+      if (Date.now() > until) throw new Error(`no subscribe message on a socket; sent: ${JSON.stringify(sentFrames)}`);
+      await page.waitForTimeout(100);
+    }
+    if (key && !sentFrames.some((f) => f.includes('connection_init') && f.includes(key))) {
+      throw new Error(`connection_init did not carry the key from the Headers tab: ${JSON.stringify(sentFrames)}`);
+    }
     await page.waitForTimeout(300);
 
     step = 'writing a dialogue with ingestDialogues';
@@ -183,7 +186,7 @@ try {
       },
       body: JSON.stringify({
         query: 'mutation ($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { inserted } }',
-        variables: { d: [{ id, orderNumber: 1, startTimestamp: now, endTimestamp: now, direction: 'INBOUND', outcome: 'ACCEPTED' }] },
+        variables: { d: [{ id, orderNumber: 1_500_000_000 + Math.floor(Math.random() * 500_000_000), startTimestamp: now, endTimestamp: now, direction: 'INBOUND', outcome: 'ACCEPTED' }] },
       }),
     }).then((r) => r.json());
     if (written?.data?.ingestDialogues?.inserted !== 1) {
