@@ -76,7 +76,44 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     }
+    if !is_sqlite(&options.url) {
+        probe_postgres(options).await?;
+    }
     Database::connect(opts).await
+}
+
+/// One plain connection before the pool is built. A pool that cannot connect only says that
+/// it timed out, after the whole acquire timeout; this says at once why, and where it tried
+/// (never the password).
+async fn probe_postgres(options: &DbOptions) -> Result<(), DbErr> {
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let target: PgConnectOptions = options
+        .url
+        .parse()
+        .map_err(|e| DbErr::Custom(format!("the database URL is not valid: {e}")))?;
+    let place = format!(
+        "PostgreSQL at {}:{} (database `{}`, user `{}`)",
+        target.get_host(),
+        target.get_port(),
+        target.get_database().unwrap_or(target.get_username()),
+        target.get_username()
+    );
+    let reason = match tokio::time::timeout(options.acquire_timeout, target.connect()).await {
+        Ok(Ok(connection)) => {
+            connection.close().await.ok();
+            return Ok(());
+        }
+        Ok(Err(sea_orm::sqlx::Error::Database(e))) => e.message().to_string(),
+        Ok(Err(sea_orm::sqlx::Error::Io(e))) => e.to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "no answer within {} s",
+            options.acquire_timeout.as_secs_f64()
+        ),
+    };
+    // Custom: a `Conn` error would carry its text twice (as itself and as its source).
+    Err(DbErr::Custom(format!("{place}: {reason}")))
 }
 
 /// Connects and applies every pending migration.

@@ -603,6 +603,9 @@ async fn write(
         .await
         .map_err(|e| DbErr::Custom(format!("demo generator failed: {e}")))?;
     txn.commit().await?;
+    if written >= crate::ingest::write::ANALYZE_AFTER_ROWS {
+        crate::ingest::write::refresh_statistics(db).await;
+    }
     Ok(written)
 }
 

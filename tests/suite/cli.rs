@@ -134,3 +134,44 @@ async fn cors_origin_variables_reach_the_server() {
         child.kill().await.ok();
     }
 }
+
+/// A database that cannot be reached is said once, at once, with where it was tried and why
+/// (not a pool timeout after ten seconds, not the same text twice).
+#[tokio::test]
+async fn an_unreachable_database_is_told_at_once_with_where_and_why() {
+    let port = crate::live::free_port();
+    let url = format!("postgres://nobody@127.0.0.1:{port}/x");
+    let started = std::time::Instant::now();
+    let out = insights(&["--database-url", &url, "migrate"]);
+    let took = started.elapsed();
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "took {took:?}: {err}"
+    );
+    let said = format!("PostgreSQL at 127.0.0.1:{port} (database `x`, user `nobody`): ");
+    assert!(err.contains(&said), "{err}");
+    assert!(err.to_lowercase().contains("connection refused"), "{err}");
+    assert_eq!(
+        err.matches("connection refused").count() + err.matches("Connection refused").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("pool timed out"), "{err}");
+
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let missing = format!("insights_missing_{}", std::process::id());
+        let out = insights(&["--database-url", &format!("{base}/{missing}"), "migrate"]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert_eq!(
+            err.matches(&format!("database \"{missing}\" does not exist"))
+                .count(),
+            1,
+            "{err}"
+        );
+        assert!(!err.contains("at line"), "{err}");
+    }
+}

@@ -159,3 +159,92 @@ async fn more_records_than_a_call_may_carry_are_refused_before_any_work() {
     }
     assert_eq!(stored(&t.db, tenant.id).await, 0);
 }
+
+/// Whether the planner's statistics of `dialogues` were refreshed by an explicit ANALYZE (on
+/// PostgreSQL `last_analyze`, which autovacuum leaves alone; on SQLite a row in sqlite_stat1).
+async fn analyzed(db: &DatabaseConnection) -> bool {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT COUNT(*) AS n FROM pg_stat_user_tables WHERE relname = 'dialogues' AND last_analyze IS NOT NULL"
+        }
+        _ => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1' AND EXISTS (SELECT 1 FROM sqlite_master)"
+        }
+    };
+    // PostgreSQL's statistics views trail the commands a little.
+    for _ in 0..50 {
+        let row = db
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+            .unwrap();
+        if row.try_get::<i64>("", "n").unwrap() > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A bulk write (an import, a demo fill) refreshes the planner's statistics itself, so pages
+/// keep their index plans on a server whose autovacuum is slow or off; a small call does not.
+#[tokio::test]
+async fn a_bulk_write_refreshes_the_planners_statistics() {
+    let threshold = insights_core::ingest::write::ANALYZE_AFTER_ROWS;
+    for t in common::databases().await {
+        // A call of a few records: no ANALYZE.
+        let tenant = tenant::ensure(&t.db, "acme").await.unwrap();
+        let writer = Writer::new(t.db.clone(), tenant.id, Announcer::default());
+        writer
+            .ingest_dialogues(vec![dialogue_record("small-1", 1, "Accepted")])
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.kind));
+        assert!(
+            !analyzed(&t.db).await,
+            "{}: analyzed after one record",
+            t.kind
+        );
+
+        // The demo fill of `serve --demo`.
+        insights_core::demo::write_to_db(
+            &t.db,
+            "demo",
+            insights_core::demo::DemoOptions::new(threshold),
+        )
+        .await
+        .unwrap();
+        assert!(
+            analyzed(&t.db).await,
+            "{}: not analyzed after the demo fill",
+            t.kind
+        );
+    }
+
+    // `insights import` of a file over the threshold, into a fresh database.
+    let dir = tempfile::tempdir().unwrap();
+    let generated = std::process::Command::new(env!("CARGO_BIN_EXE_insights"))
+        .args(["demo", "--dialogues", &threshold.to_string(), "--out-dir"])
+        .arg(dir.path())
+        .env_remove("INSIGHTS_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+    for t in common::databases().await {
+        for kind in ["endpoints", "dialogues"] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_insights"))
+                .args(["--database-url", &t.url, "import", kind])
+                .arg(dir.path().join(format!("{kind}.ndjson")))
+                .env_remove("INSIGHTS_DATABASE_URL")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}: {out:?}", t.kind);
+        }
+        assert!(
+            analyzed(&t.db).await,
+            "{}: not analyzed after the import",
+            t.kind
+        );
+    }
+}

@@ -27,6 +27,7 @@ pub enum Batches {
 /// (PostgreSQL's `NOTIFY`, delivered at commit to every process); [`Self::commit`] then hands
 /// the ids to this process's subscribers where the database cannot (SQLite).
 pub struct WriteTransaction {
+    db: DatabaseConnection,
     txn: DatabaseTransaction,
     backend: DbBackend,
     dialogues: Option<(i32, DialogueBatches)>,
@@ -42,6 +43,7 @@ impl WriteTransaction {
         let txn = batch::begin_write(db).await?;
         let backend = txn.get_database_backend();
         Ok(Self {
+            db: db.clone(),
             txn,
             backend,
             dialogues: None,
@@ -119,12 +121,48 @@ impl WriteTransaction {
         if let (Some(announcer), Some(committed)) = (announcer, self.committed) {
             announcer.committed(self.backend, committed);
         }
+        if self.total.inserted + self.total.updated >= ANALYZE_AFTER_ROWS {
+            refresh_statistics(&self.db).await;
+        }
         Ok(self.total)
     }
 
     /// Rolls back explicitly, releasing SQLite's write lock at once.
     pub async fn rollback(self) {
         self.txn.rollback().await.ok();
+    }
+}
+
+/// Rows one commit must write for the planner's statistics to be refreshed right after it.
+pub const ANALYZE_AFTER_ROWS: u64 = 10_000;
+
+/// After a bulk write the planner's row counts are stale until autovacuum gets to them (later,
+/// or never where it is off), and a plan made for an almost empty table can turn a 10 ms page
+/// into a full scan. So the writer refreshes them itself: `ANALYZE` of the tables a write
+/// touches on PostgreSQL, a sampled `ANALYZE` on SQLite. A failure is logged, not raised: the
+/// data is committed either way.
+pub async fn refresh_statistics(db: &DatabaseConnection) {
+    let mut tables = vec!["dialogues", "endpoints"];
+    tables.extend(crate::rollups::GRAINS.iter().map(|g| g.table));
+    let statements = match db.get_database_backend() {
+        DbBackend::Postgres => vec![format!("ANALYZE {}", tables.join(", "))],
+        // A sample of each index is enough for SQLite's planner and keeps this fast.
+        _ => vec![
+            "PRAGMA analysis_limit = 1000".to_string(),
+            "ANALYZE".to_string(),
+        ],
+    };
+    let started = std::time::Instant::now();
+    let mut done = Ok(());
+    for statement in statements {
+        done = done.and(db.execute_unprepared(&statement).await.map(|_| ()));
+    }
+    match done {
+        Ok(_) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "refreshed the planner's statistics after a bulk write"
+        ),
+        Err(error) => tracing::warn!(%error, "could not refresh the planner's statistics"),
     }
 }
 

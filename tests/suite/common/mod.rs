@@ -74,6 +74,22 @@ pub async fn sqlite() -> TestDb {
     }
 }
 
+/// The migrated database each PostgreSQL test database is copied from (one per process).
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+async fn create_database(admin: &DatabaseConnection, name: &str, template: Option<&str>) {
+    let template = template
+        .map(|t| format!(" TEMPLATE {t}"))
+        .unwrap_or_default();
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE {name}{template}"),
+        ))
+        .await
+        .expect("create test database");
+}
+
 /// A fresh, migrated PostgreSQL database (created on the server `TEST_POSTGRES_URL` names).
 pub async fn postgres() -> Option<TestDb> {
     let admin_url = std::env::var("TEST_POSTGRES_URL")
@@ -96,18 +112,27 @@ pub async fn postgres() -> Option<TestDb> {
     if !CLEANED.swap(true, Ordering::SeqCst) {
         drop_abandoned_databases(&admin).await;
     }
-    admin
-        .execute_raw(Statement::from_string(
-            admin.get_database_backend(),
-            format!("CREATE DATABASE {name}"),
-        ))
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
     let base = admin_url
         .rsplit_once('/')
         .map(|(base, _)| base)
-        .unwrap_or(&admin_url);
+        .unwrap_or(&admin_url)
+        .to_string();
+    // Migrating costs several times what copying does: migrate one database per process,
+    // then copy it for each test.
+    let template = TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("insights_test_{}_template", std::process::id());
+            create_database(&admin, &name, None).await;
+            let migrated = db::connect_and_migrate(&DbOptions::new(format!("{base}/{name}")))
+                .await
+                .expect("postgres template database");
+            // A template must have no open connection while it is copied.
+            migrated.close().await.ok();
+            name
+        })
+        .await;
+    create_database(&admin, &name, Some(template)).await;
+    admin.close().await.ok();
     let url = format!("{base}/{name}");
     let mut opts = DbOptions::new(url.clone());
     opts.max_connections = 8;
