@@ -555,6 +555,16 @@ async fn orders_paging_filters_select_expand_count_and_keys() {
             )),
         );
         assert_eq!(body, Value::Object(with_context), "{kind}");
+        let (status, body) = get(&small, &format!("{key}&$select=queueId,intervalStart")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({
+                "@odata.context": format!("{}/odata/$metadata#QueueIntervals(intervalStart,queueId)/$entity", small.base),
+                "intervalStart": row["intervalStart"], "queueId": row["queueId"],
+            }),
+            "{kind}"
+        );
         for missing in [
             key.replace("02:00:00+01:00", "02:30:00+01:00"),
             key.replace(row["queueId"].as_str().unwrap(), "no-such-queue"),

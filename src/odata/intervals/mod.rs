@@ -76,10 +76,7 @@ impl Question {
         if let Some(f) = &filter {
             properties(f, &mut read);
         }
-        let mut measures = model::measures(read);
-        if measures.is_empty() {
-            measures.push(Measure::Dialogues);
-        }
+        let measures = model::measures(read);
         Ok(Question {
             cut,
             window,

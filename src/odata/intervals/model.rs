@@ -106,7 +106,8 @@ pub(crate) const FIELDS: [Option<usize>; COUNT] = {
 pub(crate) const START: usize = 0;
 pub(crate) const QUEUE: usize = 2;
 
-/// The measures the core must compute for the properties `indexes`.
+/// The measures the core must compute for the properties `indexes` (at least one: the keys
+/// alone still need a group to exist, which `dialogues` counts).
 pub(crate) fn measures(indexes: impl IntoIterator<Item = usize>) -> Vec<Measure> {
     let mut out = Vec::new();
     for i in indexes {
@@ -120,6 +121,9 @@ pub(crate) fn measures(indexes: impl IntoIterator<Item = usize>) -> Vec<Measure>
                 out.push(m);
             }
         }
+    }
+    if out.is_empty() {
+        out.push(Measure::Dialogues);
     }
     out
 }
