@@ -96,6 +96,38 @@ pub(crate) fn first_of_next_month(date: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, 1).expect("first of month")
 }
 
+/// The bounds `[start, end)` of the bucket of `granularity` that holds `instant` in `zone`: the
+/// bucket the SQL key ([`Bucketing::key_sql`]) puts a dialogue starting at `instant` into, with
+/// the bounds [`Bucketing::period`] gives it. `None` for TOTAL, which has no buckets of its own.
+pub fn bucket_at(zone: Tz, granularity: Granularity, instant: i64) -> Option<(i64, i64)> {
+    let unit = match granularity {
+        Granularity::FifteenMinutes => 15 * MINUTE,
+        Granularity::ThirtyMinutes => 30 * MINUTE,
+        Granularity::Hour => 60 * MINUTE,
+        Granularity::Total => return None,
+        Granularity::Day | Granularity::Week | Granularity::Month => {
+            let date = local_date(zone, instant);
+            let first = match granularity {
+                Granularity::Day => date,
+                Granularity::Week => {
+                    date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
+                }
+                _ => date.with_day(1).expect("day 1"),
+            };
+            let next = match granularity {
+                Granularity::Day => first + Duration::days(1),
+                Granularity::Week => first + Duration::days(7),
+                _ => first_of_next_month(first),
+            };
+            return Some((local_midnight(zone, first), local_midnight(zone, next)));
+        }
+    };
+    // Local wall time is `instant + offset`; the bucket starts at its multiple of the unit.
+    let offset = offset_ms(zone, instant);
+    let start = (instant + offset).div_euclid(unit) * unit - offset;
+    Some((start, start + unit))
+}
+
 impl Bucketing {
     pub fn new(zone: Tz, granularity: Granularity, from: i64, to: i64) -> Self {
         let mut bucketing = Self {
@@ -357,6 +389,67 @@ mod tests {
         assert_eq!(
             b.period(day),
             Some((ms("2026-03-28T23:00:00Z"), ms("2026-03-29T22:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn bucket_at_agrees_with_the_keys_periods_across_offset_changes() {
+        let zones = [
+            chrono_tz::UTC,
+            chrono_tz::Europe::Amsterdam,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::America::St_Johns,
+            chrono_tz::Australia::Lord_Howe,
+        ];
+        let grains = [
+            Granularity::FifteenMinutes,
+            Granularity::ThirtyMinutes,
+            Granularity::Hour,
+            Granularity::Day,
+            Granularity::Week,
+        ];
+        // Around both of Amsterdam's changes of 2026 (and other zones' nearby dates), every
+        // 7 minutes: the bucket holds the instant, and it is the period of the instant's key
+        // as the SQL computes it (the key formulas, evaluated here in integers).
+        for zone in zones {
+            for granularity in grains {
+                for (from, to) in [
+                    (ms("2026-03-27T00:00:00Z"), ms("2026-04-07T00:00:00Z")),
+                    (ms("2026-10-23T00:00:00Z"), ms("2026-11-03T00:00:00Z")),
+                ] {
+                    let b = Bucketing::new(zone, granularity, from, to);
+                    let mut t = from;
+                    while t < to {
+                        let (start, end) = bucket_at(zone, granularity, t).unwrap();
+                        assert!(start <= t && t < end, "{zone} {granularity:?} {t}");
+                        let offset = offset_ms(zone, t);
+                        let day = (t + offset).div_euclid(DAY);
+                        let key = match granularity {
+                            Granularity::Day => day,
+                            Granularity::Week => (day + WEEK_SHIFT_DAYS).div_euclid(7),
+                            _ => {
+                                let unit = b.unit_ms();
+                                (t + offset).div_euclid(unit) * unit - offset
+                            }
+                        };
+                        assert_eq!(
+                            b.period(key),
+                            Some((start, end)),
+                            "{zone} {granularity:?} {t}"
+                        );
+                        t += 7 * MINUTE;
+                    }
+                }
+            }
+        }
+        assert_eq!(bucket_at(chrono_tz::UTC, Granularity::Total, 0), None);
+        assert_eq!(
+            bucket_at(
+                chrono_tz::Asia::Kolkata,
+                Granularity::Hour,
+                ms("2026-03-02T10:10:00Z")
+            ),
+            Some((ms("2026-03-02T09:30:00Z"), ms("2026-03-02T10:30:00Z")))
         );
     }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// Most entities in one OData response.
     pub(crate) odata_page_size: usize,
+    /// Most rows one stats call may produce (`--max-stats-rows`), for OData's `QueueIntervals`.
+    pub(crate) max_stats_rows: usize,
     /// Automatic persisted queries: texts by their SHA-256.
     pub(crate) persisted: crate::graphql::apq::PersistedQueries,
     /// `max-age` of successful GET answers.

@@ -138,6 +138,7 @@ pub async fn app_with_drain(
         touched: Arc::new(Mutex::new(HashMap::new())),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
+        max_stats_rows: config.max_stats_rows,
         persisted: crate::graphql::apq::PersistedQueries::default(),
         get_max_age_secs: config.get_max_age_secs,
         auth_failures: AuthFailures::new(config.auth_failures_per_minute),

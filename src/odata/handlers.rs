@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
+use super::intervals;
 use super::metadata::metadata;
 use super::parser::{self, Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
 use crate::app::{request_id, AppState, Caller, Refusal};
@@ -76,6 +77,7 @@ async fn serve(
         scope: &scope,
         base: &base,
         page_size: state.odata_page_size,
+        max_stats_rows: state.max_stats_rows,
     };
     let answer = request.answer(uri.path(), query.as_deref().unwrap_or(""));
     match tokio::time::timeout(state.request_timeout, answer).await {
@@ -115,18 +117,22 @@ fn service_root(headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/odata")
 }
 
-/// The system query options of a request, as given (text), each at most once.
+/// The system query options of a request, as given (text), each at most once, and its custom
+/// query options (those without a `$`).
 #[derive(Default, Debug)]
-struct Options {
-    filter: Option<String>,
-    orderby: Option<String>,
+pub(super) struct Options {
+    pub(super) filter: Option<String>,
+    pub(super) orderby: Option<String>,
     top: Option<String>,
     skip: Option<String>,
     count: Option<String>,
     select: Option<String>,
-    expand: Option<String>,
-    skiptoken: Option<String>,
+    pub(super) expand: Option<String>,
+    pub(super) skiptoken: Option<String>,
     format: Option<String>,
+    /// Custom options: ignored by the sets that take none (`QueueIntervals` reads `interval`
+    /// and `timeZone`).
+    pub(super) custom: Vec<(String, String)>,
 }
 
 impl Options {
@@ -134,7 +140,11 @@ impl Options {
         let mut options = Options::default();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             if !key.starts_with('$') {
-                continue; // custom query options are allowed and ignored
+                // Custom query options: kept for the sets that read them, else ignored.
+                if options.custom.len() < 16 && key.len() <= 64 {
+                    options.custom.push((key.into_owned(), value.into_owned()));
+                }
+                continue;
             }
             let slot = match key.to_ascii_lowercase().as_str() {
                 "$filter" => &mut options.filter,
@@ -179,7 +189,7 @@ impl Options {
         Ok(options)
     }
 
-    fn count(&self) -> Result<bool, Failure> {
+    pub(super) fn count(&self) -> Result<bool, Failure> {
         match self
             .count
             .as_deref()
@@ -194,7 +204,7 @@ impl Options {
         }
     }
 
-    fn top(&self) -> Result<Option<u64>, Failure> {
+    pub(super) fn top(&self) -> Result<Option<u64>, Failure> {
         Ok(self
             .top
             .as_deref()
@@ -202,7 +212,7 @@ impl Options {
             .transpose()?)
     }
 
-    fn skip(&self) -> Result<u64, Failure> {
+    pub(super) fn skip(&self) -> Result<u64, Failure> {
         Ok(self
             .skip
             .as_deref()
@@ -211,7 +221,7 @@ impl Options {
             .unwrap_or(0))
     }
 
-    fn select(&self, props: &[Prop]) -> Result<Option<Vec<usize>>, Failure> {
+    pub(super) fn select(&self, props: &[Prop]) -> Result<Option<Vec<usize>>, Failure> {
         Ok(self
             .select
             .as_deref()
@@ -220,9 +230,19 @@ impl Options {
     }
 
     /// The link to the next page: the same options, the rest of `$top`, no `$skip` (the skip
-    /// token already stands past it) and the token.
-    fn next_link(&self, base: &str, set: &str, top_left: Option<u64>, token: &str) -> String {
+    /// token already stands past it), the set's custom options (`custom`) and the token.
+    pub(super) fn next_link(
+        &self,
+        base: &str,
+        set: &str,
+        top_left: Option<u64>,
+        token: &str,
+        custom: &[(&str, String)],
+    ) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in custom {
+            query.append_pair(key, value);
+        }
         for (key, value) in [
             ("$filter", &self.filter),
             ("$orderby", &self.orderby),
@@ -304,10 +324,13 @@ impl Set {
     }
 }
 
-struct Request<'a> {
-    scope: &'a TenantScope,
-    base: &'a str,
-    page_size: usize,
+pub(super) struct Request<'a> {
+    pub(super) scope: &'a TenantScope,
+    pub(super) base: &'a str,
+    pub(super) page_size: usize,
+    /// Most rows one stats call may produce (`--max-stats-rows`): `QueueIntervals` walks its
+    /// window in chunks of at most this many.
+    pub(super) max_stats_rows: usize,
 }
 
 impl Request<'_> {
@@ -337,6 +360,9 @@ impl Request<'_> {
             }
             None => (head, None),
         };
+        if name.eq_ignore_ascii_case(intervals::SET) {
+            return self.intervals(key, rest, &options).await;
+        }
         let set = if name.eq_ignore_ascii_case("Dialogues") {
             Set::Dialogues
         } else if name.eq_ignore_ascii_case("Endpoints") {
@@ -344,7 +370,7 @@ impl Request<'_> {
         } else {
             let shown: String = name.chars().take(60).collect();
             return Err(Failure::not_found(format!(
-                "there is no entity set `{shown}` (Dialogues, Endpoints)"
+                "there is no entity set `{shown}` (Dialogues, Endpoints, QueueIntervals)"
             )));
         };
         match (key, rest) {
@@ -371,6 +397,7 @@ impl Request<'_> {
             "value": [
                 { "name": "Dialogues", "kind": "EntitySet", "url": "Dialogues" },
                 { "name": "Endpoints", "kind": "EntitySet", "url": "Endpoints" },
+                { "name": intervals::SET, "kind": "EntitySet", "url": intervals::SET },
             ]
         });
         json_response(body.to_string())
@@ -570,7 +597,7 @@ impl Request<'_> {
         let top_left = top.map(|t| t.saturating_sub(returned));
         let next = match (more, token) {
             (true, Some(token)) if top_left != Some(0) => {
-                Some(options.next_link(self.base, set.name(), top_left, &token))
+                Some(options.next_link(self.base, set.name(), top_left, &token, &[]))
             }
             _ => None,
         };

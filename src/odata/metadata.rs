@@ -1,10 +1,11 @@
 //! `$metadata`: the CSDL XML of the entity model.
 use std::fmt::Write as _;
 
+use super::intervals;
 use super::parser::{Prop, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
 
-/// `$metadata`: the CSDL (OData 4.0) of the two entity types, their sets and the navigation
-/// properties from Dialogue to Endpoint.
+/// `$metadata`: the CSDL (OData 4.0) of the three entity types, their sets and the navigation
+/// properties from Dialogue and QueueInterval to Endpoint.
 pub fn metadata() -> String {
     let property = |p: &Prop| {
         format!(
@@ -44,6 +45,16 @@ pub fn metadata() -> String {
     }
     xml.push_str(
         r#"      </EntityType>
+      <EntityType Name="QueueInterval">
+        <Key><PropertyRef Name="intervalStart"/><PropertyRef Name="queueId"/></Key>
+"#,
+    );
+    for p in &intervals::PROPS {
+        xml.push_str(&property(p));
+    }
+    xml.push_str(
+        r#"        <NavigationProperty Name="queue" Type="Insights.Endpoint" Nullable="false"/>
+      </EntityType>
       <EntityContainer Name="Container">
         <EntitySet Name="Dialogues" EntityType="Insights.Dialogue">
 "#,
@@ -57,6 +68,9 @@ pub fn metadata() -> String {
     xml.push_str(
         r#"        </EntitySet>
         <EntitySet Name="Endpoints" EntityType="Insights.Endpoint"/>
+        <EntitySet Name="QueueIntervals" EntityType="Insights.QueueInterval">
+          <NavigationPropertyBinding Path="queue" Target="Endpoints"/>
+        </EntitySet>
       </EntityContainer>
     </Schema>
   </edmx:DataServices>

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A real OData client library, python-odata (pinned in requirements.txt), against a running server
 (`insights serve --no-auth`, small OData pages): it reads $metadata, builds its entity classes from
-it, queries Dialogues and Endpoints with filters, orders and $top, follows @odata.nextLink, reads
-single entities by key; each answer is compared with what /graphql answers to the same question.
+it, queries Dialogues, Endpoints and QueueIntervals with filters, orders and $top, follows
+@odata.nextLink, reads single entities by key; each answer is compared with what /graphql answers
+to the same question.
 
     check.py BASE_URL PAGE_SIZE     (run by run.sh; exits 1 with the first difference)
 """
@@ -59,7 +60,7 @@ session.hooks["response"].append(lambda r, *a, **k: SEEN.append(r.url))
 
 # 1. $metadata: the library builds its classes from it.
 service = ODataService(f"{BASE}/odata/", reflect_entities=True, session=session, quiet_progress=True)
-check("$metadata: entity sets", sorted(service.entities), ["Dialogues", "Endpoints"])
+check("$metadata: entity sets", sorted(service.entities), ["Dialogues", "Endpoints", "QueueIntervals"])
 Dialogue, Endpoint = service.entities["Dialogues"], service.entities["Endpoints"]
 for prop in ("id", "startDate", "startTimestamp", "queueEnterTimestamp", "acceptTimestamp", "endTimestamp",
              "ivrDurationInSec", "queueDurationInSec", "initialTalkDurationInSec", "sessionDurationInSec",
@@ -133,5 +134,26 @@ check(f"Endpoints: startswith(name, '{prefix}')", got,
 # 7. The counts.
 count = requests.get(f"{BASE}/odata/Dialogues/$count", timeout=60).text
 check("/Dialogues/$count", int(count), graphql("{ dialogues { totalCount } }")["dialogues"]["totalCount"])
+
+# 8. Queue intervals (15 minutes, UTC: the defaults) of a week, walked by next links, against
+# dialogueStats(granularity: FIFTEEN_MINUTES, groupBy: [QUEUE]) over the same window.
+QueueInterval = service.entities["QueueIntervals"]
+start = datetime.datetime(2026, 10, 15, tzinfo=datetime.timezone.utc)
+end = datetime.datetime(2026, 10, 22, tzinfo=datetime.timezone.utc)
+SEEN.clear()
+got = [(i.intervalStart, i.queueId, i.offered, i.accepted, i.serviceLevel, i.averageSpeedOfAnswer)
+       for i in service.query(QueueInterval)
+       .filter(QueueInterval.intervalStart >= start)
+       .filter(QueueInterval.intervalStart < end)]
+rows = graphql("""query { dialogueStats(from: "2026-10-15T00:00:00Z", to: "2026-10-22T00:00:00Z",
+                  granularity: FIFTEEN_MINUTES, groupBy: [QUEUE]) {
+                  periodStart queueId offered accepted serviceLevel { value } averageSpeedOfAnswer } }""")["dialogueStats"]
+expected = [(datetime.datetime.fromisoformat(r["periodStart"].replace("Z", "+00:00")), r["queueId"], r["offered"],
+             r["accepted"], r["serviceLevel"]["value"], r["averageSpeedOfAnswer"]) for r in rows if r["queueId"]]
+if len(expected) <= 2 * PAGE_SIZE:
+    sys.exit(f"FAIL only {len(expected)} queue intervals in the week: too few to page")
+check("QueueIntervals: intervalStart ge ... and lt ..., by next links", got, expected)
+if not any("QueueIntervals" in u and "skiptoken" in u for u in SEEN):
+    sys.exit("FAIL the library did not follow the QueueIntervals next links")
 
 print(f"{len(CHECKS)} passed, 0 failed")

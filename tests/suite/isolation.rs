@@ -1015,6 +1015,41 @@ async fn odata_sees_only_its_tenant() {
                 o.check(tenant, &format!("/odata/Endpoints('{id}')")).await;
             }
 
+            // Queue intervals: cuts, orders, queue conditions, $expand, counts, next links.
+            let march =
+                "intervalStart ge 2026-03-01T00:00:00Z and intervalStart lt 2026-04-01T00:00:00Z";
+            let some_queues = format!("{march} and queueId in ('q-1','q-a','q-b')");
+            for options in [
+                vec![("$filter", march), ("$count", "true"), ("$expand", "queue")],
+                vec![
+                    ("$filter", march),
+                    ("interval", "1440"),
+                    ("timeZone", "Europe/Amsterdam"),
+                ],
+                vec![
+                    ("$filter", march),
+                    ("interval", "60"),
+                    ("$orderby", "queueId desc"),
+                ],
+                vec![
+                    ("$filter", some_queues.as_str()),
+                    ("$select", "intervalStart,queueId,offered"),
+                ],
+            ] {
+                let pages = o
+                    .check(tenant, &odata_url("/odata/QueueIntervals", &options))
+                    .await;
+                assert!(
+                    pages[0].0 == StatusCode::OK && pages[0].1.contains("\"queueId\":\"q-"),
+                    "{kind}: tenant {tenant}: {pages:?}"
+                );
+            }
+            o.check(
+                tenant,
+                &odata_url("/odata/QueueIntervals/$count", &[("$filter", march)]),
+            )
+            .await;
+
             // Pinned by hand, so the oracle cannot be vacuous.
             let pages = o
                 .ids(tenant, "/odata/Dialogues?$select=id&$count=true")

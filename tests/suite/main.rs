@@ -17,6 +17,7 @@ mod ingest_faults;
 mod isolation;
 mod odata;
 mod odata_fuzz;
+mod odata_intervals;
 mod pagination;
 mod periods;
 mod read_api;

@@ -576,6 +576,7 @@ async fn entities_select_expand_and_the_service_documents() {
                 "value": [
                     { "name": "Dialogues", "kind": "EntitySet", "url": "Dialogues" },
                     { "name": "Endpoints", "kind": "EntitySet", "url": "Endpoints" },
+                    { "name": "QueueIntervals", "kind": "EntitySet", "url": "QueueIntervals" },
                 ],
             })
         );

@@ -96,6 +96,74 @@ catalogue! {
     TotalTalkTime = "totalTalkTime", Formula::Total(Set::Accepted, Duration::Talk);
 }
 
+impl Kpi {
+    /// Whether the KPI counts dialogues (an integer), rather than measuring seconds.
+    pub const fn is_count(&self) -> bool {
+        matches!(self.formula, Formula::Count(_) | Formula::CountWithin(..))
+    }
+
+    /// Whether it can be absent: a mean or a maximum over a group where no dialogue of its set
+    /// has the duration. Counts and totals always have a value (0 over nothing).
+    pub const fn nullable(&self) -> bool {
+        matches!(self.formula, Formula::Mean(..) | Formula::Max(..))
+    }
+}
+
+/// A ratio of `dialogueStats` without arguments, read from counted measures of the catalogue:
+/// the numerator and the denominator are each a sum of counts, added (`1`) or taken away
+/// (`-1`). Its value is null when the denominator is 0.
+#[derive(Copy, Clone, Debug)]
+pub struct RatioKpi {
+    /// The name clients ask for it by (the `DialogueStats` field).
+    pub name: &'static str,
+    pub numerator: &'static [(i64, Measure)],
+    pub denominator: &'static [(i64, Measure)],
+}
+
+/// The ratios without arguments, in the order of `DialogueStats` (docs/api.md).
+pub const RATIOS: &[RatioKpi] = &[
+    // acceptedInSla / (offered − quickDrops)
+    RatioKpi {
+        name: "serviceLevel",
+        numerator: &[(1, Measure::AcceptedInSla)],
+        denominator: &[(1, Measure::Offered), (-1, Measure::QuickDrops)],
+    },
+    // (abandoned − quickDrops) / (offered − quickDrops)
+    RatioKpi {
+        name: "abandonRate",
+        numerator: &[(1, Measure::Abandoned), (-1, Measure::QuickDrops)],
+        denominator: &[(1, Measure::Offered), (-1, Measure::QuickDrops)],
+    },
+    // accepted / offered
+    RatioKpi {
+        name: "answerRate",
+        numerator: &[(1, Measure::Accepted)],
+        denominator: &[(1, Measure::Offered)],
+    },
+];
+
+impl RatioKpi {
+    /// The counted measures it reads.
+    pub fn measures(&self) -> impl Iterator<Item = Measure> + '_ {
+        self.numerator
+            .iter()
+            .chain(self.denominator)
+            .map(|(_, measure)| *measure)
+    }
+
+    /// Numerator and denominator, from the counts `count` gives.
+    pub fn parts(&self, count: impl Fn(Measure) -> i64) -> (i64, i64) {
+        let sum = |terms: &[(i64, Measure)]| terms.iter().map(|(sign, m)| sign * count(*m)).sum();
+        (sum(self.numerator), sum(self.denominator))
+    }
+
+    /// numerator / denominator; none when the denominator is 0.
+    pub fn value(&self, count: impl Fn(Measure) -> i64) -> Option<f64> {
+        let (numerator, denominator) = self.parts(count);
+        (denominator != 0).then(|| numerator as f64 / denominator as f64)
+    }
+}
+
 impl Measure {
     /// The catalogued measure clients ask for by `name`, if any.
     pub fn named(name: &str) -> Option<Measure> {
@@ -361,6 +429,32 @@ mod tests {
             assert_eq!(Measure::named(kpi.name), Some(kpi.measure));
             assert_eq!(kpi.measure.formula(), kpi.formula);
         }
+    }
+
+    #[test]
+    fn ratios_read_catalogued_counts_and_have_names_of_their_own() {
+        for ratio in RATIOS {
+            assert!(CATALOGUE.iter().all(|k| k.name != ratio.name));
+            for measure in ratio.measures() {
+                let kpi = CATALOGUE.iter().find(|k| k.measure == measure);
+                assert!(
+                    kpi.is_some_and(Kpi::is_count),
+                    "{}: {measure:?}",
+                    ratio.name
+                );
+            }
+        }
+        let count = |m: Measure| match m {
+            Measure::Offered => 10,
+            Measure::QuickDrops => 2,
+            Measure::AcceptedInSla => 6,
+            Measure::Abandoned => 3,
+            Measure::Accepted => 7,
+            _ => 0,
+        };
+        let values: Vec<_> = RATIOS.iter().map(|r| r.value(count)).collect();
+        assert_eq!(values, [Some(0.75), Some(0.125), Some(0.7)]);
+        assert_eq!(RATIOS[0].value(|_| 0), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use dialogues::{
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
 pub use fields::{FieldDef, DIALOGUE_FIELDS};
 pub use filter::{DialogueField, EndpointField, Filter, Kind, Op, Operand};
-pub use kpi::{Kpi, Measure, Threshold, CATALOGUE};
+pub use kpi::{Kpi, Measure, RatioKpi, Threshold, CATALOGUE, RATIOS};
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};
 pub use scope::TenantScope;

@@ -23,7 +23,9 @@ pub use filter::parse_filter;
 use filter::*;
 use lexer::*;
 pub use model::{find_prop, Prop, PropType, DIALOGUE_PROPS, ENDPOINT_PROPS, NAVIGATION};
-pub use options::{parse_count_option, parse_expand, parse_key, parse_orderby, parse_select};
+pub use options::{
+    parse_count_option, parse_expand, parse_interval_key, parse_key, parse_orderby, parse_select,
+};
 
 /// Longest value of one query option, in bytes.
 pub const MAX_OPTION_LEN: usize = 16_384;

@@ -175,3 +175,41 @@ pub fn parse_key(text: &str) -> Result<String, ParseError> {
     }
     Ok(key)
 }
+
+/// The key of a `QueueInterval` in a path segment, without its parentheses:
+/// `intervalStart=2026-03-02T10:00:00Z,queueId='q-1'` (either order, names in any case).
+pub fn parse_interval_key(text: &str) -> Result<(i64, String), ParseError> {
+    let toks = lex("key", text)?;
+    let mut parser: Parser<'_, ()> = Parser {
+        option: "key",
+        toks,
+        at: 0,
+        props: &[],
+        fields: &[],
+        depth: 0,
+    };
+    let shape = "the key is (intervalStart=<date-time with offset>,queueId='<id>')";
+    let (mut start, mut queue) = (None, None);
+    loop {
+        let position = parser.position();
+        let name = match parser.next().0 {
+            Tok::Ident(name) => name,
+            _ => return Err(parser.invalid_at(position, shape)),
+        };
+        parser.expect(Tok::Eq, "`=`")?;
+        let value_position = parser.position();
+        match (name.to_ascii_lowercase().as_str(), parser.next().0) {
+            ("intervalstart", Tok::DateTime(ms)) if start.is_none() => start = Some(ms),
+            ("queueid", Tok::Str(id)) if queue.is_none() => queue = Some(id),
+            _ => return Err(parser.invalid_at(value_position, shape)),
+        }
+        match parser.next().0 {
+            Tok::Comma => continue,
+            Tok::End => break,
+            _ => return Err(parser.expected("`,` or `)`")),
+        }
+    }
+    start
+        .zip(queue)
+        .ok_or_else(|| ParseError::Invalid(format!("`key` at position 1: {shape}")))
+}
