@@ -88,6 +88,17 @@ pub struct Principal {
 
 const PREFIX: &str = "dik_";
 
+/// Whether `secret` has the shape of a key this server makes (`dik_` and 43 URL-safe base64
+/// characters), before anything is looked up.
+pub fn well_formed(secret: &str) -> bool {
+    secret.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -224,4 +235,29 @@ pub async fn touch<C: ConnectionTrait>(db: &C, id: &str) -> Result<(), DbErr> {
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_keys_are_well_formed_and_others_are_not() {
+        for _ in 0..20 {
+            let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes(32)));
+            assert!(well_formed(&secret), "{secret}");
+        }
+        let good = format!("{PREFIX}{}", "A".repeat(43));
+        assert!(well_formed(&good));
+        for bad in [
+            String::new(),
+            "dik_".to_string(),
+            format!("{PREFIX}{}", "A".repeat(42)),
+            format!("{PREFIX}{}", "A".repeat(44)),
+            format!("{PREFIX}{}=", "A".repeat(42)),
+            format!("key_{}", "A".repeat(43)),
+        ] {
+            assert!(!well_formed(&bad), "{bad}");
+        }
+    }
 }

@@ -78,6 +78,10 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let principal = identify(&state.db, &state.access, authorization).await?;
+        if let (Some(_), Some(value)) = (&principal.key_id, authorization) {
+            // Lets this key through a block of its address (`throttle`).
+            state.auth_failures.proved(bearer_secret(value));
+        }
         if let Some(id) = &principal.key_id {
             if let Err(not_until) = state.limiter.check_key(id) {
                 let mut refusal = Refusal::new(
@@ -92,6 +96,15 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(principal))
     }
+}
+
+/// The key of an `Authorization` value (`Bearer <key>`); empty when it names none.
+pub fn bearer_secret(value: &str) -> &str {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .unwrap_or("")
 }
 
 /// The principal an `Authorization` value (`Bearer <key>`) names, under `access`.
@@ -112,11 +125,7 @@ pub async fn identify(
             "send an API key: `Authorization: Bearer <key>` (create one with `insights keys create`; for local use without keys, run `insights serve --no-auth`)",
         ));
     };
-    let secret = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let secret = bearer_secret(value);
     match keys::verify(db, secret).await {
         Ok(Some((_, principal))) => Ok(principal),
         Ok(None) => Err(Refusal::unauthenticated(

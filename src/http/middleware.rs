@@ -9,7 +9,8 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::graphql_http::{error_response, wants_legacy_json};
-use crate::app::auth::set_retry_after;
+use crate::app::auth::{bearer_secret, set_retry_after};
+use crate::app::throttle::Admission;
 use crate::app::{request_id, AppState};
 use insights_core::error::ErrorCode;
 
@@ -66,25 +67,24 @@ pub(super) async fn front_door(
     async move {
         // Only the routes that take a key; health, readiness and metrics stay open.
         let path = request.uri().path();
-        let keyed = path.starts_with("/graphql") || path.starts_with("/odata");
-        if let Some(wait) = client
-            .filter(|_| keyed)
-            .and_then(|c| state.auth_failures.refused_for(c))
-        {
-            let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
-            let mut response = if request.uri().path().starts_with("/odata") {
-                crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
-            } else {
-                error_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::RateLimited,
-                    message,
-                    wants_legacy_json(request.headers()),
-                )
-            };
-            set_retry_after(&mut response, wait);
-            return with_request_id(response, &id);
-        }
+        // A WebSocket's key comes in its connection_init, which checks the block itself.
+        let upgrade = request.headers().contains_key(axum::http::header::UPGRADE);
+        let keyed = (path.starts_with("/graphql") || path.starts_with("/odata")) && !upgrade;
+        let secret = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(bearer_secret);
+        let admission = match client.filter(|_| keyed) {
+            Some(client) => state.auth_failures.admit(client, secret),
+            None => Admission::Open,
+        };
+        // A blocked address's key being looked up holds a permit until answered.
+        let _permit = match admission {
+            Admission::Open => None,
+            Admission::LookUp(permit) => Some(permit),
+            Admission::Refused(wait) => return refused(&request, wait, &id),
+        };
         let response = next.run(request).await;
         if let (Some(client), StatusCode::UNAUTHORIZED) = (client, response.status()) {
             state.auth_failures.failed(client);
@@ -93,6 +93,25 @@ pub(super) async fn front_door(
     }
     .instrument(span)
     .await
+}
+
+/// The answer to an address blocked for failed keys.
+fn refused(request: &axum::extract::Request, wait: std::time::Duration, id: &str) -> Response {
+    {
+        let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
+        let mut response = if request.uri().path().starts_with("/odata") {
+            crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
+        } else {
+            error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                message,
+                wants_legacy_json(request.headers()),
+            )
+        };
+        set_retry_after(&mut response, wait);
+        with_request_id(response, id)
+    }
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {

@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 
-use crate::app::auth::identify;
-use crate::app::throttle::AuthFailures;
+use crate::app::auth::{bearer_secret, identify};
+use crate::app::throttle::{Admission, AuthFailures};
 use crate::app::Access;
 use crate::graphql::loader::EndpointLoader;
 use crate::graphql::subscription::LiveSession;
@@ -221,6 +221,29 @@ async fn authenticate(
                 .map(|(_, v)| v)
         })
         .and_then(|v| v.as_str());
+    // An address blocked for failed keys gets in only with a key (`throttle`).
+    let _permit = match context.client {
+        Some(client) if matches!(context.access, Access::ApiKeys) => {
+            match context
+                .auth_failures
+                .admit(client, authorization.map(bearer_secret))
+            {
+                Admission::Open => None,
+                Admission::LookUp(permit) => Some(permit),
+                Admission::Refused(wait) => {
+                    return Err((
+                        close::TRY_AGAIN_LATER,
+                        format!(
+                            "too many connections with a missing or bad API key from this \
+                             address; retry in {} s",
+                            wait.as_secs().max(1)
+                        ),
+                    ))
+                }
+            }
+        }
+        _ => None,
+    };
     if authorization.is_none() && matches!(context.access, Access::ApiKeys) {
         return Err((
             close::UNAUTHORIZED,
@@ -233,6 +256,9 @@ async fn authenticate(
             ErrorCode::Unauthenticated => (close::UNAUTHORIZED, refusal.message.to_string()),
             _ => (close::INTERNAL, refusal.message.to_string()),
         })?;
+    if let (Some(_), Some(value)) = (&principal.key_id, authorization) {
+        context.auth_failures.proved(bearer_secret(value));
+    }
     if !principal.scopes.contains(Scope::Read) {
         return Err((
             close::FORBIDDEN,

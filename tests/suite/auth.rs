@@ -759,3 +759,64 @@ async fn request_ids_are_echoed_or_made() {
     seen.dedup();
     assert_eq!(seen.len(), 4, "request ids must differ: {seen:?}");
 }
+
+/// An address blocked for failed keys is refused without a look-up, but never with a valid
+/// key: everyone behind one NAT is not locked out by one bad script.
+#[tokio::test]
+async fn a_blocked_address_still_gets_in_with_a_valid_key() {
+    let db = common::sqlite().await;
+    let config = insights::app::config::ServeConfig {
+        auth_failures_per_minute: 2,
+        ..insights::app::config::ServeConfig::default()
+    };
+    let (base, _hub, _task) = crate::live::in_process(&db.db, config).await;
+    let key = common::key(&db.db, "acme", "read").await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ask = |bearer: Option<String>| {
+        let mut request = http
+            .post(format!("{base}/graphql"))
+            .json(&serde_json::json!({ "query": "{ dialogues(first: 1) { totalCount } }" }));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    let bad = || Some(format!("dik_{}", "x".repeat(43)));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            ask(Some("dik_wrong".to_string()))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401],
+        "the third failure is over a budget of 2 a minute"
+    );
+    // Blocked: no key, or one that cannot be a key, is refused before any look-up.
+    for bearer in [
+        None,
+        Some("junk".to_string()),
+        Some("dik_wrong".to_string()),
+    ] {
+        let response = ask(bearer.clone()).await.unwrap();
+        assert_eq!(response.status(), 429, "{bearer:?}");
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    // A key of the right shape is still looked up (a few at a time for all blocked addresses):
+    // a wrong one is told so.
+    assert_eq!(ask(bad()).await.unwrap().status(), 401);
+    // The valid key, new to this process, is looked up and served; then it passes at once.
+    for _ in 0..3 {
+        let response = ask(Some(key.clone())).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["dialogues"]["totalCount"], 0, "{body}");
+    }
+    // And the block still stands for what cannot be a key.
+    assert_eq!(ask(None).await.unwrap().status(), 429);
+}
