@@ -96,6 +96,35 @@ pub(crate) fn first_of_next_month(date: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, 1).expect("first of month")
 }
 
+/// The bounds of the bucket holding `instant` (none for TOTAL): the same bucket
+/// [`Bucketing::key_sql`] puts it in, computed here for one instant.
+pub fn bounds_of(zone: Tz, granularity: Granularity, instant: i64) -> Option<(i64, i64)> {
+    let date = local_date(zone, instant);
+    let day = |d: NaiveDate| local_midnight(zone, d);
+    match granularity {
+        Granularity::Total => None,
+        Granularity::FifteenMinutes | Granularity::ThirtyMinutes | Granularity::Hour => {
+            let unit = match granularity {
+                Granularity::FifteenMinutes => 15 * MINUTE,
+                Granularity::ThirtyMinutes => 30 * MINUTE,
+                _ => 60 * MINUTE,
+            };
+            let offset = offset_ms(zone, instant);
+            let start = (instant + offset).div_euclid(unit) * unit - offset;
+            Some((start, start + unit))
+        }
+        Granularity::Day => Some((day(date), day(date + Duration::days(1)))),
+        Granularity::Week => {
+            let monday = date - Duration::days(date.weekday().num_days_from_monday() as i64);
+            Some((day(monday), day(monday + Duration::days(7))))
+        }
+        Granularity::Month => {
+            let first = date.with_day(1).expect("day 1");
+            Some((day(first), day(first_of_next_month(first))))
+        }
+    }
+}
+
 impl Bucketing {
     pub fn new(zone: Tz, granularity: Granularity, from: i64, to: i64) -> Self {
         let mut bucketing = Self {
@@ -358,6 +387,44 @@ mod tests {
             b.period(day),
             Some((ms("2026-03-28T23:00:00Z"), ms("2026-03-29T22:00:00Z")))
         );
+    }
+
+    #[test]
+    fn bounds_of_one_instant_are_the_bucket_the_sql_names() {
+        let zone = chrono_tz::Europe::Amsterdam;
+        let (from, to) = (ms("2026-03-27T00:00:00Z"), ms("2026-04-02T00:00:00Z"));
+        for granularity in [
+            Granularity::FifteenMinutes,
+            Granularity::Hour,
+            Granularity::Day,
+            Granularity::Week,
+            Granularity::Month,
+        ] {
+            let b = Bucketing::new(zone, granularity, from, to);
+            let mut at = from;
+            while at < to {
+                // The key the SQL computes, here by its definition per granularity.
+                let (start, end) = bounds_of(zone, granularity, at).unwrap();
+                assert!(start <= at && at < end, "{granularity:?} {at}");
+                let key = match granularity {
+                    Granularity::Day => epoch_day(local_date(zone, at)),
+                    Granularity::Week => {
+                        (epoch_day(local_date(zone, at)) + WEEK_SHIFT_DAYS).div_euclid(7)
+                    }
+                    Granularity::Month => {
+                        let month = |t| {
+                            let d = local_date(zone, t);
+                            d.year() as i64 * 12 + d.month0() as i64
+                        };
+                        month(at) - month(from)
+                    }
+                    _ => start,
+                };
+                assert_eq!(b.period(key), Some((start, end)), "{granularity:?} {at}");
+                at += 7 * MINUTE;
+            }
+        }
+        assert_eq!(bounds_of(zone, Granularity::Total, from), None);
     }
 
     #[test]
