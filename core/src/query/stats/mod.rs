@@ -247,8 +247,10 @@ impl TenantScope {
                 measures.push(*measure);
             }
         }
+        // The aggregations are boxed: their futures are large, and every resolver that awaits
+        // this one would otherwise carry them on its stack.
         let Some(earlier) = compare::Earlier::of(request) else {
-            let rows = self.groups(request, &measures).await?;
+            let rows = Box::pin(self.groups(request, &measures)).await?;
             return Ok(ranking.apply(rows, &request.group_by));
         };
         let earlier_request = earlier.request(request);
@@ -257,9 +259,9 @@ impl TenantScope {
                 // The whole window is a date the earlier year or month does not have.
                 return Ok(Vec::new());
             }
-            self.groups(&earlier_request, &measures).await
+            Box::pin(self.groups(&earlier_request, &measures)).await
         };
-        let (rows, before) = tokio::join!(self.groups(request, &measures), before);
+        let (rows, before) = tokio::join!(Box::pin(self.groups(request, &measures)), before);
         let mut rows = ranking.apply(rows?, &request.group_by);
         earlier.attach(&mut rows, before?, &measures, &request.percentiles);
         Ok(rows)
