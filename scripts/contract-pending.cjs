@@ -6,20 +6,6 @@ const PENDING = [
   // Resumable subscriptions (the reliability issue).
   'Dialogue.changePosition',
   'Subscription.dialogueIngested.after',
-  // Ranked and compared KPIs (the "past the peers" issue).
-  'DialogueStats.previous',
-  'StatsComparison',
-  'StatsHaving',
-  'StatsMeasure',
-  'StatsOrder',
-  'Query.dialogueStats.orderBy',
-  'Query.dialogueStats.first',
-  'Query.dialogueStats.having',
-  'Query.dialogueStats.compareTo',
-  'Subscription.dialogueStatsChanged.orderBy',
-  'Subscription.dialogueStatsChanged.first',
-  'Subscription.dialogueStatsChanged.having',
-  'Subscription.dialogueStatsChanged.compareTo',
 ];
 
 const ROOTS = { SCHEMA_MUTATION_TYPE_CHANGED: 'Mutation', SCHEMA_SUBSCRIPTION_TYPE_CHANGED: 'Subscription' };

@@ -454,6 +454,44 @@ mod tests {
     }
 
     #[test]
+    fn bucket_at_one_instant_is_the_bucket_the_sql_names_months_included() {
+        let zone = chrono_tz::Europe::Amsterdam;
+        let (from, to) = (ms("2026-03-27T00:00:00Z"), ms("2026-04-02T00:00:00Z"));
+        for granularity in [
+            Granularity::FifteenMinutes,
+            Granularity::Hour,
+            Granularity::Day,
+            Granularity::Week,
+            Granularity::Month,
+        ] {
+            let b = Bucketing::new(zone, granularity, from, to);
+            let mut at = from;
+            while at < to {
+                // The key the SQL computes, here by its definition per granularity.
+                let (start, end) = bucket_at(zone, granularity, at).unwrap();
+                assert!(start <= at && at < end, "{granularity:?} {at}");
+                let key = match granularity {
+                    Granularity::Day => epoch_day(local_date(zone, at)),
+                    Granularity::Week => {
+                        (epoch_day(local_date(zone, at)) + WEEK_SHIFT_DAYS).div_euclid(7)
+                    }
+                    Granularity::Month => {
+                        let month = |t| {
+                            let d = local_date(zone, t);
+                            d.year() as i64 * 12 + d.month0() as i64
+                        };
+                        month(at) - month(from)
+                    }
+                    _ => start,
+                };
+                assert_eq!(b.period(key), Some((start, end)), "{granularity:?} {at}");
+                at += 7 * MINUTE;
+            }
+        }
+        assert_eq!(bucket_at(zone, Granularity::Total, from), None);
+    }
+
+    #[test]
     fn iso_weeks_start_monday() {
         let b = Bucketing::new(
             chrono_tz::UTC,

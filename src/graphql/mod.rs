@@ -12,6 +12,7 @@ mod rows;
 pub use rows::rows_resolved_in_one_pass;
 pub mod scalars;
 pub mod stats;
+pub mod stats_input;
 pub mod subscription;
 
 use std::sync::Arc;

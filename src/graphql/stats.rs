@@ -12,11 +12,14 @@ use super::enums::Granularity;
 use super::filter::DialogueFilter;
 use super::loader::{endpoint, prefetch};
 use super::scalars::DateTime;
+use super::stats_input::{rank_args, StatsComparison, StatsHaving, StatsOrder};
 use super::ScopeGuard;
 use super::{limits, scope};
 use insights_core::error::ApiError;
 use insights_core::keys::Scope;
-use insights_core::query::{Measure, Period, StatsRequest, StatsRow, Threshold, Window};
+use insights_core::query::{
+    Measure, Period, StatsMeasure, StatsRequest, StatsRow, Threshold, Window,
+};
 
 /// What stats rows can be grouped by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -102,26 +105,56 @@ fn threshold_argument(
     Ok(None)
 }
 
-/// The aggregates a selected field of `DialogueStats` needs, given its arguments: the ratios
-/// and the what-if arguments here, every other KPI by its name in the core's catalogue.
+/// The aggregates a selected field of `DialogueStats` needs, given its arguments: the what-if
+/// arguments here, every other figure (a KPI or a ratio) by its name in the core's catalogue.
 fn measures(field: &async_graphql::SelectionField<'_>) -> async_graphql::Result<Vec<Measure>> {
     use Measure as M;
-    Ok(match field.name() {
-        "quickDrops" => match threshold_argument(field, "thresholdInSec")? {
-            Some(t) => vec![M::AbandonedWithin(t)],
-            None => vec![M::QuickDrops],
-        },
-        "serviceLevel" => match threshold_argument(field, "thresholdInSec")? {
-            Some(t) => vec![M::AcceptedWithin(t), M::Offered, M::QuickDrops],
-            None => vec![M::AcceptedInSla, M::Offered, M::QuickDrops],
-        },
-        "abandonRate" => match threshold_argument(field, "quickDropThresholdInSec")? {
-            Some(t) => vec![M::Abandoned, M::Offered, M::AbandonedWithin(t)],
-            None => vec![M::Abandoned, M::Offered, M::QuickDrops],
-        },
-        "answerRate" => vec![M::Accepted, M::Offered],
-        name => M::named(name).into_iter().collect(),
-    })
+    let what_if = match field.name() {
+        "quickDrops" => {
+            threshold_argument(field, "thresholdInSec")?.map(|t| vec![M::AbandonedWithin(t)])
+        }
+        "serviceLevel" => threshold_argument(field, "thresholdInSec")?
+            .map(|t| vec![M::AcceptedWithin(t), M::Offered, M::QuickDrops]),
+        "abandonRate" => threshold_argument(field, "quickDropThresholdInSec")?
+            .map(|t| vec![M::Abandoned, M::Offered, M::AbandonedWithin(t)]),
+        _ => None,
+    };
+    Ok(what_if.unwrap_or_else(|| {
+        StatsMeasure::named(field.name())
+            .map(StatsMeasure::measures)
+            .unwrap_or_default()
+    }))
+}
+
+/// What the selection of `DialogueStats` asks for, `previous` included: the aggregates and
+/// the queue-time quantiles (both windows compute the same).
+fn wanted<'a>(
+    selection: impl Iterator<Item = async_graphql::SelectionField<'a>>,
+    measures_out: &mut Vec<Measure>,
+    percentiles: &mut Vec<f64>,
+) -> async_graphql::Result<()> {
+    for field in selection {
+        measures_out.extend(measures(&field)?);
+        match field.name() {
+            "queueTimePercentile" => {
+                for (name, value) in field.arguments()? {
+                    if name.as_str() == "p" {
+                        let p = match value {
+                            async_graphql::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                            _ => f64::NAN,
+                        };
+                        // The query core checks each p (0 < p ≤ 1).
+                        if !percentiles.contains(&p) {
+                            percentiles.push(p);
+                        }
+                    }
+                }
+            }
+            "previous" => wanted(field.selection_set(), measures_out, percentiles)?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The quick-drop count a figure uses: the stored `quickDrop` flags, or a what-if threshold.
@@ -134,6 +167,17 @@ fn quick_drop_measure(threshold: Option<f64>, argument: &str) -> async_graphql::
 
 /// The KPIs of one time bucket × group.
 pub struct DialogueStats(pub(crate) StatsRow);
+
+impl DialogueStats {
+    /// A ratio of the catalogue, from this group's counts.
+    fn ratio(&self, figure: StatsMeasure) -> Ratio {
+        let (numerator, denominator) = self.0.ratio(figure).unwrap_or_default();
+        Ratio {
+            numerator,
+            denominator,
+        }
+    }
+}
 
 /// The KPIs of one time bucket × group.
 #[Object]
@@ -233,12 +277,13 @@ impl DialogueStats {
         )]
         threshold_in_sec: Option<f64>,
     ) -> async_graphql::Result<Ratio> {
-        let within = match threshold_in_sec {
-            Some(t) => Measure::AcceptedWithin(Threshold::new(t, "thresholdInSec").gql()?),
-            None => Measure::AcceptedInSla,
+        let Some(t) = threshold_in_sec else {
+            return Ok(self.ratio(StatsMeasure::ServiceLevel));
         };
         Ok(Ratio {
-            numerator: self.0.count(within),
+            numerator: self.0.count(Measure::AcceptedWithin(
+                Threshold::new(t, "thresholdInSec").gql()?,
+            )),
             denominator: self.0.count(Measure::Offered) - self.0.count(Measure::QuickDrops),
         })
     }
@@ -251,6 +296,9 @@ impl DialogueStats {
         )]
         quick_drop_threshold_in_sec: Option<f64>,
     ) -> async_graphql::Result<Ratio> {
+        if quick_drop_threshold_in_sec.is_none() {
+            return Ok(self.ratio(StatsMeasure::AbandonRate));
+        }
         let quick = self.0.count(quick_drop_measure(
             quick_drop_threshold_in_sec,
             "quickDropThresholdInSec",
@@ -262,10 +310,7 @@ impl DialogueStats {
     }
     /// accepted / offered.
     async fn answer_rate(&self) -> Ratio {
-        Ratio {
-            numerator: self.0.count(Measure::Accepted),
-            denominator: self.0.count(Measure::Offered),
-        }
+        self.ratio(StatsMeasure::AnswerRate)
     }
     /// Mean queue duration of accepted dialogues, in seconds.
     async fn average_speed_of_answer(&self) -> Option<f64> {
@@ -306,6 +351,15 @@ impl DialogueStats {
             .percentile(p)
             .ok_or_else(|| ApiError::internal(format!("percentile {p} was not computed")).graphql())
     }
+    /// With `compareTo`: the same group in the matching bucket of the earlier window (its
+    /// `periodStart`/`periodEnd` are that bucket's); zeros and null averages when it had no
+    /// dialogues there. Null without `compareTo`.
+    async fn previous(&self) -> Option<DialogueStats> {
+        self.0
+            .previous
+            .as_deref()
+            .map(|row| DialogueStats(row.clone()))
+    }
 }
 
 /// The arguments of `dialogueStats` (and of the live `dialogueStatsChanged`).
@@ -318,6 +372,10 @@ pub struct StatsArgs {
     pub granularity: Option<Granularity>,
     pub group_by: Option<Vec<StatsDimension>>,
     pub filter: Option<DialogueFilter>,
+    pub order_by: Option<Vec<StatsOrder>>,
+    pub first: Option<i32>,
+    pub having: Option<StatsHaving>,
+    pub compare_to: Option<StatsComparison>,
 }
 
 impl StatsArgs {
@@ -361,25 +419,9 @@ impl StatsArgs {
     ) -> async_graphql::Result<(StatsRequest, Window)> {
         let zone = self.zone()?;
         let window = self.window(zone, now)?;
-        let mut wanted = Vec::new();
+        let mut measures = Vec::new();
         let mut percentiles = Vec::new();
-        for field in ctx.field().selection_set() {
-            wanted.extend(measures(&field)?);
-            if field.name() == "queueTimePercentile" {
-                for (name, value) in field.arguments()? {
-                    if name.as_str() == "p" {
-                        let p = match value {
-                            async_graphql::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                            _ => f64::NAN,
-                        };
-                        // The query core checks each p (0 < p ≤ 1).
-                        if !percentiles.contains(&p) {
-                            percentiles.push(p);
-                        }
-                    }
-                }
-            }
-        }
+        wanted(ctx.field().selection_set(), &mut measures, &mut percentiles)?;
         let request = StatsRequest {
             from: window.from,
             to: window.to,
@@ -392,9 +434,12 @@ impl StatsArgs {
                 .map(|d| (*d).into())
                 .collect(),
             filter: self.filter.as_ref().map(|f| f.tree()).transpose().gql()?,
-            measures: wanted,
+            measures,
             percentiles,
             max_rows: limits(ctx).max_stats_rows,
+            rank: rank_args(self.order_by.as_deref(), self.first, self.having.as_ref()),
+            compare: self.compare_to.map(Into::into),
+            period: self.period.map(Into::into),
         };
         Ok((request, window))
     }
@@ -409,11 +454,9 @@ impl StatsArgs {
         let (request, _) = self.request(ctx, now)?;
         let rows = scope(ctx).dialogue_stats(&request).await.gql()?;
         let look = ctx.look_ahead();
-        let shown = [
-            look.field("queue").exists(),
-            look.field("agent").exists(),
-            look.field("ivr").exists(),
-        ];
+        let previous = look.field("previous");
+        let shown = ["queue", "agent", "ivr"]
+            .map(|name| look.field(name).exists() || previous.field(name).exists());
         let mut ids = Vec::new();
         for row in &rows {
             for (id, shown) in [&row.key.queue_id, &row.key.agent_id, &row.key.ivr_id]
@@ -438,7 +481,9 @@ impl StatsQuery {
     /// Contact-center KPIs per time bucket × group. The window is `from` (inclusive) + `to`
     /// (exclusive), or a `period` resolved in `timeZone` now. Buckets are aligned to local time
     /// in `timeZone`; a dialogue belongs to the bucket of its startTimestamp. Groups without
-    /// dialogues are not returned. Sorted by period, then group keys.
+    /// dialogues are not returned. Sorted by period, then group keys; with `orderBy`, the
+    /// groups of each period by those figures (`having` and `first` keep some of them).
+    /// `compareTo` adds each row's `previous`, from an earlier window.
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
     #[allow(clippy::too_many_arguments)]
     async fn dialogue_stats(
@@ -469,6 +514,22 @@ impl StatsQuery {
         group_by: Option<Vec<StatsDimension>>,
         #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
         filter: Option<DialogueFilter>,
+        #[graphql(
+            desc = "Rank the groups of each time bucket by these figures (nulls last in both directions), then by their group keys."
+        )]
+        order_by: Option<Vec<StatsOrder>>,
+        #[graphql(
+            desc = "Keep the first N groups of each time bucket in the `orderBy` ranking (at least 1; needs `orderBy`)."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "Keep only the groups whose figures pass these conditions (before `orderBy` and `first`)."
+        )]
+        having: Option<StatsHaving>,
+        #[graphql(
+            desc = "Give each row its `previous`: the same group in the matching bucket of this earlier window."
+        )]
+        compare_to: Option<StatsComparison>,
     ) -> async_graphql::Result<Vec<DialogueStats>> {
         let args = StatsArgs {
             from,
@@ -478,6 +539,10 @@ impl StatsQuery {
             granularity,
             group_by,
             filter,
+            order_by,
+            first,
+            having,
+            compare_to,
         };
         args.rows(ctx, chrono::Utc::now().timestamp_millis()).await
     }

@@ -20,6 +20,7 @@ use super::enums::Granularity;
 use super::filter::DialogueFilter;
 use super::scalars::DateTime;
 use super::stats::{DialogueStats, StatsArgs, StatsDimension, StatsPeriod};
+use super::stats_input::{StatsComparison, StatsHaving, StatsOrder};
 use super::{scope, ScopeGuard};
 use insights_core::error::{ApiError, ApiResult, ErrorCode};
 use insights_core::keys::Scope;
@@ -224,7 +225,8 @@ impl StatsChanged {
         Ok(())
     }
 
-    /// Whether the commit changed a dialogue inside the window that the filter matches.
+    /// Whether the commit changed a dialogue that the filter matches inside the window, or
+    /// inside the earlier window the rows are compared with.
     async fn touches(&mut self, event: &DialoguesCommitted) -> async_graphql::Result<bool> {
         if event.tenant_id != self.scope.tenant_id() {
             return Ok(false);
@@ -233,18 +235,19 @@ impl StatsChanged {
         if self.moves_at.is_none() && self.args.period.is_some() {
             self.resolve(now_ms())?;
         }
+        let within = |(from, to): (i64, i64)| {
+            Filter::All(vec![
+                Filter::Is(
+                    DialogueField::StartTimestamp,
+                    Op::Gte(Operand::Instant(from)),
+                ),
+                Filter::Is(DialogueField::StartTimestamp, Op::Lt(Operand::Instant(to))),
+            ])
+        };
+        let mut windows = vec![within((self.request.from, self.request.to))];
+        windows.extend(self.request.earlier_window().map(within));
         for chunk in event.ids.chunks(READ_CHUNK) {
-            let mut filter = Filter::All(vec![
-                ids_in(chunk),
-                Filter::Is(
-                    DialogueField::StartTimestamp,
-                    Op::Gte(Operand::Instant(self.request.from)),
-                ),
-                Filter::Is(
-                    DialogueField::StartTimestamp,
-                    Op::Lt(Operand::Instant(self.request.to)),
-                ),
-            ]);
+            let mut filter = Filter::All(vec![ids_in(chunk), Filter::Any(windows.clone())]);
             if let Some(f) = &self.request.filter {
                 filter = filter.and(f.clone());
             }
@@ -355,7 +358,8 @@ impl Subscription {
     }
 
     /// A live `dialogueStats` for wallboards: the whole result at once, then again whenever a
-    /// commit changes dialogues inside the window (at most once a second). With `period` the
+    /// commit changes dialogues inside the window, or inside the earlier window of
+    /// `compareTo` (at most once a second). With `period` the
     /// window moves with the clock: the result is emitted again when it does (at local midnight
     /// for TODAY; every minute for LAST_24_HOURS).
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
@@ -388,6 +392,22 @@ impl Subscription {
         group_by: Option<Vec<StatsDimension>>,
         #[graphql(desc = "Which dialogues to measure (the same filter as `dialogues`).")]
         filter: Option<DialogueFilter>,
+        #[graphql(
+            desc = "Rank the groups of each time bucket by these figures (nulls last in both directions), then by their group keys."
+        )]
+        order_by: Option<Vec<StatsOrder>>,
+        #[graphql(
+            desc = "Keep the first N groups of each time bucket in the `orderBy` ranking (at least 1; needs `orderBy`)."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "Keep only the groups whose figures pass these conditions (before `orderBy` and `first`)."
+        )]
+        having: Option<StatsHaving>,
+        #[graphql(
+            desc = "Give each row its `previous`: the same group in the matching bucket of this earlier window. A commit inside either window emits the result again."
+        )]
+        compare_to: Option<StatsComparison>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Vec<DialogueStats>>>> {
         let live = session(ctx)?;
         let args = StatsArgs {
@@ -398,6 +418,10 @@ impl Subscription {
             granularity,
             group_by,
             filter,
+            order_by,
+            first,
+            having,
+            compare_to,
         };
         let zone = args.zone()?;
         let (request, window) = args.request(ctx, now_ms())?;

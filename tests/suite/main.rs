@@ -29,6 +29,8 @@ mod schema;
 mod smoke;
 mod statements;
 mod stats;
+mod stats_compared;
+mod stats_ranked;
 mod subscriptions;
 mod subscriptions_processes;
 mod validation;

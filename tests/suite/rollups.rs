@@ -467,6 +467,9 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
                     measures: all_measures(),
                     percentiles: Vec::new(),
                     max_rows: 100_000,
+                    rank: Default::default(),
+                    compare: None,
+                    period: None,
                 };
                 compare_stats(t, step, fast, rows, &request).await;
             }
@@ -486,6 +489,9 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
                     measures: all_measures(),
                     percentiles: Vec::new(),
                     max_rows: 100_000,
+                    rank: Default::default(),
+                    compare: None,
+                    period: None,
                 };
                 compare_stats(t, step, fast, rows, &request).await;
             }
@@ -504,6 +510,9 @@ async fn check_answers(t: &TestDb, step: &str, fast: &TenantScope, rows: &Tenant
         measures,
         percentiles: vec![0.9],
         max_rows: 100_000,
+        rank: Default::default(),
+        compare: None,
+        period: None,
     };
     compare_stats(t, step, fast, rows, &request).await;
     total
@@ -698,6 +707,9 @@ async fn pre_aggregates_stay_exact_through_every_write() {
                 measures: vec![Measure::Dialogues],
                 percentiles: Vec::new(),
                 max_rows: 100_000,
+                rank: Default::default(),
+                compare: None,
+                period: None,
             };
             let sum = |stats: Vec<insights_core::query::StatsRow>| {
                 stats

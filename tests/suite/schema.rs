@@ -125,24 +125,10 @@ fn compare_inputs(
 /// code). Absent entries are tolerated so that the rest of the contract stays guarded; once they
 /// exist they are checked in full. The issue that adds an entry deletes it here and in
 /// scripts/contract-pending.cjs.
-const NOT_YET_SERVED: [&str; 15] = [
+const NOT_YET_SERVED: [&str; 2] = [
     // Resumable subscriptions (the reliability issue).
     "Dialogue.changePosition",
     "Subscription.dialogueIngested(after)",
-    // Ranked and compared KPIs (the "past the peers" issue).
-    "DialogueStats.previous",
-    "StatsComparison",
-    "StatsHaving",
-    "StatsMeasure",
-    "StatsOrder",
-    "Query.dialogueStats(orderBy)",
-    "Query.dialogueStats(first)",
-    "Query.dialogueStats(having)",
-    "Query.dialogueStats(compareTo)",
-    "Subscription.dialogueStatsChanged(orderBy)",
-    "Subscription.dialogueStatsChanged(first)",
-    "Subscription.dialogueStatsChanged(having)",
-    "Subscription.dialogueStatsChanged(compareTo)",
 ];
 
 #[test]

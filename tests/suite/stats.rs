@@ -27,8 +27,8 @@ use insights_core::ingest::Kind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-const TENANT: &str = "stats";
-const OTHER_TENANT: &str = "stats-other";
+pub(crate) const TENANT: &str = "stats";
+pub(crate) const OTHER_TENANT: &str = "stats-other";
 
 /// The whole fixture, from before its first to after its last dialogue (bounds not aligned).
 const ALL_FROM: &str = "2025-12-31T20:00:00.000Z";
@@ -45,14 +45,14 @@ const ZONES: [&str; 5] = [
 // ---- the reference --------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Out {
+pub(crate) enum Out {
     Accepted,
     Abandoned,
     IvrDrop,
 }
 
 impl Out {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Out::Accepted => "ACCEPTED",
             Out::Abandoned => "ABANDONED",
@@ -62,7 +62,7 @@ impl Out {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Gran {
+pub(crate) enum Gran {
     Fifteen,
     Thirty,
     Hour,
@@ -73,7 +73,7 @@ enum Gran {
 }
 
 impl Gran {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Gran::Fifteen => "FIFTEEN_MINUTES",
             Gran::Thirty => "THIRTY_MINUTES",
@@ -95,7 +95,7 @@ impl Gran {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dim {
+pub(crate) enum Dim {
     Queue,
     Agent,
     Ivr,
@@ -104,7 +104,7 @@ enum Dim {
 }
 
 impl Dim {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Dim::Queue => "QUEUE",
             Dim::Agent => "AGENT",
@@ -117,41 +117,41 @@ impl Dim {
 
 /// One dialogue as stored.
 #[derive(Clone, Debug)]
-struct Dlg {
-    start: i64,
-    queued: bool,
-    ivr_duration: Option<f64>,
-    queue_duration: Option<f64>,
-    talk_duration: Option<f64>,
-    session_duration: Option<f64>,
-    ivr_id: Option<String>,
-    queue_id: Option<String>,
-    agent_id: Option<String>,
-    inbound: bool,
-    outcome: Out,
-    in_sla: Option<bool>,
-    quick_drop: Option<bool>,
+pub(crate) struct Dlg {
+    pub(crate) start: i64,
+    pub(crate) queued: bool,
+    pub(crate) ivr_duration: Option<f64>,
+    pub(crate) queue_duration: Option<f64>,
+    pub(crate) talk_duration: Option<f64>,
+    pub(crate) session_duration: Option<f64>,
+    pub(crate) ivr_id: Option<String>,
+    pub(crate) queue_id: Option<String>,
+    pub(crate) agent_id: Option<String>,
+    pub(crate) inbound: bool,
+    pub(crate) outcome: Out,
+    pub(crate) in_sla: Option<bool>,
+    pub(crate) quick_drop: Option<bool>,
 }
 
-struct Fixture {
-    dialogues: Vec<Dlg>,
+pub(crate) struct Fixture {
+    pub(crate) dialogues: Vec<Dlg>,
     /// id → (name, role as GraphQL names it)
-    endpoints: HashMap<String, (Option<String>, &'static str)>,
+    pub(crate) endpoints: HashMap<String, (Option<String>, &'static str)>,
 }
 
-fn ms(text: &str) -> i64 {
+pub(crate) fn ms(text: &str) -> i64 {
     DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{text}: {e}"))
         .timestamp_millis()
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .expect("instant")
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn local_date(zone: Tz, t: i64) -> NaiveDate {
+pub(crate) fn local_date(zone: Tz, t: i64) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(t)
         .expect("instant")
         .with_timezone(&zone)
@@ -159,7 +159,7 @@ fn local_date(zone: Tz, t: i64) -> NaiveDate {
 }
 
 /// The instant of local midnight (none of the zones here skips or repeats midnight).
-fn midnight(zone: Tz, date: NaiveDate) -> i64 {
+pub(crate) fn midnight(zone: Tz, date: NaiveDate) -> i64 {
     match zone.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()) {
         LocalResult::Single(t) => t.timestamp_millis(),
         other => panic!("local midnight of {date} in {zone} is {other:?}"),
@@ -168,7 +168,7 @@ fn midnight(zone: Tz, date: NaiveDate) -> i64 {
 
 /// Start of the 15/30/60-minute bucket of `t`: its local wall time truncated, turned back into
 /// an instant with the offset `t` has (so the two copies of a repeated hour stay apart).
-fn sub_day_start(zone: Tz, minutes: u32, t: i64) -> i64 {
+pub(crate) fn sub_day_start(zone: Tz, minutes: u32, t: i64) -> i64 {
     let local = DateTime::<Utc>::from_timestamp_millis(t)
         .expect("instant")
         .with_timezone(&zone);
@@ -192,7 +192,7 @@ fn sub_day_start(zone: Tz, minutes: u32, t: i64) -> i64 {
 }
 
 /// [periodStart, periodEnd) of the bucket holding `t`; None for TOTAL.
-fn bucket_of(zone: Tz, gran: Gran, t: i64) -> Option<(i64, i64)> {
+pub(crate) fn bucket_of(zone: Tz, gran: Gran, t: i64) -> Option<(i64, i64)> {
     let date = local_date(zone, t);
     match gran {
         Gran::Total => None,
@@ -229,13 +229,13 @@ fn bucket_of(zone: Tz, gran: Gran, t: i64) -> Option<(i64, i64)> {
 
 /// One group key value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Part {
+pub(crate) enum Part {
     Id(Option<String>),
     Inbound(bool),
     Out(Out),
 }
 
-fn part(d: &Dlg, dim: Dim) -> Part {
+pub(crate) fn part(d: &Dlg, dim: Dim) -> Part {
     match dim {
         Dim::Queue => Part::Id(d.queue_id.clone()),
         Dim::Agent => Part::Id(d.agent_id.clone()),
@@ -262,12 +262,12 @@ fn compare_parts(a: &Part, b: &Part) -> Ordering {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    period: Option<(i64, i64)>,
-    parts: Vec<Part>,
+pub(crate) struct Key {
+    pub(crate) period: Option<(i64, i64)>,
+    pub(crate) parts: Vec<Part>,
 }
 
-fn compare_keys(a: &Key, b: &Key) -> Ordering {
+pub(crate) fn compare_keys(a: &Key, b: &Key) -> Ordering {
     let by_period = a.period.map(|p| p.0).cmp(&b.period.map(|p| p.0));
     a.parts.iter().zip(&b.parts).fold(by_period, |acc, (x, y)| {
         acc.then_with(|| compare_parts(x, y))
@@ -354,7 +354,7 @@ impl Fixture {
     }
 
     /// The rows `dialogueStats` must return, every field, in order.
-    fn expected(&self, case: &Case) -> Vec<Value> {
+    pub(crate) fn expected(&self, case: &Case) -> Vec<Value> {
         let zone: Tz = case.zone.parse().expect("zone");
         let (from, to) = (ms(&case.from), ms(&case.to));
         let mut groups: HashMap<Key, Vec<&Dlg>> = HashMap::new();
@@ -375,7 +375,7 @@ impl Fixture {
             .collect()
     }
 
-    fn row(&self, case: &Case, key: &Key, rows: &[&Dlg]) -> Value {
+    pub(crate) fn row(&self, case: &Case, key: &Key, rows: &[&Dlg]) -> Value {
         let q: Vec<&Dlg> = rows
             .iter()
             .copied()
@@ -460,7 +460,7 @@ impl Fixture {
 // ---- cases and the comparison ---------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug)]
-enum Filter {
+pub(crate) enum Filter {
     Inbound,
     SomeQueues,
     NotAccepted,
@@ -468,7 +468,7 @@ enum Filter {
 }
 
 impl Filter {
-    fn graphql(self) -> Value {
+    pub(crate) fn graphql(self) -> Value {
         match self {
             Filter::Inbound => json!({ "direction": { "eq": "INBOUND" } }),
             Filter::SomeQueues => {
@@ -478,7 +478,7 @@ impl Filter {
             Filter::Nothing => json!({ "queueId": { "eq": "no-such-queue" } }),
         }
     }
-    fn matches(self, d: &Dlg) -> bool {
+    pub(crate) fn matches(self, d: &Dlg) -> bool {
         match self {
             Filter::Inbound => d.inbound,
             Filter::SomeQueues => matches!(
@@ -492,17 +492,23 @@ impl Filter {
 }
 
 #[derive(Clone, Debug)]
-struct Case {
-    zone: &'static str,
-    gran: Gran,
-    from: String,
-    to: String,
-    group_by: Vec<Dim>,
-    filter: Option<Filter>,
+pub(crate) struct Case {
+    pub(crate) zone: &'static str,
+    pub(crate) gran: Gran,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) group_by: Vec<Dim>,
+    pub(crate) filter: Option<Filter>,
 }
 
 impl Case {
-    fn new(zone: &'static str, gran: Gran, from: &str, to: &str, group_by: &[Dim]) -> Self {
+    pub(crate) fn new(
+        zone: &'static str,
+        gran: Gran,
+        from: &str,
+        to: &str,
+        group_by: &[Dim],
+    ) -> Self {
         Self {
             zone,
             gran,
@@ -512,11 +518,11 @@ impl Case {
             filter: None,
         }
     }
-    fn filtered(mut self, filter: Filter) -> Self {
+    pub(crate) fn filtered(mut self, filter: Filter) -> Self {
         self.filter = Some(filter);
         self
     }
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!(
             "{} {} [{}, {}) groupBy {:?} filter {:?}",
             self.zone,
@@ -527,7 +533,7 @@ impl Case {
             self.filter
         )
     }
-    fn variables(&self) -> Value {
+    pub(crate) fn variables(&self) -> Value {
         json!({
             "from": self.from,
             "to": self.to,
@@ -540,7 +546,7 @@ impl Case {
 }
 
 /// Every field of `DialogueStats`, with the percentiles under their aliases.
-fn all_fields() -> String {
+pub(crate) fn all_fields() -> String {
     let mut fields = String::from(
         "periodStart periodEnd queueId agentId ivrId direction outcome \
          queue { id name role } agent { id name role } ivr { id name role } \
@@ -575,7 +581,7 @@ fn stats_query(selection: &str) -> String {
 
 /// Floats within a relative 1e-9, integers and everything else exactly; the path of the first
 /// difference.
-fn compare(path: &str, expected: &Value, actual: &Value) -> Result<(), String> {
+pub(crate) fn compare(path: &str, expected: &Value, actual: &Value) -> Result<(), String> {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             let mut ek: Vec<&String> = e.keys().collect();
@@ -611,7 +617,7 @@ fn compare(path: &str, expected: &Value, actual: &Value) -> Result<(), String> {
 }
 
 /// A short description of a row's key, for messages.
-fn row_key(row: &Value) -> String {
+pub(crate) fn row_key(row: &Value) -> String {
     [
         "periodStart",
         "queueId",
@@ -627,7 +633,7 @@ fn row_key(row: &Value) -> String {
     .join(" ")
 }
 
-fn check_rows(what: &str, expected: &[Value], response: &Value) {
+pub(crate) fn check_rows(what: &str, expected: &[Value], response: &Value) {
     assert!(
         response.get("errors").is_none(),
         "{what}: unexpected errors {}",
@@ -687,7 +693,7 @@ async fn run_cases(t: &TestDb, fx: &Fixture, cases: &[Case]) {
 
 // ---- the fixture ----------------------------------------------------------------------------
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
@@ -738,7 +744,7 @@ fn percentile_traps() -> tempfile::NamedTempFile {
 }
 
 /// The hand-made rows only (fast; for the error and limit tests).
-async fn import_edges(t: &TestDb, tenant: &str) {
+pub(crate) async fn import_edges(t: &TestDb, tenant: &str) {
     common::import(
         &t.db,
         Kind::Endpoints,
@@ -763,7 +769,13 @@ async fn import_edges(t: &TestDb, tenant: &str) {
     assert_eq!(summary.inserted, 125, "{}", t.kind);
 }
 
-async fn write_demo(t: &TestDb, tenant: &str, dialogues: u64, days: u32, until: NaiveDate) {
+pub(crate) async fn write_demo(
+    t: &TestDb,
+    tenant: &str,
+    dialogues: u64,
+    days: u32,
+    until: NaiveDate,
+) {
     let written = demo::write_to_db(
         &t.db,
         tenant,
@@ -781,7 +793,7 @@ async fn write_demo(t: &TestDb, tenant: &str, dialogues: u64, days: u32, until: 
 }
 
 /// The full fixture: demo ranges + edges in `TENANT`, a demo range in `OTHER_TENANT`.
-async fn full_fixture(t: &TestDb) -> Fixture {
+pub(crate) async fn full_fixture(t: &TestDb) -> Fixture {
     let started = Instant::now();
     // 2026-02-14 .. 2026-04-14: both spring DST changes (New York 03-08, Amsterdam 03-29).
     write_demo(t, TENANT, 3000, 60, date(2026, 4, 15)).await;
@@ -802,7 +814,7 @@ async fn edge_fixture(t: &TestDb) -> Fixture {
 }
 
 /// The tenant's rows as stored (read with the entities, not through the API under test).
-async fn read_fixture(t: &TestDb) -> Fixture {
+pub(crate) async fn read_fixture(t: &TestDb) -> Fixture {
     let tenant = insights_core::tenant::ensure(&t.db, TENANT).await.unwrap();
     let dialogues = dialogue::Entity::find()
         .filter(dialogue::Column::TenantId.eq(tenant.id))

@@ -12,10 +12,13 @@
 //!   thresholds) sends the request to the rows;
 //! - how the partial results of one group merge (pre-aggregate slots and the rows at the edges
 //!   of the range): counts and sums add, maxima take the larger;
-//! - the value, computed once from the merged parts.
+//! - the value, computed once from the merged parts;
+//! - its [`StatsMeasure`], by which groups are ranked and kept (`orderBy`, `having`), with
+//!   the ratios of counts (`serviceLevel`, ...) declared in the same list (`ratios`).
 //!
 //! Adding a KPI: one line in `catalogue!`, and its field on `DialogueStats` in
-//! `src/graphql/stats.rs` (`docs/architecture.md`, "Adding a KPI").
+//! `src/graphql/stats.rs` (`docs/architecture.md`, "Adding a KPI"); its value of the GraphQL
+//! enum `StatsMeasure` follows from the compiler (`src/graphql/stats_input.rs`).
 use std::collections::HashMap;
 
 use sea_orm::QueryResult;
@@ -48,9 +51,19 @@ pub struct Kpi {
 }
 
 /// Declares the measures: the [`Measure`] enum (with the two what-if counts, which take a
-/// threshold) and the [`CATALOGUE`] of those without an argument, from one list.
+/// threshold) and the [`CATALOGUE`] of those without an argument; the ratios of their counts
+/// ([`RATIOS`]); and [`StatsMeasure`], every figure without an argument that groups can be
+/// ranked and kept by (the measures, then the ratios). All from one list.
 macro_rules! catalogue {
-    ($($(#[doc = $doc:literal])* $measure:ident = $name:literal, $formula:expr;)*) => {
+    (
+        measures {
+            $($(#[doc = $doc:literal])* $measure:ident = $name:literal, $formula:expr;)*
+        }
+        ratios {
+            $($(#[doc = $rdoc:literal])* $ratio:ident = $rname:literal,
+                ($num:ident $(- $num_less:ident)?) / ($den:ident $(- $den_less:ident)?);)*
+        }
+    ) => {
         /// One aggregate of a group: a count, or a mean, total or maximum in seconds.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
         pub enum Measure {
@@ -67,33 +80,160 @@ macro_rules! catalogue {
             name: $name,
             formula: $formula,
         },)*];
+
+        /// Every ratio of counts.
+        pub const RATIOS: &[RatioKpi] = &[$(RatioKpi {
+            figure: StatsMeasure::$ratio,
+            name: $rname,
+            numerator: Difference(Measure::$num, catalogue!(@less $($num_less)?)),
+            denominator: Difference(Measure::$den, catalogue!(@less $($den_less)?)),
+        },)*];
+
+        /// A figure of a stats row without an argument: a catalogued measure or a ratio of
+        /// them. Groups are ranked (`orderBy`) and kept (`having`) by these.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum StatsMeasure {
+            $($(#[doc = $doc])* $measure,)*
+            $($(#[doc = $rdoc])* $ratio,)*
+        }
+
+        impl StatsMeasure {
+            /// Every figure: the catalogue's measures, then the ratios.
+            pub const ALL: &'static [StatsMeasure] = &[
+                $(Self::$measure,)*
+                $(Self::$ratio,)*
+            ];
+
+            /// The name clients ask for it by (the `DialogueStats` field).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$measure => $name,)*
+                    $(Self::$ratio => $rname,)*
+                }
+            }
+
+            /// What it is computed from.
+            pub fn figure(self) -> Figure {
+                match self {
+                    $(Self::$measure => Figure::Measure(Measure::$measure),)*
+                    _ => Figure::Ratio(
+                        RATIOS
+                            .iter()
+                            .find(|r| r.figure == self)
+                            .expect("catalogue! declares every ratio in RATIOS"),
+                    ),
+                }
+            }
+        }
     };
+    (@less $less:ident) => { Some(Measure::$less) };
+    (@less) => { None };
 }
 
 catalogue! {
-    /// All dialogues.
-    Dialogues = "dialogues", Formula::Count(Set::All);
-    Inbound = "inbound", Formula::Count(Set::Inbound);
-    Outbound = "outbound", Formula::Count(Set::Outbound);
-    /// |Q|: queued, then accepted or abandoned.
-    Offered = "offered", Formula::Count(Set::Offered);
-    /// |A|.
-    Accepted = "accepted", Formula::Count(Set::Accepted);
-    /// |B|.
-    Abandoned = "abandoned", Formula::Count(Set::Abandoned);
-    /// |QD|: abandoned within the quick-drop threshold.
-    QuickDrops = "quickDrops", Formula::Count(Set::QuickDrop);
-    /// |I|: ended in the IVR.
-    IvrDrops = "ivrDrops", Formula::Count(Set::IvrDrop);
-    AcceptedInSla = "acceptedInSla", Formula::Count(Set::AcceptedInSla);
-    AverageSpeedOfAnswer = "averageSpeedOfAnswer", Formula::Mean(Set::Accepted, Duration::Queue);
-    AverageAbandonTime = "averageAbandonTime", Formula::Mean(Set::Abandoned, Duration::Queue);
-    AverageTalkTime = "averageTalkTime", Formula::Mean(Set::Accepted, Duration::Talk);
-    AverageIvrTime = "averageIvrTime", Formula::Mean(Set::All, Duration::Ivr);
-    AverageSessionTime = "averageSessionTime", Formula::Mean(Set::All, Duration::Session);
-    MaxQueueTime = "maxQueueTime", Formula::Max(Set::Offered, Duration::Queue);
-    /// Σ initialTalkDuration over A, 0 when A is empty: what workforce planners add up.
-    TotalTalkTime = "totalTalkTime", Formula::Total(Set::Accepted, Duration::Talk);
+    measures {
+        /// All dialogues.
+        Dialogues = "dialogues", Formula::Count(Set::All);
+        Inbound = "inbound", Formula::Count(Set::Inbound);
+        Outbound = "outbound", Formula::Count(Set::Outbound);
+        /// |Q|: queued, then accepted or abandoned.
+        Offered = "offered", Formula::Count(Set::Offered);
+        /// |A|.
+        Accepted = "accepted", Formula::Count(Set::Accepted);
+        /// |B|.
+        Abandoned = "abandoned", Formula::Count(Set::Abandoned);
+        /// |QD|: abandoned within the quick-drop threshold.
+        QuickDrops = "quickDrops", Formula::Count(Set::QuickDrop);
+        /// |I|: ended in the IVR.
+        IvrDrops = "ivrDrops", Formula::Count(Set::IvrDrop);
+        AcceptedInSla = "acceptedInSla", Formula::Count(Set::AcceptedInSla);
+        AverageSpeedOfAnswer = "averageSpeedOfAnswer", Formula::Mean(Set::Accepted, Duration::Queue);
+        AverageAbandonTime = "averageAbandonTime", Formula::Mean(Set::Abandoned, Duration::Queue);
+        AverageTalkTime = "averageTalkTime", Formula::Mean(Set::Accepted, Duration::Talk);
+        AverageIvrTime = "averageIvrTime", Formula::Mean(Set::All, Duration::Ivr);
+        AverageSessionTime = "averageSessionTime", Formula::Mean(Set::All, Duration::Session);
+        MaxQueueTime = "maxQueueTime", Formula::Max(Set::Offered, Duration::Queue);
+        /// Σ initialTalkDuration over A, 0 when A is empty: what workforce planners add up.
+        TotalTalkTime = "totalTalkTime", Formula::Total(Set::Accepted, Duration::Talk);
+    }
+    ratios {
+        /// acceptedInSla / (offered − quickDrops).
+        ServiceLevel = "serviceLevel", (AcceptedInSla) / (Offered - QuickDrops);
+        /// (abandoned − quickDrops) / (offered − quickDrops).
+        AbandonRate = "abandonRate", (Abandoned - QuickDrops) / (Offered - QuickDrops);
+        /// accepted / offered.
+        AnswerRate = "answerRate", (Accepted) / (Offered);
+    }
+}
+
+/// A count, less another count or nothing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Difference(pub Measure, pub Option<Measure>);
+
+impl Difference {
+    /// The measures it reads.
+    fn measures(self) -> impl Iterator<Item = Measure> {
+        std::iter::once(self.0).chain(self.1)
+    }
+
+    /// Its value, given the group's counts.
+    pub fn of(self, count: impl Fn(Measure) -> i64) -> i64 {
+        count(self.0) - self.1.map_or(0, count)
+    }
+}
+
+/// A ratio of counts, declared in `catalogue!` (`serviceLevel`, ...).
+#[derive(Copy, Clone, Debug)]
+pub struct RatioKpi {
+    pub figure: StatsMeasure,
+    /// The name clients ask for it by (the `DialogueStats` field).
+    pub name: &'static str,
+    pub numerator: Difference,
+    pub denominator: Difference,
+}
+
+impl RatioKpi {
+    /// (numerator, denominator), given the group's counts.
+    pub fn parts(&self, count: impl Fn(Measure) -> i64 + Copy) -> (i64, i64) {
+        (self.numerator.of(count), self.denominator.of(count))
+    }
+
+    /// The counted measures it reads.
+    pub fn measures(&self) -> impl Iterator<Item = Measure> {
+        self.numerator.measures().chain(self.denominator.measures())
+    }
+
+    /// numerator / denominator; none when the denominator is 0.
+    pub fn value(&self, count: impl Fn(Measure) -> i64 + Copy) -> Option<f64> {
+        let (numerator, denominator) = self.parts(count);
+        (denominator != 0).then(|| numerator as f64 / denominator as f64)
+    }
+}
+
+/// What a [`StatsMeasure`] is computed from.
+#[derive(Copy, Clone, Debug)]
+pub enum Figure {
+    Measure(Measure),
+    Ratio(&'static RatioKpi),
+}
+
+impl StatsMeasure {
+    /// The figure clients ask for by `name`, if any.
+    pub fn named(name: &str) -> Option<StatsMeasure> {
+        Self::ALL.iter().copied().find(|m| m.name() == name)
+    }
+
+    /// The measures the figure is computed from.
+    pub fn measures(self) -> Vec<Measure> {
+        match self.figure() {
+            Figure::Measure(measure) => vec![measure],
+            Figure::Ratio(ratio) => ratio
+                .numerator
+                .measures()
+                .chain(ratio.denominator.measures())
+                .collect(),
+        }
+    }
 }
 
 impl Kpi {
@@ -106,61 +246,6 @@ impl Kpi {
     /// has the duration. Counts and totals always have a value (0 over nothing).
     pub const fn nullable(&self) -> bool {
         matches!(self.formula, Formula::Mean(..) | Formula::Max(..))
-    }
-}
-
-/// A ratio of `dialogueStats` without arguments, read from counted measures of the catalogue:
-/// the numerator and the denominator are each a sum of counts, added (`1`) or taken away
-/// (`-1`). Its value is null when the denominator is 0.
-#[derive(Copy, Clone, Debug)]
-pub struct RatioKpi {
-    /// The name clients ask for it by (the `DialogueStats` field).
-    pub name: &'static str,
-    pub numerator: &'static [(i64, Measure)],
-    pub denominator: &'static [(i64, Measure)],
-}
-
-/// The ratios without arguments, in the order of `DialogueStats` (docs/api.md).
-pub const RATIOS: &[RatioKpi] = &[
-    // acceptedInSla / (offered − quickDrops)
-    RatioKpi {
-        name: "serviceLevel",
-        numerator: &[(1, Measure::AcceptedInSla)],
-        denominator: &[(1, Measure::Offered), (-1, Measure::QuickDrops)],
-    },
-    // (abandoned − quickDrops) / (offered − quickDrops)
-    RatioKpi {
-        name: "abandonRate",
-        numerator: &[(1, Measure::Abandoned), (-1, Measure::QuickDrops)],
-        denominator: &[(1, Measure::Offered), (-1, Measure::QuickDrops)],
-    },
-    // accepted / offered
-    RatioKpi {
-        name: "answerRate",
-        numerator: &[(1, Measure::Accepted)],
-        denominator: &[(1, Measure::Offered)],
-    },
-];
-
-impl RatioKpi {
-    /// The counted measures it reads.
-    pub fn measures(&self) -> impl Iterator<Item = Measure> + '_ {
-        self.numerator
-            .iter()
-            .chain(self.denominator)
-            .map(|(_, measure)| *measure)
-    }
-
-    /// Numerator and denominator, from the counts `count` gives.
-    pub fn parts(&self, count: impl Fn(Measure) -> i64) -> (i64, i64) {
-        let sum = |terms: &[(i64, Measure)]| terms.iter().map(|(sign, m)| sign * count(*m)).sum();
-        (sum(self.numerator), sum(self.denominator))
-    }
-
-    /// numerator / denominator; none when the denominator is 0.
-    pub fn value(&self, count: impl Fn(Measure) -> i64) -> Option<f64> {
-        let (numerator, denominator) = self.parts(count);
-        (denominator != 0).then(|| numerator as f64 / denominator as f64)
     }
 }
 
@@ -455,6 +540,64 @@ mod tests {
         let values: Vec<_> = RATIOS.iter().map(|r| r.value(count)).collect();
         assert_eq!(values, [Some(0.75), Some(0.125), Some(0.7)]);
         assert_eq!(RATIOS[0].value(|_| 0), None);
+    }
+
+    #[test]
+    fn every_figure_is_a_catalogued_measure_or_a_ratio_and_back() {
+        // Every measure without an argument has its figure, of the same name, and back.
+        for kpi in CATALOGUE {
+            let figure = StatsMeasure::named(kpi.name).expect("a figure per measure");
+            assert!(
+                matches!(figure.figure(), Figure::Measure(m) if m == kpi.measure),
+                "{}",
+                kpi.name
+            );
+            assert_eq!(figure.measures(), [kpi.measure]);
+        }
+        for ratio in RATIOS {
+            assert_eq!(StatsMeasure::named(ratio.name), Some(ratio.figure));
+            assert!(matches!(ratio.figure.figure(), Figure::Ratio(r) if r.name == ratio.name));
+        }
+        assert_eq!(StatsMeasure::ALL.len(), CATALOGUE.len() + RATIOS.len());
+        for (i, figure) in StatsMeasure::ALL.iter().enumerate() {
+            assert!(
+                StatsMeasure::ALL[..i]
+                    .iter()
+                    .all(|f| f.name() != figure.name()),
+                "{} is declared twice",
+                figure.name()
+            );
+            let named_measure = CATALOGUE.iter().any(|k| k.name == figure.name());
+            let named_ratio = RATIOS.iter().any(|r| r.name == figure.name());
+            assert!(named_measure != named_ratio, "{}", figure.name());
+        }
+    }
+
+    #[test]
+    fn ratios_read_their_counts() {
+        let count = |m: Measure| match m {
+            Measure::AcceptedInSla => 7,
+            Measure::Offered => 20,
+            Measure::QuickDrops => 2,
+            Measure::Abandoned => 5,
+            Measure::Accepted => 15,
+            _ => 1000,
+        };
+        let parts = |f: StatsMeasure| match f.figure() {
+            Figure::Ratio(r) => r.parts(count),
+            Figure::Measure(m) => panic!("{m:?} is not a ratio"),
+        };
+        assert_eq!(parts(StatsMeasure::ServiceLevel), (7, 18));
+        assert_eq!(parts(StatsMeasure::AbandonRate), (3, 18));
+        assert_eq!(parts(StatsMeasure::AnswerRate), (15, 20));
+        assert_eq!(
+            StatsMeasure::ServiceLevel.measures(),
+            [
+                Measure::AcceptedInSla,
+                Measure::Offered,
+                Measure::QuickDrops
+            ]
+        );
     }
 
     #[test]

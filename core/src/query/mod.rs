@@ -22,8 +22,11 @@ pub use dialogues::{
 pub use endpoints::{EndpointListRequest, EndpointOrder, EndpointOrderField, EndpointPage};
 pub use fields::{FieldDef, DIALOGUE_FIELDS};
 pub use filter::{DialogueField, EndpointField, Filter, Kind, Op, Operand};
-pub use kpi::{Kpi, Measure, RatioKpi, Threshold, CATALOGUE, RATIOS};
+pub use kpi::{Figure, Kpi, Measure, RatioKpi, StatsMeasure, Threshold, CATALOGUE, RATIOS};
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};
 pub use scope::TenantScope;
-pub use stats::{Dimension, GroupKey, StatsRequest, StatsRow};
+pub use stats::{
+    CompareOp, Comparison, Dimension, GroupKey, HavingNode, RankArgs, StatsOrder, StatsRequest,
+    StatsRow,
+};

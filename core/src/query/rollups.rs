@@ -352,6 +352,9 @@ mod tests {
             measures: vec![Measure::Offered, Measure::AverageSpeedOfAnswer],
             percentiles: Vec::new(),
             max_rows: 100_000,
+            rank: Default::default(),
+            compare: None,
+            period: None,
         };
         let bucketing = Bucketing::new(zone, granularity, MARCH, APRIL);
         stats_grain(&request, &request.measures, &bucketing).map(|g| g.table)
@@ -369,6 +372,9 @@ mod tests {
             measures,
             percentiles: Vec::new(),
             max_rows: 100_000,
+            rank: Default::default(),
+            compare: None,
+            period: None,
         };
         let bucketing = Bucketing::new(request.zone, request.granularity, MARCH, APRIL);
         stats_grain(&request, &request.measures, &bucketing).map(|g| g.table)

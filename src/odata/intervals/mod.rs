@@ -110,6 +110,9 @@ impl Question {
             measures: self.measures.clone(),
             percentiles: Vec::new(),
             max_rows: self.max_rows,
+            rank: Default::default(),
+            compare: None,
+            period: None,
         };
         let mut rows: Vec<StatsRow> = scope
             .dialogue_stats(&request)
@@ -158,6 +161,9 @@ impl Question {
             measures: vec![Measure::Dialogues],
             percentiles: Vec::new(),
             max_rows: self.max_rows,
+            rank: Default::default(),
+            compare: None,
+            period: None,
         };
         let mut queues: Vec<String> = scope
             .dialogue_stats(&request)

@@ -2,7 +2,8 @@
 //! GROUP BY and conditional aggregates, never by loading dialogues; exact nearest-rank
 //! percentiles by window functions. Front ends name the [`Measure`]s they will show and only
 //! those aggregates run; what a measure computes, over the rows and from the pre-aggregates, is
-//! declared once in the KPI catalogue (`super::kpi`).
+//! declared once in the KPI catalogue (`super::kpi`). The grouped results are then ranked and
+//! kept (`rank`) and compared with an earlier window (`compare`).
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -10,11 +11,15 @@ use entity::{dialogue, Direction, Outcome};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement};
 
+mod compare;
+mod rank;
 pub(super) mod request;
 
+pub use compare::Comparison;
+pub use rank::{CompareOp, HavingNode, RankArgs, StatsOrder};
 pub use request::{validate_p, Dimension, StatsRequest};
 
-use super::kpi::{self, Measure, Part, Partial, Value};
+use super::kpi::{self, Figure, Measure, Part, Partial, StatsMeasure, Value};
 use super::rollups;
 use super::TenantScope;
 use crate::buckets::Bucketing;
@@ -107,6 +112,8 @@ pub struct StatsRow {
     values: HashMap<Measure, Option<f64>>,
     /// Requested p → its queue-time quantile.
     percentiles: Vec<(f64, Option<f64>)>,
+    /// The same group in the matching bucket of the earlier window, with `compareTo`.
+    pub previous: Option<Box<StatsRow>>,
 }
 
 impl StatsRow {
@@ -118,6 +125,60 @@ impl StatsRow {
     /// A mean or maximum in seconds; none when no dialogue of the group has one.
     pub fn value(&self, measure: Measure) -> Option<f64> {
         self.values.get(&measure).copied().flatten()
+    }
+
+    /// A ratio's (numerator, denominator); none for a figure that is not a ratio.
+    pub fn ratio(&self, figure: StatsMeasure) -> Option<(i64, i64)> {
+        match figure.figure() {
+            Figure::Ratio(ratio) => Some(ratio.parts(|m| self.count(m))),
+            Figure::Measure(_) => None,
+        }
+    }
+
+    /// A figure's value as groups are ranked and kept by it: a count, seconds, or a ratio's
+    /// value (none when its denominator is 0).
+    pub fn figure(&self, figure: StatsMeasure) -> Option<f64> {
+        match figure.figure() {
+            Figure::Ratio(ratio) => {
+                let (numerator, denominator) = ratio.parts(|m| self.count(m));
+                (denominator != 0).then(|| numerator as f64 / denominator as f64)
+            }
+            Figure::Measure(measure) => match self.counts.get(&measure) {
+                Some(n) => Some(*n as f64),
+                None => self.value(measure),
+            },
+        }
+    }
+
+    /// A group with no dialogues: counts and totals 0, averages, maxima and quantiles none.
+    fn empty(
+        key: GroupKey,
+        period: Option<(i64, i64)>,
+        measures: &[Measure],
+        percentiles: &[f64],
+    ) -> Self {
+        let mut row = StatsRow {
+            key,
+            period,
+            percentiles: percentiles.iter().map(|p| (*p, None)).collect(),
+            ..Default::default()
+        };
+        row.compute(measures, &Partial::default());
+        row
+    }
+
+    /// The measures' values from the group's merged parts.
+    fn compute(&mut self, measures: &[Measure], partial: &Partial) {
+        for measure in measures {
+            match measure.formula().value(partial) {
+                Value::Count(n) => {
+                    self.counts.insert(*measure, n);
+                }
+                Value::Seconds(v) => {
+                    self.values.insert(*measure, v);
+                }
+            }
+        }
     }
 
     /// The queue-time quantile for `p`, if it was requested.
@@ -154,7 +215,6 @@ fn finish(
     measures: &[Measure],
     found: &HashMap<(GroupKey, u64), f64>,
 ) -> Vec<StatsRow> {
-    let formulas: Vec<_> = measures.iter().map(|m| (m, m.formula())).collect();
     let mut stats = Vec::with_capacity(groups.len());
     for (key, partial) in groups {
         let mut entry = StatsRow {
@@ -162,16 +222,7 @@ fn finish(
             key,
             ..Default::default()
         };
-        for (measure, formula) in &formulas {
-            match formula.value(&partial) {
-                Value::Count(n) => {
-                    entry.counts.insert(**measure, n);
-                }
-                Value::Seconds(v) => {
-                    entry.values.insert(**measure, v);
-                }
-            }
-        }
+        entry.compute(measures, &partial);
         entry.percentiles = request
             .percentiles
             .iter()
@@ -184,8 +235,45 @@ fn finish(
 }
 
 impl TenantScope {
-    /// Runs the aggregation and the percentile queries; rows sorted by period, then group keys.
+    /// The stats rows of a request: the groups aggregated by the database, kept and ranked
+    /// within each bucket (`having`, `orderBy`, `first`; without them sorted by period, then
+    /// group keys), each with its `previous` when the request compares. The earlier window is
+    /// aggregated alongside, by the same path.
     pub async fn dialogue_stats(&self, request: &StatsRequest) -> ApiResult<Vec<StatsRow>> {
+        let ranking = rank::Ranking::new(&request.rank)?;
+        let mut measures: Vec<Measure> = Vec::new();
+        for measure in request.measures.iter().chain(&ranking.measures()) {
+            if !measures.contains(measure) {
+                measures.push(*measure);
+            }
+        }
+        // The aggregations are boxed: their futures are large, and every resolver that awaits
+        // this one would otherwise carry them on its stack.
+        let Some(earlier) = compare::Earlier::of(request) else {
+            let rows = Box::pin(self.groups(request, &measures)).await?;
+            return Ok(ranking.apply(rows, &request.group_by));
+        };
+        let earlier_request = earlier.request(request);
+        let before = async {
+            if earlier.from >= earlier.to {
+                // The whole window is a date the earlier year or month does not have.
+                return Ok(Vec::new());
+            }
+            Box::pin(self.groups(&earlier_request, &measures)).await
+        };
+        let (rows, before) = tokio::join!(Box::pin(self.groups(request, &measures)), before);
+        let mut rows = ranking.apply(rows?, &request.group_by);
+        earlier.attach(&mut rows, before?, &measures, &request.percentiles);
+        Ok(rows)
+    }
+
+    /// Runs the aggregation and the percentile queries for `measures`; rows sorted by period,
+    /// then group keys.
+    async fn groups(
+        &self,
+        request: &StatsRequest,
+        measures: &[Measure],
+    ) -> ApiResult<Vec<StatsRow>> {
         let backend = self.backend();
         if request.from >= request.to {
             return Err(ApiError::bad_input("`from` must be before `to`"));
@@ -222,18 +310,12 @@ impl TenantScope {
         );
         let key_sql = bucketing.key_sql("start_timestamp_ms");
         let dims: Vec<&'static str> = request.group_by.iter().map(|d| d.column()).collect();
-        let mut measures: Vec<Measure> = Vec::new();
-        for measure in &request.measures {
-            if !measures.contains(measure) {
-                measures.push(*measure);
-            }
-        }
 
         if self.uses_rollups() {
-            match rollups::stats_grain(request, &measures, &bucketing) {
+            match rollups::stats_grain(request, measures, &bucketing) {
                 Ok(grain) => {
                     if let Some(stats) = self
-                        .stats_from_rollup(grain, request, &bucketing, &measures)
+                        .stats_from_rollup(grain, request, &bucketing, measures)
                         .await?
                     {
                         return Ok(stats);
@@ -249,7 +331,7 @@ impl TenantScope {
             tracing::debug!(reason = "rows: pre-aggregates off", "dialogueStats");
         }
 
-        let parts = kpi::parts(&measures);
+        let parts = kpi::parts(measures);
         let select = self.aggregate_rows(request, request.from, request.to, &key_sql, &parts)?;
         let grouped = select.clone();
         // The aggregation and the percentile ranking are independent scans: run them side by side.
@@ -288,7 +370,7 @@ impl TenantScope {
                 Partial::read(row, &parts)?,
             ));
         }
-        Ok(finish(groups, request, &bucketing, &measures, &found))
+        Ok(finish(groups, request, &bucketing, measures, &found))
     }
 
     /// The GROUP BY over the rows of `[from, to)`: bucket key, grouped dimensions and the

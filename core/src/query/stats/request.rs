@@ -1,11 +1,15 @@
-//! A `dialogueStats` question as the core takes it: the window, zone, buckets, groups, filter
-//! and the measures to compute.
+//! A `dialogueStats` question as the core takes it: the window, zone, buckets, groups, filter,
+//! the measures to compute, how groups are ranked and kept, and what they are compared with.
 use chrono_tz::Tz;
 
 use crate::buckets::Granularity;
 use crate::error::{ApiError, ApiResult};
 use crate::query::filter::{DialogueField, Filter};
 use crate::query::kpi::Measure;
+use crate::query::period::Period;
+
+use super::compare::Comparison;
+use super::rank::RankArgs;
 
 /// What stats rows can be grouped by.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +58,12 @@ pub struct StatsRequest {
     /// Queue-time quantiles to compute, each 0 < p ≤ 1.
     pub percentiles: Vec<f64>,
     pub max_rows: usize,
+    /// `orderBy`, `first` and `having` (nothing: every group, in the order of its keys).
+    pub rank: RankArgs,
+    /// The earlier window each row is compared with, if any.
+    pub compare: Option<Comparison>,
+    /// The `period` the window was resolved from, if it was (`compare` follows it).
+    pub period: Option<Period>,
 }
 
 /// Checks a quantile's `p`.
