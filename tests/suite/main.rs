@@ -25,6 +25,7 @@ mod rollups;
 mod rows;
 mod schema;
 mod smoke;
+mod sse;
 mod statements;
 mod stats;
 mod subscriptions;
