@@ -83,7 +83,10 @@ mod tests {
         let js = String::from_utf8_lossy(JS);
         assert!(js.contains("WallboardToday"), "the generated operation");
         assert!(js.contains("graphql-transport-ws"), "graphql-ws");
-        assert!(js.contains("/graphql/stream"), "graphql-sse on the SSE path");
+        assert!(
+            js.contains("/graphql/stream"),
+            "graphql-sse on the SSE path"
+        );
         assert!(js.contains("text/event-stream"), "graphql-sse");
         assert!(js.contains("dialogueStatsChanged"));
         assert!(
