@@ -8,9 +8,9 @@
 //!
 //! It also builds the wallboard (`GET /wallboard`): in `clients/typescript/` (pinned by its
 //! `package-lock.json`) it runs `npm ci` when needed, generates the typed client from
-//! `schema.graphql` (graphql-codegen) and bundles `wallboard/src/main.ts` with Chart.js and
-//! graphql-ws (esbuild) into `OUT_DIR/wallboard.js`, which `src/http/wallboard.rs` embeds. Only
-//! `npm ci` needs the network.
+//! `schema.graphql` (graphql-codegen) and bundles `wallboard/src/main.ts` with Chart.js,
+//! graphql-ws and graphql-sse (esbuild) into `OUT_DIR/wallboard.js`, which
+//! `src/http/wallboard.rs` embeds. Only `npm ci` needs the network.
 //!
 //! Std-only on purpose: no build-dependencies.
 

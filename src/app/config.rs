@@ -54,8 +54,9 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_MAX_ALIASES", default_value_t = 200)]
     pub max_aliases: usize,
 
-    /// Open subscriptions one API key may hold (over all its WebSocket connections to this
-    /// process); more are refused with RATE_LIMITED, the connection stays open.
+    /// Open subscriptions one API key may hold (over all its WebSocket connections and
+    /// Server-Sent Events streams to this process); more are refused with RATE_LIMITED (a
+    /// WebSocket stays open).
     #[arg(
         long,
         env = "INSIGHTS_MAX_SUBSCRIPTIONS_PER_KEY",
@@ -73,8 +74,14 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_WS_PING_SECS", default_value_t = 15)]
     pub ws_ping_secs: u64,
 
+    /// Seconds between the comment lines (`:`) the server writes on an idle Server-Sent Events
+    /// stream (`POST /graphql/stream`), so that proxies do not close it for being quiet.
+    #[arg(long, env = "INSIGHTS_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+
     /// Seconds between checks that the keys of open subscriptions are still valid: a revoked
-    /// key's connections close within this long (code 4401).
+    /// key's connections close within this long (WebSocket code 4401; an SSE stream ends with
+    /// an UNAUTHENTICATED error).
     #[arg(long, env = "INSIGHTS_KEY_RECHECK_SECS", default_value_t = 2)]
     pub key_recheck_secs: u64,
 

@@ -37,9 +37,11 @@ pub struct AppState {
     pub(crate) persisted: crate::graphql::apq::PersistedQueries,
     /// `max-age` of successful GET answers.
     pub(crate) get_max_age_secs: u64,
-    /// Subscriptions: the WebSocket connections of this process.
+    /// Subscriptions: the WebSocket connections and SSE streams of this process.
     pub hub: Hub,
     pub(crate) max_body_bytes: usize,
+    /// How often an idle Server-Sent Events stream gets a comment line.
+    pub(crate) sse_keepalive: Duration,
     pub(crate) auth_failures: AuthFailures,
     /// Set on SIGTERM: /readyz answers 503 while requests still run.
     pub drain: Drain,

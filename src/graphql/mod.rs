@@ -91,7 +91,8 @@ impl InsightsSchema {
     }
 
     /// Executes any operation as a stream of responses (a subscription's events, or the one
-    /// answer of a query), with the data of a session (a WebSocket connection's).
+    /// answer of a query), with the data of a session (a WebSocket connection's, an event
+    /// stream's).
     pub fn execute_stream(
         &self,
         request: impl Into<Request>,

@@ -1,5 +1,6 @@
 //! Subscriptions (docs/api.md): `dialogueIngested` and `dialogueStatsChanged`, served over
-//! graphql-transport-ws (see [`crate::http::ws`]). Both hear of commits through the process's
+//! graphql-transport-ws ([`crate::http::ws`]) and graphql-sse (`http::sse`), which share what
+//! runs them (`http::subscriptions`). Both hear of commits through the process's
 //! [`Announcer`](insights_core::live::Announcer) and read what changed through the subscriber's
 //! [`TenantScope`] with the same query core as `dialogues` and `dialogueStats`: a subscriber's
 //! filter is never evaluated anywhere but in SQL.
@@ -58,8 +59,9 @@ where
     }
 }
 
-/// What a WebSocket connection puts into its requests' data: the hub, the key the
-/// subscriptions count against, and the connection's control (to close it from a subscriber).
+/// What a subscription transport's connection (a WebSocket, an event stream) puts into its
+/// requests' data: the hub, the key the subscriptions count against, and the connection's
+/// control (to close it from a subscriber).
 #[derive(Clone)]
 pub struct LiveSession {
     pub hub: Hub,
@@ -70,7 +72,8 @@ pub struct LiveSession {
 fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a LiveSession> {
     ctx.data_opt::<LiveSession>().ok_or_else(|| {
         ApiError::bad_input(
-            "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql",
+            "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql and over \
+             Server-Sent Events (graphql-sse) at /graphql/stream",
         )
         .graphql()
     })
@@ -325,7 +328,8 @@ impl StatsChanged {
 #[derive(Default)]
 pub struct Subscription;
 
-/// Live updates, over WebSocket (graphql-transport-ws) at /graphql.
+/// Live updates, over WebSocket (graphql-transport-ws) at /graphql, or over Server-Sent Events
+/// (graphql-sse) at /graphql/stream.
 #[Subscription]
 impl Subscription {
     /// Each dialogue that a commit inserted or changed and that matches `filter` (the same

@@ -54,7 +54,7 @@ struct ResponseBody<'a> {
 /// Serializes straight from async-graphql's values, whose objects keep their order: the keys of
 /// `data` come in the order the request selected its fields (GraphQL spec, "Serialized Map
 /// Ordering"). A detour through `serde_json::Value` would sort them.
-fn response_body(
+pub(super) fn response_body(
     data: Option<&async_graphql::Value>,
     errors: &[ServerError],
     extensions: &BTreeMap<String, async_graphql::Value>,

@@ -1,10 +1,13 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
-//! for browsers), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
+//! for browsers, subscriptions over WebSocket), `/graphql/stream` (subscriptions over
+//! Server-Sent Events), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
 mod cors;
 pub mod graphiql;
 mod graphql_http;
 mod middleware;
 mod probes;
+mod sse;
+mod subscriptions;
 pub mod wallboard;
 pub mod ws;
 
@@ -130,6 +133,7 @@ pub async fn app_with_drain(
         schema: schema_with(config, hub.announcer().clone()),
         hub: hub.clone(),
         max_body_bytes: config.max_body_bytes,
+        sse_keepalive: Duration::from_secs(config.sse_keepalive_secs.max(1)),
         db,
         access,
         limiter: Arc::new(RateLimiter::keyed(
@@ -202,6 +206,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::map_response(
                     graphql_http::no_store_unless_cacheable,
                 )),
+        )
+        .route(
+            "/graphql/stream",
+            axum::routing::post(sse::stream).layer(axum::middleware::map_response(
+                graphql_http::no_store_unless_cacheable,
+            )),
         )
         .merge(crate::odata::routes())
         .route("/graphiql/{name}", get(graphql_http::graphiql_asset))

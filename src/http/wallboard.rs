@@ -1,7 +1,9 @@
 //! The wallboard at `GET /wallboard`: a page for a TV or a laptop showing today per queue and by
 //! hour, live. Its HTML and CSS are the files in `clients/typescript/wallboard/`; its script is
-//! bundled by `build.rs` (TypeScript on the generated client, Chart.js, graphql-ws) into
-//! `OUT_DIR`. All embedded: the page loads nothing from another host.
+//! bundled by `build.rs` (TypeScript on the generated client, Chart.js, graphql-ws and
+//! graphql-sse) into `OUT_DIR`. All embedded: the page loads nothing from another host. It keeps
+//! current over WebSocket, over Server-Sent Events when the socket cannot open, else by polling,
+//! and says which.
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -74,13 +76,18 @@ mod tests {
         assert!(asset("../Cargo.toml").is_none() && asset("").is_none());
     }
 
-    /// The bundle holds the chart library, the WebSocket client and the generated operations,
-    /// and fetches nothing from a CDN.
+    /// The bundle holds the chart library, the WebSocket and Server-Sent Events clients and the
+    /// generated operations, and fetches nothing from a CDN.
     #[test]
     fn bundle_is_self_contained() {
         let js = String::from_utf8_lossy(JS);
         assert!(js.contains("WallboardToday"), "the generated operation");
         assert!(js.contains("graphql-transport-ws"), "graphql-ws");
+        assert!(
+            js.contains("/graphql/stream"),
+            "graphql-sse on the SSE path"
+        );
+        assert!(js.contains("text/event-stream"), "graphql-sse");
         assert!(js.contains("dialogueStatsChanged"));
         assert!(
             js.contains("Chart.js") || js.contains("chart.js"),

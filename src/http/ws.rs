@@ -13,12 +13,14 @@
 //! - closing on request of the [`Hub`]: a revoked key (4401), shutdown (1001), a subscriber
 //!   that fell behind its buffer (1013); a client that does not read its socket for
 //!   `send_timeout` is dropped.
+//!
+//! Registering with the hub and the data a subscription runs with are shared with the
+//! Server-Sent Events transport ([`super::subscriptions`]); this module only speaks the protocol.
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
-use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -27,16 +29,14 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 
+use super::subscriptions as shared;
 use crate::app::auth::{bearer_secret, identify};
 use crate::app::throttle::{Admission, AuthFailures};
 use crate::app::Access;
-use crate::graphql::loader::EndpointLoader;
-use crate::graphql::subscription::LiveSession;
 use crate::graphql::InsightsSchema;
 use insights_core::error::ErrorCode;
-use insights_core::keys::{Principal, Scope};
+use insights_core::keys::Principal;
 use insights_core::live::hub::{close, Hub};
-use insights_core::query::TenantScope;
 
 /// The one subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -259,17 +259,12 @@ async fn authenticate(
     if let (Some(_), Some(value)) = (&principal.key_id, authorization) {
         context.auth_failures.proved(bearer_secret(value));
     }
-    if !principal.scopes.contains(Scope::Read) {
-        return Err((
-            close::FORBIDDEN,
-            "this API key lacks the `read` scope".to_string(),
-        ));
-    }
+    shared::may_subscribe(&principal).map_err(|why| (close::FORBIDDEN, why.to_string()))?;
     Ok(principal)
 }
 
 async fn serve(context: WsContext, socket: WebSocket) {
-    let Some(guard) = context.hub.register(None) else {
+    let Some((guard, registration)) = shared::register(&context.hub, None) else {
         let (mut sink, _) = socket.split();
         let _ = sink
             .send(close_message(
@@ -300,33 +295,9 @@ async fn serve(context: WsContext, socket: WebSocket) {
     let init = {
         let context = context.clone();
         let tracker = tracker.clone();
-        let guard_key = GuardKey {
-            hub: context.hub.clone(),
-            control: guard.control.clone(),
-            id: guard.id(),
-        };
         move |payload: serde_json::Value| async move {
             match authenticate(&context, &payload).await {
-                Ok(principal) => {
-                    guard_key
-                        .hub
-                        .identify(guard_key.id, principal.key_id.clone());
-                    let scope = TenantScope::new(context.db.clone(), principal.tenant_id);
-                    // No cache across events: every event reads current endpoints, and a
-                    // long-lived connection holds none of them.
-                    let loader = EndpointLoader::new(scope.clone());
-                    loader.enable_all_cache(false);
-                    let mut data = Data::default();
-                    data.insert(LiveSession {
-                        hub: guard_key.hub.clone(),
-                        key_id: principal.key_id.clone(),
-                        control: guard_key.control.clone(),
-                    });
-                    data.insert(scope);
-                    data.insert(loader);
-                    data.insert(principal.scopes);
-                    Ok(data)
-                }
+                Ok(principal) => Ok(registration.session(&context.db, &principal)),
                 Err((code, reason)) => {
                     tracing::info!(code, %reason, "refused a WebSocket connection");
                     if let (close::UNAUTHORIZED, Some(client)) = (code, context.client) {
@@ -407,11 +378,4 @@ async fn serve(context: WsContext, socket: WebSocket) {
     }
     drop(out);
     drop(guard);
-}
-
-/// What the `connection_init` callback needs of the connection's registration.
-struct GuardKey {
-    hub: Hub,
-    control: Arc<insights_core::live::hub::Control>,
-    id: u64,
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The wallboard (GET /wallboard) in headless Chromium, against a running server with demo data.
 //
-//   node wallboard-check.mjs BASE_URL SCREENSHOT_DIR [--key KEY]
+//   node wallboard-check.mjs BASE_URL SCREENSHOT_DIR [--key KEY] [--expect-transport T]
+//                            [--blocked websocket[,sse]] [--page-query Q]
 //
 // Opens BASE_URL/wallboard in a browser whose zone is Europe/Amsterdam and checks that:
 // - it renders with no console error and no page error, loading nothing from another host;
@@ -15,6 +16,12 @@
 // and saves screenshots (TV 1920x1080 and laptop 1366x768) into SCREENSHOT_DIR.
 // With --key KEY the server needs API keys: the page must ask for one (the expected 401 is the
 // only console error allowed), and show the board once KEY is entered.
+// The page must say how it keeps current (body[data-transport] and the pill's text): by default
+// `websocket` when the server has the subscription, else `polling`; --expect-transport sse|
+// websocket|polling says otherwise. --blocked names what a proxy in front of the server refuses
+// (blocking-proxy.mjs): the browser's own messages about those refusals (a WebSocket that failed,
+// a 502 from /graphql/stream) are then expected rather than errors. --page-query adds to the
+// page's query string (e.g. transport=sse).
 // CHROMIUM=/path/to/chromium overrides the browser (default /usr/bin/chromium).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -23,16 +30,25 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const args = process.argv.slice(2);
-const keyAt = args.indexOf('--key');
-const key = keyAt >= 0 ? args[keyAt + 1] : null;
-const positional = args.filter((a, i) => !a.startsWith('--') && (keyAt < 0 || i !== keyAt + 1));
+const VALUED = ['--key', '--expect-transport', '--blocked', '--page-query'];
+const option = (name) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : null;
+};
+const key = option('--key');
+const expectTransport = option('--expect-transport');
+const blocked = new Set((option('--blocked') ?? '').split(',').filter(Boolean));
+const pageQuery = option('--page-query');
+const values = new Set(VALUED.map((n) => args.indexOf(n)).filter((i) => i >= 0).map((i) => i + 1));
+const positional = args.filter((a, i) => !a.startsWith('--') && !values.has(i));
 const base = (positional[0] ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
 const shots = positional[1] ?? '.';
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const timeout = Number(process.env.WALLBOARD_CHECK_TIMEOUT_MS ?? 30000);
 const ZONE = 'Europe/Amsterdam';
 const OTHER_ZONE = 'America/New_York';
-const suffix = key ? '-with-key' : '';
+const suffix = `${key ? '-with-key' : ''}${expectTransport ? `-${expectTransport}` : ''}`;
+const TRANSPORT_TEXT = { websocket: 'live · WebSocket', sse: 'live · Server-Sent Events' };
 
 const QUERY = `query Check($timeZone: String!) {
   queues: dialogueStats(period: TODAY, timeZone: $timeZone, groupBy: [QUEUE]) {
@@ -183,24 +199,28 @@ try {
   });
   page.on('response', (response) => {
     const expectedUnauthorized = key && response.status() === 401;
-    if (response.status() >= 400 && !expectedUnauthorized) failed.push(`${response.status()} ${response.url()}`);
+    const blockedStream = blocked.has('sse') && response.status() === 502 && response.url().endsWith('/graphql/stream');
+    if (response.status() >= 400 && !expectedUnauthorized && !blockedStream) failed.push(`${response.status()} ${response.url()}`);
   });
   page.on('pageerror', (error) => pageErrors.push(String(error)));
   page.on('console', (message) => {
     if (message.type() !== 'error') return;
     const text = message.text();
     if (key && /status of 401/.test(text)) return; // the page finding out that it needs a key
+    // What the proxy refuses, as the browser reports it.
+    if (blocked.has('websocket') && /^WebSocket connection to 'ws:\/\/[^']*\/graphql' failed/.test(text)) return;
+    if (blocked.has('sse') && /status of 502/.test(text) && message.location().url.endsWith('/graphql/stream')) return;
     consoleErrors.push(text);
   });
 
   step = `opening ${base}/wallboard`;
-  const response = await page.goto(`${base}/wallboard?poll=2`, { waitUntil: 'load' });
+  const response = await page.goto(`${base}/wallboard?poll=2${pageQuery ? `&${pageQuery}` : ''}`, { waitUntil: 'load' });
   if (!response?.ok()) throw new Error(`GET /wallboard answered ${response?.status()}`);
 
   if (key) {
     step = 'waiting for the API key form';
     await page.waitForSelector('#key-form:not([hidden])');
-    await page.screenshot({ path: join(shots, 'wallboard-asks-for-key.png') });
+    await page.screenshot({ path: join(shots, `wallboard-asks-for-key${suffix}.png`) });
     await page.fill('#key', key);
     await page.click('#key-form button[type=submit]');
   }
@@ -217,9 +237,18 @@ try {
     headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
     body: JSON.stringify({ query: '{ __schema { subscriptionType { fields { name } } } }' }),
   }).then((r) => r.json());
-  const live = !!introspection.data?.__schema?.subscriptionType?.fields?.some((f) => f.name === 'dialogueStatsChanged');
-  // With the subscription in the schema the page must go live; without, it polls.
-  await page.waitForFunction((want) => document.body.dataset.mode === want, live ? 'live' : 'polling');
+  const hasSubscription = !!introspection.data?.__schema?.subscriptionType?.fields?.some((f) => f.name === 'dialogueStatsChanged');
+  // With the subscription in the schema the page must go live (over WebSocket unless told
+  // otherwise); without, it polls.
+  const transport = expectTransport ?? (hasSubscription ? 'websocket' : 'polling');
+  const live = transport !== 'polling';
+  await page.waitForFunction(
+    ([mode, transport]) => document.body.dataset.mode === mode && document.body.dataset.transport === transport,
+    [live ? 'live' : 'polling', transport],
+  );
+  const pill = await page.$eval('#mode', (m) => m.textContent);
+  const wantPill = live ? TRANSPORT_TEXT[transport] : 'polling every 2 s';
+  if (pill !== wantPill) throw new Error(`the page says "${pill}", not "${wantPill}"`);
 
   step = 'comparing the figures with the API';
   const before = await waitForAgreement(page, ZONE, 'on load');
@@ -228,7 +257,7 @@ try {
   }
   const mode = await page.$eval('#mode', (m) => m.textContent);
   const queues = await page.$$eval('.card.queue', (cards) => cards.length);
-  console.log(`wallboard: ${queues} queues, ${before.total[0].offered} offered today in ${ZONE}; updates: ${mode}`);
+  console.log(`wallboard: ${queues} queues, ${before.total[0].offered} offered today in ${ZONE}; updates: ${mode} (data-transport=${transport})`);
   await page.screenshot({ path: join(shots, `wallboard-tv${suffix}.png`) });
 
   if (!key) {
@@ -265,7 +294,7 @@ try {
     await page.setViewportSize({ width: 1366, height: 768 });
     await page.selectOption('#zone', ZONE);
     await waitForAgreement(page, ZONE, 'back in Amsterdam');
-    await page.screenshot({ path: join(shots, 'wallboard-laptop.png') });
+    await page.screenshot({ path: join(shots, `wallboard-laptop${suffix}.png`) });
   }
 
   step = 'checking requests and console';

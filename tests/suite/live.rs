@@ -1,5 +1,5 @@
-//! A graphql-transport-ws client (tokio-tungstenite) and the writers and servers the
-//! subscription tests need.
+//! A graphql-transport-ws client (tokio-tungstenite), a graphql-sse client (reqwest, reading the
+//! raw event stream) and the writers and servers the subscription tests need.
 #![allow(dead_code)]
 
 use std::process::Stdio;
@@ -327,4 +327,161 @@ pub async fn in_process(
         .expect("serve");
     });
     (format!("http://{addr}"), hub, task)
+}
+
+/// What the server wrote on the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sse {
+    /// `event: next`, its data parsed.
+    Next(Value),
+    /// `event: complete`.
+    Complete,
+    /// A comment line (keep-alive, or why the stream was cut).
+    Comment(String),
+    /// The response body ended.
+    End,
+}
+
+/// A graphql-sse client of the distinct connections mode, reading the raw event stream.
+pub struct Stream {
+    pub response: reqwest::Response,
+    pub buffer: Vec<u8>,
+    pub ended: bool,
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// `POST /graphql/stream` with `Accept: text/event-stream` (and the key, if any).
+pub async fn post(
+    base: &str,
+    key: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> reqwest::Response {
+    let mut request = http()
+        .post(format!("{base}/graphql/stream"))
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.expect("request")
+}
+
+impl Stream {
+    /// Opens a stream; panics unless the server answers 200 with an event stream.
+    pub async fn open(base: &str, key: Option<&str>, query: &str, variables: Value) -> Stream {
+        let response = post(base, key, query, variables).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Stream {
+            response,
+            buffer: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The next thing written within `within`, comments included; `None` if nothing came.
+    pub async fn recv(&mut self, within: Duration) -> Option<Sse> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(at) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..at + 2).collect();
+                return Some(parse(&String::from_utf8(block).expect("UTF-8")));
+            }
+            if self.ended {
+                return Some(Sse::End);
+            }
+            match tokio::time::timeout_at(until, self.response.chunk()).await {
+                Err(_) => return None,
+                Ok(Ok(Some(bytes))) => self.buffer.extend_from_slice(&bytes),
+                Ok(Ok(None)) | Ok(Err(_)) => self.ended = true,
+            }
+        }
+    }
+
+    /// The next event (comments skipped), within the deadline.
+    pub async fn event(&mut self) -> Sse {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                Some(Sse::Comment(_)) => continue,
+                Some(other) => return other,
+                None => panic!("nothing within {DEADLINE:?}"),
+            }
+        }
+    }
+
+    /// The data of the next event, a `next` without errors.
+    pub async fn next_data(&mut self) -> Value {
+        match self.event().await {
+            Sse::Next(payload) => {
+                assert!(payload.get("errors").is_none(), "errors: {payload}");
+                payload["data"].clone()
+            }
+            other => panic!("expected `next`, got {other:?}"),
+        }
+    }
+
+    /// Asserts that nothing but comments comes for `quiet`.
+    pub async fn silent(&mut self, quiet: Duration) {
+        let until = tokio::time::Instant::now() + quiet;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                None => return,
+                Some(Sse::Comment(_)) => continue,
+                Some(other) => panic!("expected nothing, got {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts the rest of the stream: `complete`, then the end of the body.
+    pub async fn completes(&mut self) {
+        assert_eq!(self.event().await, Sse::Complete);
+        assert_eq!(self.event().await, Sse::End);
+    }
+}
+
+/// One event block of the stream (its lines without the blank line that ends it).
+pub fn parse(block: &str) -> Sse {
+    let mut event = None;
+    let mut data: Option<String> = None;
+    let mut comments = Vec::new();
+    for line in block.lines().filter(|l| !l.is_empty()) {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "" => comments.push(value.to_string()),
+            "event" => event = Some(value.to_string()),
+            "data" => {
+                data = Some(match data {
+                    Some(before) => format!("{before}\n{value}"),
+                    None => value.to_string(),
+                })
+            }
+            other => panic!("unexpected field {other:?} in {block:?}"),
+        }
+    }
+    match event.as_deref() {
+        Some("next") => {
+            Sse::Next(serde_json::from_str(data.as_deref().expect("data")).expect("JSON data"))
+        }
+        Some("complete") => {
+            assert_eq!(
+                data.as_deref(),
+                Some(""),
+                "complete carries an empty data line"
+            );
+            Sse::Complete
+        }
+        None if !comments.is_empty() => Sse::Comment(comments.join("\n")),
+        _ => panic!("not a graphql-sse event: {block:?}"),
+    }
 }

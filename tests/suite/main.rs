@@ -27,6 +27,7 @@ mod rollups;
 mod rows;
 mod schema;
 mod smoke;
+mod sse;
 mod statements;
 mod stats;
 mod stats_compared;

@@ -1,7 +1,8 @@
 // The wallboard served at /wallboard: per queue for today in a chosen time zone (offered,
 // accepted, service level, abandon rate, average speed of answer) and the day by hour, from the
-// generated typed client. Live through `dialogueStatsChanged` when the server has it, else it
-// polls. Asks for an API key (kept in localStorage) only when the server answers 401.
+// generated typed client. Live through `dialogueStatsChanged` when the server has it (over
+// WebSocket, else over Server-Sent Events), else it polls; the pill in the header says which.
+// Asks for an API key (kept in localStorage) only when the server answers 401.
 import {
   BarController,
   BarElement,
@@ -19,7 +20,7 @@ import {
   type QueueFiguresFragment,
   type WallboardTodayQuery,
 } from '../../src/generated/graphql';
-import { startLive, type Live } from './live';
+import { startLive, TRANSPORT_NAMES, TRANSPORTS, type Live, type Transport } from './live';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
@@ -32,6 +33,13 @@ const POLL_SECONDS = Math.max(1, Number(params.get('poll')) || 10);
  * (an `insights import` from another process emits nothing), and a missed event or a new day
  * should not leave the board stale for long. */
 const LIVE_SAFETY_POLL_SECONDS = POLL_SECONDS * 3;
+/** The live transports to try, in order (`?transport=websocket|sse|poll` keeps to one; by
+ * default WebSocket, then Server-Sent Events), before polling. */
+const LIVE_TRANSPORTS: readonly Transport[] = (() => {
+  const asked = params.get('transport');
+  if (asked === 'poll' || asked === 'polling') return [];
+  return TRANSPORTS.includes(asked as Transport) ? [asked as Transport] : TRANSPORTS;
+})();
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -77,7 +85,8 @@ const state = {
   apiKey: storedKey(),
   zone: initialZone(),
   live: null as Live | null,
-  liveConfirmed: false,
+  /** The transport of the last live result, until it stops. */
+  liveTransport: null as Transport | null,
   pollTimer: 0 as number | ReturnType<typeof setTimeout>,
   refreshing: false,
   again: false,
@@ -212,11 +221,12 @@ function renderChart(rows: WallboardTodayQuery['byHour']): void {
 
 // ---- page states -----------------------------------------------------------------------------
 
-function setMode(text: string, kind: 'live' | 'polling' | 'error' | ''): void {
+function setMode(text: string, kind: 'live' | 'polling' | 'error' | '', transport: Transport | 'polling' | '' = ''): void {
   const mode = $('mode');
   mode.textContent = text;
   mode.className = `pill ${kind}`.trim();
   document.body.dataset.mode = kind;
+  document.body.dataset.transport = transport;
 }
 
 function showMessage(text: string | null): void {
@@ -323,7 +333,8 @@ function schedulePoll(seconds: number): void {
 function startPolling(reason: string): void {
   state.live?.stop();
   state.live = null;
-  setMode(`polling every ${POLL_SECONDS} s`, 'polling');
+  state.liveTransport = null;
+  setMode(`polling every ${POLL_SECONDS} s`, 'polling', 'polling');
   $('mode').title = reason;
   schedulePoll(POLL_SECONDS);
 }
@@ -341,23 +352,40 @@ async function startUpdates(): Promise<void> {
   state.stopped = false;
   // Something to show meanwhile, and the fallback should the subscription not come up.
   schedulePoll(POLL_SECONDS);
+  if (!LIVE_TRANSPORTS.length) {
+    startPolling('polling, as ?transport=poll asks');
+    return;
+  }
   if (!(await serverHasLiveStats())) {
     startPolling('the server has no dialogueStatsChanged subscription');
     return;
   }
-  state.liveConfirmed = false;
-  state.live = startLive(state.apiKey, state.zone, {
-    changed: () => {
-      if (!state.liveConfirmed) {
-        state.liveConfirmed = true;
-        setMode('live', 'live');
-        $('mode').title = 'updated by the dialogueStatsChanged subscription';
-        schedulePoll(LIVE_SAFETY_POLL_SECONDS);
-      }
-      void refresh();
+  state.liveTransport = null;
+  state.live = startLive(
+    state.apiKey,
+    state.zone,
+    {
+      changed: (transport) => {
+        if (state.liveTransport !== transport) {
+          state.liveTransport = transport;
+          setMode(`live · ${TRANSPORT_NAMES[transport]}`, 'live', transport);
+          $('mode').title = `updated by the dialogueStatsChanged subscription over ${TRANSPORT_NAMES[transport]}`;
+          schedulePoll(LIVE_SAFETY_POLL_SECONDS);
+        }
+        void refresh();
+      },
+      fellBack: (transport, reason) => {
+        // Poll at the usual pace until the next transport is live.
+        if (state.liveTransport === transport) {
+          state.liveTransport = null;
+          schedulePoll(POLL_SECONDS);
+        }
+        console.info(`wallboard: live updates over ${TRANSPORT_NAMES[transport]} stopped (${reason})`);
+      },
+      failed: (reason) => startPolling(`live updates failed: ${reason}`),
     },
-    failed: (reason) => startPolling(`live updates failed: ${reason}`),
-  });
+    LIVE_TRANSPORTS,
+  );
 }
 
 function stopUpdates(): void {
@@ -366,6 +394,7 @@ function stopUpdates(): void {
   state.pollTimer = 0;
   state.live?.stop();
   state.live = null;
+  state.liveTransport = null;
 }
 
 function restart(): void {
