@@ -211,7 +211,7 @@ async fn an_address_that_keeps_sending_bad_keys_is_throttled() {
             .unwrap();
         assert_eq!(r.status(), 401, "failure {i}");
     }
-    // Now the address is refused, whatever it sends, with a coded error and Retry-After.
+    // Now the address is refused without a key, with a coded error and Retry-After.
     let r = server.post(query.clone()).send().await.unwrap();
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"]
@@ -227,15 +227,16 @@ async fn an_address_that_keeps_sending_bad_keys_is_throttled() {
         .send()
         .await
         .unwrap();
+    // A valid key still gets in (everyone behind one NAT is not locked out by one bad script).
     assert_eq!(
         r.status(),
-        429,
-        "the address is refused, even with a good key"
+        200,
+        "a good key is served from a blocked address"
     );
     let r = server
         .client
         .get(server.url("/odata/Dialogues"))
-        .bearer_auth(&good)
+        .bearer_auth("not-a-key")
         .send()
         .await
         .unwrap();
