@@ -88,6 +88,19 @@ pub(super) fn error_response(
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A new subscription while the server drains before it stops (`/readyz` already says 503): it
+/// would only be cut off again, so the client is sent to another instance at once.
+pub(super) fn draining() -> Response {
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InternalServerError,
+        "the server is draining before it stops: subscribe at another instance, or again in a moment",
+        false,
+    );
+    crate::app::auth::set_retry_after(&mut response, std::time::Duration::from_secs(1));
+    response
+}
+
 /// The body limit answers 413 in plain text (tower-http, or axum while buffering a streamed
 /// body); give it the coded JSON error every other refusal has.
 pub(super) async fn coded_payload_too_large(response: Response, max_body_bytes: usize) -> Response {
@@ -285,6 +298,9 @@ pub(super) async fn graphql_get_or_subscribe(
     request: axum::extract::Request,
 ) -> Response {
     if ws::is_upgrade(request.headers()) {
+        if state.drain.draining() {
+            return draining();
+        }
         let client = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()

@@ -83,6 +83,9 @@ pub(super) async fn stream(
             return error_response(status, ErrorCode::BadUserInput, &message, legacy)
         }
     };
+    if state.drain.draining() {
+        return super::graphql_http::draining();
+    }
     let Some((guard, registration)) = live::register(&state.hub, principal.key_id.clone()) else {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,

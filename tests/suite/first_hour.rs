@@ -183,3 +183,78 @@ async fn serve_demo_says_auth_is_off_and_where_to_look() {
         );
     }
 }
+
+/// While the server drains before it stops (`/readyz` 503), it opens no new subscription,
+/// over WebSocket or Server-Sent Events: it would only be cut off again. The client is told
+/// to go elsewhere (503, Retry-After) instead of being accepted and then closed.
+#[tokio::test]
+async fn no_new_subscription_while_draining() {
+    let db = common::sqlite().await;
+    let (app, drain, _hub) = insights::http::app_with_drain(
+        db.db.clone(),
+        &ServeConfig {
+            no_auth: true,
+            ..ServeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let sse = || {
+        client()
+            .post(format!("{base}/graphql/stream"))
+            .header("Accept", "text/event-stream")
+            .json(&serde_json::json!({ "query": "subscription { dialogueIngested { id } }" }))
+            .send()
+    };
+    // Before the drain both transports open.
+    let open = sse().await.unwrap();
+    assert_eq!(open.status(), 200);
+    drop(open);
+    crate::live::Client::ready(&base, None).await;
+
+    drain.begin();
+    assert_eq!(
+        client()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let refused = sse().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("draining"),
+        "{body}"
+    );
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/graphql", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected HTTP 503, got {:?}", other.map(|r| r.1.status())),
+    }
+}
