@@ -190,25 +190,11 @@ async fn serve_demo_says_auth_is_off_and_where_to_look() {
 #[tokio::test]
 async fn no_new_subscription_while_draining() {
     let db = common::sqlite().await;
-    let (app, drain, _hub) = insights::http::app_with_drain(
-        db.db.clone(),
-        &ServeConfig {
-            no_auth: true,
-            ..ServeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let config = ServeConfig {
+        no_auth: true,
+        ..ServeConfig::default()
+    };
+    let (base, _hub, drain, _task) = crate::live::in_process_with_drain(&db.db, config).await;
     let sse = || {
         client()
             .post(format!("{base}/graphql/stream"))

@@ -313,7 +313,21 @@ pub async fn in_process(
     insights_core::live::hub::Hub,
     tokio::task::JoinHandle<()>,
 ) {
-    let (app, _drain, hub) = insights::http::app_with_drain(db.clone(), &config)
+    let (base, hub, _drain, task) = in_process_with_drain(db, config).await;
+    (base, hub, task)
+}
+
+/// [`in_process`], with the switch that starts the shutdown drain.
+pub async fn in_process_with_drain(
+    db: &DatabaseConnection,
+    config: insights::app::config::ServeConfig,
+) -> (
+    String,
+    insights_core::live::hub::Hub,
+    insights::app::Drain,
+    tokio::task::JoinHandle<()>,
+) {
+    let (app, drain, hub) = insights::http::app_with_drain(db.clone(), &config)
         .await
         .expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -326,7 +340,7 @@ pub async fn in_process(
         .await
         .expect("serve");
     });
-    (format!("http://{addr}"), hub, task)
+    (format!("http://{addr}"), hub, drain, task)
 }
 
 /// What the server wrote on the stream.
