@@ -97,21 +97,19 @@ pub(super) async fn front_door(
 
 /// The answer to an address blocked for failed keys.
 fn refused(request: &axum::extract::Request, wait: std::time::Duration, id: &str) -> Response {
-    {
-        let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
-        let mut response = if request.uri().path().starts_with("/odata") {
-            crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
-        } else {
-            error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                message,
-                wants_legacy_json(request.headers()),
-            )
-        };
-        set_retry_after(&mut response, wait);
-        with_request_id(response, id)
-    }
+    let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
+    let mut response = if request.uri().path().starts_with("/odata") {
+        crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
+    } else {
+        error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            message,
+            wants_legacy_json(request.headers()),
+        )
+    };
+    set_retry_after(&mut response, wait);
+    with_request_id(response, id)
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {
