@@ -12,7 +12,8 @@
 //   numbers and as the text shown; the chart's hourly offered counts equal the API's;
 // - after `insights import` of a few new dialogues for today (INSIGHTS_BIN, INSIGHTS_DATABASE_URL
 //   name the binary and database), the page shows the new figures by itself (live or polling);
-// - after choosing another zone, it shows that zone's figures;
+// - after choosing another zone, it shows that zone's figures; behind a proxy that refuses
+//   WebSockets, also when the zone changes back while the page's socket is still opening;
 // and saves screenshots (TV 1920x1080 and laptop 1366x768) into SCREENSHOT_DIR.
 // With --key KEY the server needs API keys: the page must ask for one (the expected 401 is the
 // only console error allowed), and show the board once KEY is entered.
@@ -295,6 +296,23 @@ try {
     await page.selectOption('#zone', ZONE);
     await waitForAgreement(page, ZONE, 'back in Amsterdam');
     await page.screenshot({ path: join(shots, `wallboard-laptop${suffix}.png`) });
+  }
+
+  if (blocked.has('websocket') && live) {
+    // The page starts over on a zone change, trying WebSocket first again. Changing back while
+    // that socket is still opening (run with blocking-proxy.mjs --refuse-after-ms, so there is
+    // time) must stop it without a page error, and end live over the same transport.
+    step = 'changing zones while the WebSocket is still opening';
+    const opening = page.waitForEvent('websocket');
+    await page.selectOption('#zone', OTHER_ZONE);
+    await opening;
+    await page.selectOption('#zone', ZONE);
+    await waitForAgreement(page, ZONE, 'after changing zones mid-connect');
+    await page.waitForFunction(
+      ([transport]) => document.body.dataset.mode === 'live' && document.body.dataset.transport === transport,
+      [transport],
+    );
+    await page.waitForTimeout(1500); // the refusal of the abandoned socket arrives meanwhile
   }
 
   step = 'checking requests and console';

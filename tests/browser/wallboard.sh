@@ -10,7 +10,8 @@
 # checks that the page asks for a key and works with one.
 #
 # The fallbacks, with the WebSocket really blocked: behind blocking-proxy.mjs (a reverse proxy
-# that answers WebSocket upgrades 403) the page must go live over Server-Sent Events; when the
+# that answers WebSocket upgrades 403, here after a second, so the page can change zones while its
+# socket is still opening) the page must go live over Server-Sent Events; when the
 # proxy refuses /graphql/stream as well, it must poll; with `?transport=sse` (no proxy) it must
 # use SSE by choice; and with API keys behind the proxy, SSE must carry the key. Each run checks
 # the transport the page names (body[data-transport] and the pill's text) besides the figures.
@@ -54,7 +55,7 @@ serve() { # serve ARGS...: starts the server on a free port, sets $base
   echo "the server did not come up" >&2; cat "$work/server.log" >&2; return 1
 }
 
-proxy() { # proxy [--block-sse]: starts blocking-proxy.mjs in front of $base, sets $proxied
+proxy() { # proxy [--block-sse] [--refuse-after-ms N]: starts blocking-proxy.mjs in front of $base, sets $proxied
   stop_proxy
   node "$here/blocking-proxy.mjs" "$base" "$@" >"$work/proxy.url" 2>"$work/proxy.log" &
   proxy_pid=$!
@@ -74,7 +75,7 @@ stop
 
 echo "== wallboard behind a proxy that refuses WebSockets: live over Server-Sent Events"
 serve --no-auth
-proxy
+proxy --refuse-after-ms 1000
 code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
   -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
   -H 'Sec-WebSocket-Protocol: graphql-transport-ws' "$proxied/graphql")"
@@ -110,7 +111,7 @@ key="$("$bin" --database-url "$db" keys create --tenant default --scope read --n
 serve
 node "$here/wallboard-check.mjs" "$base" "$shots" --key "$key"
 echo "== wallboard with API keys behind a proxy that refuses WebSockets (the key goes in the SSE request)"
-proxy
+proxy --refuse-after-ms 1000
 node "$here/wallboard-check.mjs" "$proxied" "$shots" --key "$key" --expect-transport sse --blocked websocket
 stop
 echo "screenshots: $shots"

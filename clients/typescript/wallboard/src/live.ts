@@ -85,7 +85,10 @@ const overWebSocket: Open = (apiKey, variables, sink) => {
   );
   return () => {
     unsubscribe();
-    void client.dispose();
+    // Stopped while the socket was still opening (a zone or key change): graphql-ws's dispose
+    // awaits that opening, which a proxy that refuses the socket rejects with its error event.
+    // Nothing is left to close then; unhandled, it would surface as a page error.
+    Promise.resolve(client.dispose()).catch(() => undefined);
   };
 };
 
