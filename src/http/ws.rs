@@ -7,7 +7,8 @@
 //!   connection are then confined to the key's tenant like every query;
 //! - the protocol's own close codes for messages that break it (4400 not a protocol message,
 //!   4401 subscribe before the acknowledgement, 4408 no `connection_init` in time, 4409 an id
-//!   in use, 4429 a second `connection_init`);
+//!   in use, 4429 a second `connection_init`), and RFC 6455's for frames that break WebSocket
+//!   itself (1002 a broken frame, 1007 text that is not UTF-8, 1009 over the size limit);
 //! - keep-alive: a `ping` every `ping_interval`, and a client that sends nothing (not even the
 //!   `pong`) for three intervals is disconnected;
 //! - closing on request of the [`Hub`]: a revoked key (4401), shutdown (1001), a subscriber
@@ -208,6 +209,26 @@ fn close_message(code: u16, reason: &str) -> Message {
     }))
 }
 
+/// The close code and reason for a read that failed because of what the client sent (RFC 6455:
+/// 1002 a broken frame, 1007 text that is not UTF-8, 1009 over the size limit); `None` when the
+/// connection itself failed, so there is nobody to tell.
+fn read_refusal(error: &axum::Error, max_message_bytes: usize) -> Option<(u16, String)> {
+    use tungstenite::Error;
+    let error = std::error::Error::source(error)?.downcast_ref::<Error>()?;
+    match error {
+        Error::Capacity(_) => Some((
+            close::MESSAGE_TOO_BIG,
+            format!("message too big: the limit is {max_message_bytes} bytes"),
+        )),
+        Error::Protocol(why) => Some((close::PROTOCOL_ERROR, format!("protocol error: {why}"))),
+        Error::Utf8(_) => Some((
+            close::INVALID_PAYLOAD,
+            "a text message that is not valid UTF-8".to_string(),
+        )),
+        _ => None,
+    }
+}
+
 /// Who the `connection_init` payload says the client is; the close code and reason otherwise.
 async fn authenticate(
     context: &WsContext,
@@ -279,8 +300,17 @@ async fn serve(context: WsContext, socket: WebSocket) {
     let (mut sink, receiver) = socket.split();
 
     let admitting = tracker.clone();
+    let reading = tracker.clone();
+    let max_message_bytes = context.max_message_bytes;
     let input = receiver
-        .take_while(|message| futures::future::ready(message.is_ok()))
+        .take_while(move |message| {
+            if let Err(error) = message {
+                if let Some((code, reason)) = read_refusal(error, max_message_bytes) {
+                    reading.lock().expect("tracker lock").refuse(code, reason);
+                }
+            }
+            futures::future::ready(message.is_ok())
+        })
         .filter_map(|message| {
             futures::future::ready(match message {
                 Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),

@@ -678,3 +678,94 @@ async fn on_sqlite_ingest_dialogues_reaches_the_writing_processs_subscribers() {
     assert_eq!(ids(&got), ["q-2", "q-3"]);
     client.silent(Duration::from_millis(1500)).await;
 }
+
+/// Opens /graphql as a WebSocket by hand, so the test can send frames no client library would;
+/// the stream after the `101` answer.
+async fn raw_socket(base: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /graphql HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Read the answer's head byte by byte, so no frame after it is swallowed.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// The code and reason of the close frame the server sends on `stream`, skipping other frames.
+async fn raw_close(stream: &mut tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        loop {
+            let opcode = stream.read_u8().await.expect("a frame") & 0x0f;
+            let length = match stream.read_u8().await.unwrap() & 0x7f {
+                126 => u64::from(stream.read_u16().await.unwrap()),
+                127 => stream.read_u64().await.unwrap(),
+                n => u64::from(n),
+            };
+            let mut payload = vec![0; length as usize];
+            stream.read_exact(&mut payload).await.unwrap();
+            if opcode == 0x8 {
+                assert!(payload.len() >= 2, "a close frame without a code");
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return (code, String::from_utf8_lossy(&payload[2..]).into_owned());
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, read)
+        .await
+        .expect("the server sent no close frame")
+}
+
+#[tokio::test]
+async fn frames_that_break_websocket_itself_close_with_rfc_6455_codes() {
+    use tokio::io::AsyncWriteExt;
+    let db = common::sqlite().await;
+    let config = ServeConfig {
+        max_body_bytes: 64 * 1024,
+        ..ServeConfig::default()
+    };
+    let (base, _hub, _task) = in_process(&db.db, config).await;
+    let read = common::key(&db.db, "acme", "read").await;
+
+    // A client frame without a mask: 1002.
+    let mut unmasked = raw_socket(&base).await;
+    unmasked.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let (code, reason) = raw_close(&mut unmasked).await;
+    assert_eq!(code, 1002, "{reason}");
+    assert!(reason.starts_with("protocol error"), "{reason}");
+
+    // A text frame that is not UTF-8 (masked with a zero key, so the bytes go as they are): 1007.
+    let mut not_utf8 = raw_socket(&base).await;
+    not_utf8
+        .write_all(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe])
+        .await
+        .unwrap();
+    assert_eq!(raw_close(&mut not_utf8).await.0, 1007);
+
+    // A message over the limit, before and after the acknowledgement: 1009, naming the limit.
+    let big = format!(
+        r#"{{"type":"connection_init","payload":{{"pad":"{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let mut client = Client::connect(&base).await;
+    client.send_text(&big).await;
+    let (code, reason) = client.closed(DEADLINE).await;
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("65536 bytes"), "{reason}");
+    let mut client = Client::ready(&base, Some(&read)).await;
+    client.send_text(&"y".repeat(100 * 1024)).await;
+    assert_eq!(client.closed(DEADLINE).await.0, 1009);
+
+    // The server still serves new connections.
+    Client::ready(&base, Some(&read)).await;
+}

@@ -43,6 +43,12 @@ impl Default for LiveLimits {
 pub mod close {
     /// The server is going away (shutdown): reconnect, perhaps to another instance.
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame that breaks the WebSocket protocol itself (RFC 6455), e.g. an unmasked frame.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A message or frame over the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// A subscriber fell further behind than its buffer: reconnect and catch up by a query.
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// graphql-transport-ws: a message that is not one of the protocol's.
