@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
+use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
 use super::state::{Access, AppState};
@@ -36,6 +37,11 @@ impl Refusal {
             message,
             retry_after: None,
         }
+    }
+
+    /// How long the caller should wait before trying again, if the refusal says.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     fn unauthenticated(message: &'static str) -> Self {
@@ -83,19 +89,28 @@ impl FromRequestParts<AppState> for Caller {
             state.auth_failures.proved(bearer_secret(value));
         }
         if let Some(id) = &principal.key_id {
-            if let Err(not_until) = state.limiter.check_key(id) {
-                let mut refusal = Refusal::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::RateLimited,
-                    "too many requests for this API key; retry after the time in Retry-After",
-                );
-                refusal.retry_after = Some(not_until.wait_time_from(DefaultClock::default().now()));
-                return Err(refusal);
-            }
+            spend(&state.limiter, id)?;
             touch_later(state, id);
         }
         Ok(Caller(principal))
     }
+}
+
+/// Counts one request of key `key_id` against its rate limit; refused past the budget. Every
+/// door spends from the same budget: an HTTP request, an SSE stream, each operation sent over a
+/// WebSocket.
+#[allow(clippy::ptr_arg)] // the limiter's keys are `String`s: no copy per request
+pub fn spend(limiter: &DefaultKeyedRateLimiter<String>, key_id: &String) -> Result<(), Refusal> {
+    let Err(not_until) = limiter.check_key(key_id) else {
+        return Ok(());
+    };
+    let mut refusal = Refusal::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        "too many requests for this API key; retry after the time in Retry-After",
+    );
+    refusal.retry_after = Some(not_until.wait_time_from(DefaultClock::default().now()));
+    Err(refusal)
 }
 
 /// The key of an `Authorization` value (`Bearer <key>`); empty when it names none.

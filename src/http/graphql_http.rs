@@ -314,6 +314,7 @@ pub(super) async fn graphql_get_or_subscribe(
             max_message_bytes: state.max_body_bytes,
             auth_failures: state.auth_failures.clone(),
             client,
+            limiter: state.limiter.clone(),
         };
         return ws::upgrade(context, &mut parts).await;
     }

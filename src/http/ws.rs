@@ -28,10 +28,11 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
 use super::subscriptions as shared;
-use crate::app::auth::{bearer_secret, identify};
+use crate::app::auth::{bearer_secret, identify, spend};
 use crate::app::throttle::{Admission, AuthFailures};
 use crate::app::Access;
 use crate::graphql::InsightsSchema;
@@ -55,6 +56,8 @@ pub struct WsContext {
     /// an address over its budget before the upgrade).
     pub auth_failures: AuthFailures,
     pub client: Option<IpAddr>,
+    /// The per-key rate limit every door spends from: each operation sent counts once.
+    pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 /// Whether a request asks to upgrade to a WebSocket.
@@ -93,8 +96,17 @@ pub async fn upgrade(context: WsContext, parts: &mut Parts) -> Response {
         .on_upgrade(move |socket| serve(context, socket))
 }
 
+/// What becomes of a message from the client.
+enum Verdict {
+    /// On to the library.
+    Pass,
+    /// Answered here with this message instead (an operation over the key's rate limit).
+    Answered(String),
+    /// The socket closes ([`Tracker::close`] says why).
+    Close,
+}
+
 /// The protocol state the library does not check, kept from both directions.
-#[derive(Default)]
 struct Tracker {
     init_seen: bool,
     acked: bool,
@@ -102,18 +114,46 @@ struct Tracker {
     ids: HashSet<String>,
     /// Why the server closes (a broken protocol rule, a refused `connection_init`).
     close: Option<(u16, String)>,
+    /// The key the connection was accepted with, whose rate limit its operations spend.
+    key_id: Option<String>,
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Tracker {
-    fn refuse(&mut self, code: u16, reason: impl Into<String>) -> bool {
+    fn new(limiter: Arc<DefaultKeyedRateLimiter<String>>) -> Self {
+        Self {
+            init_seen: false,
+            acked: false,
+            ids: HashSet::new(),
+            close: None,
+            key_id: None,
+            limiter,
+        }
+    }
+
+    /// Records why the socket closes (the first reason wins).
+    fn closing(&mut self, code: u16, reason: impl Into<String>) {
         if self.close.is_none() {
             self.close = Some((code, reason.into()));
         }
-        false
     }
 
-    /// Whether a client message may go on to the library; otherwise why the socket closes.
-    fn admit(&mut self, bytes: &[u8]) -> bool {
+    fn refuse<T>(&mut self, code: u16, reason: impl Into<String>) -> Result<T, ()> {
+        self.closing(code, reason);
+        Err(())
+    }
+
+    /// Whether a client message goes on to the library, is answered here, or closes the socket.
+    fn admit(&mut self, bytes: &[u8]) -> Verdict {
+        match self.check(bytes) {
+            Ok(None) => Verdict::Pass,
+            Ok(Some(answer)) => Verdict::Answered(answer),
+            Err(()) => Verdict::Close,
+        }
+    }
+
+    /// [`Tracker::admit`]: `Ok(None)` passes, `Ok(Some(answer))` is answered, `Err` closes.
+    fn check(&mut self, bytes: &[u8]) -> Result<Option<String>, ()> {
         let Ok(message) = serde_json::from_slice::<serde_json::Value>(bytes) else {
             return self.refuse(close::BAD_REQUEST, "Invalid message received: not JSON");
         };
@@ -135,9 +175,9 @@ impl Tracker {
                     );
                 }
                 self.init_seen = true;
-                true
+                Ok(None)
             }
-            "ping" | "pong" => true,
+            "ping" | "pong" => Ok(None),
             "subscribe" => {
                 if !self.acked {
                     return self.refuse(close::UNAUTHORIZED, "Unauthorized");
@@ -155,13 +195,19 @@ impl Tracker {
                         "Invalid message received: the subscribe payload is not a GraphQL request",
                     );
                 }
-                if !self.ids.insert(id.to_string()) {
+                if self.ids.contains(id) {
                     return self.refuse(
                         close::SUBSCRIBER_EXISTS,
                         format!("Subscriber for {id} already exists"),
                     );
                 }
-                true
+                if let Some(key_id) = &self.key_id {
+                    if let Err(refusal) = spend(&self.limiter, key_id) {
+                        return Ok(Some(rate_limited(id, &refusal)));
+                    }
+                }
+                self.ids.insert(id.to_string());
+                Ok(None)
             }
             "complete" => {
                 let Some(id) = message.get("id").and_then(|i| i.as_str()) else {
@@ -171,7 +217,7 @@ impl Tracker {
                     );
                 };
                 self.ids.remove(id);
-                true
+                Ok(None)
             }
             other => self.refuse(
                 close::BAD_REQUEST,
@@ -195,6 +241,22 @@ impl Tracker {
             }
         }
     }
+}
+
+/// The `error` message that answers operation `id` when its key is over its rate limit: the
+/// same code as over HTTP, and the wait (in `retryAfter`, seconds) since there is no header.
+fn rate_limited(id: &str, refusal: &crate::app::Refusal) -> String {
+    let wait = refusal.retry_after().unwrap_or_default();
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    serde_json::json!({
+        "id": id,
+        "type": "error",
+        "payload": [{
+            "message": refusal.message,
+            "extensions": { "code": refusal.code.as_str(), "retryAfter": seconds },
+        }],
+    })
+    .to_string()
 }
 
 /// A close frame's reason holds at most 123 bytes.
@@ -296,8 +358,10 @@ async fn serve(context: WsContext, socket: WebSocket) {
         return;
     };
     let limits = context.hub.limits();
-    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    let tracker = Arc::new(Mutex::new(Tracker::new(context.limiter.clone())));
     let (mut sink, receiver) = socket.split();
+    // Answers given here rather than by the library, sent in the loop below.
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel::<String>();
 
     let admitting = tracker.clone();
     let reading = tracker.clone();
@@ -306,7 +370,7 @@ async fn serve(context: WsContext, socket: WebSocket) {
         .take_while(move |message| {
             if let Err(error) = message {
                 if let Some((code, reason)) = read_refusal(error, max_message_bytes) {
-                    reading.lock().expect("tracker lock").refuse(code, reason);
+                    reading.lock().expect("tracker lock").closing(code, reason);
                 }
             }
             futures::future::ready(message.is_ok())
@@ -318,8 +382,20 @@ async fn serve(context: WsContext, socket: WebSocket) {
                 _ => None,
             })
         })
-        .take_while(move |bytes| {
-            futures::future::ready(admitting.lock().expect("tracker lock").admit(bytes))
+        .map(move |bytes| {
+            let verdict = admitting.lock().expect("tracker lock").admit(&bytes);
+            (verdict, bytes)
+        })
+        .take_while(|(verdict, _)| futures::future::ready(!matches!(verdict, Verdict::Close)))
+        .filter_map(move |(verdict, bytes)| {
+            futures::future::ready(match verdict {
+                Verdict::Pass => Some(bytes),
+                Verdict::Answered(answer) => {
+                    let _ = answers.send(answer);
+                    None
+                }
+                Verdict::Close => None,
+            })
         });
 
     let init = {
@@ -327,7 +403,10 @@ async fn serve(context: WsContext, socket: WebSocket) {
         let tracker = tracker.clone();
         move |payload: serde_json::Value| async move {
             match authenticate(&context, &payload).await {
-                Ok(principal) => Ok(registration.session(&context.db, &principal)),
+                Ok(principal) => {
+                    tracker.lock().expect("tracker lock").key_id = principal.key_id.clone();
+                    Ok(registration.session(&context.db, &principal))
+                }
                 Err((code, reason)) => {
                     tracing::info!(code, %reason, "refused a WebSocket connection");
                     if let (close::UNAUTHORIZED, Some(client)) = (code, context.client) {
@@ -336,7 +415,7 @@ async fn serve(context: WsContext, socket: WebSocket) {
                     tracker
                         .lock()
                         .expect("tracker lock")
-                        .refuse(code, reason.clone());
+                        .closing(code, reason.clone());
                     Err(async_graphql::Error::new(reason))
                 }
             }
@@ -359,6 +438,7 @@ async fn serve(context: WsContext, socket: WebSocket) {
                 let _ = tokio::time::timeout(send_timeout, sink.send(close_message(code, &reason))).await;
                 break;
             }
+            Some(answer) = answered.recv() => Message::Text(answer.into()),
             _ = ping.tick() => {
                 if !tracker.lock().expect("tracker lock").acked {
                     continue;

@@ -769,3 +769,76 @@ async fn frames_that_break_websocket_itself_close_with_rfc_6455_codes() {
     // The server still serves new connections.
     Client::ready(&base, Some(&read)).await;
 }
+
+#[tokio::test]
+async fn operations_over_a_websocket_spend_the_keys_rate_limit_like_http_and_sse() {
+    let db = common::sqlite().await;
+    let config = ServeConfig {
+        rate_limit: 5,
+        ..ServeConfig::default()
+    };
+    let (base, _hub, _task) = in_process(&db.db, config).await;
+    let key = common::key(&db.db, "acme", "read").await;
+    let count = "{ dialogues { totalCount } }";
+
+    // 5 a second with bursts of 10: of 40 operations sent at once, about 10 run.
+    let mut client = Client::ready(&base, Some(&key)).await;
+    for i in 0..40 {
+        client.subscribe(&format!("q{i}"), count, json!({})).await;
+    }
+    let (mut ran, mut limited, mut retry_after) = (0, 0, 0);
+    while ran + limited < 40 {
+        match client.recv(DEADLINE).await {
+            Some(live::Frame::Json(v)) if v["type"] == "next" => {
+                assert!(v["payload"].get("errors").is_none(), "{v}");
+                ran += 1;
+            }
+            Some(live::Frame::Json(v)) if v["type"] == "error" => {
+                let error = &v["payload"][0];
+                assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{v}");
+                retry_after = error["extensions"]["retryAfter"]
+                    .as_u64()
+                    .expect("retryAfter");
+                limited += 1;
+            }
+            Some(live::Frame::Json(v)) if v["type"] == "complete" => {}
+            other => panic!("{other:?} after {ran} ran and {limited} limited"),
+        }
+    }
+    assert!((10..=13).contains(&ran), "{ran} of 40 ran at a burst of 10");
+    assert!((1..=5).contains(&retry_after), "retryAfter {retry_after}");
+
+    // The same budget holds over HTTP and SSE: spent, both are refused now.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = http
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&key)
+        .json(&json!({ "query": count }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let response = http
+        .post(format!("{base}/graphql/stream"))
+        .bearer_auth(&key)
+        .header("Accept", "text/event-stream")
+        .json(&json!({ "query": INGESTED }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+
+    // The socket stays open, and after the wait its operations run again.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    client.subscribe("later", count, json!({})).await;
+    loop {
+        match client.recv(DEADLINE).await {
+            Some(live::Frame::Json(v)) if v["type"] == "complete" && v["id"] != "later" => {}
+            Some(live::Frame::Json(v)) if v["type"] == "next" && v["id"] == "later" => {
+                assert!(v["payload"].get("errors").is_none(), "{v}");
+                break;
+            }
+            other => panic!("expected `next` for later, got {other:?}"),
+        }
+    }
+}
