@@ -1,7 +1,9 @@
 //! The one error type of the core and the one table of error codes. Client errors carry a
 //! stable code; internal errors are logged with their details and reach the client only as
 //! INTERNAL_SERVER_ERROR. Each door words the message in its own terms ([`Arg`]).
-use sea_orm::{DbErr, RuntimeErr};
+use std::time::Duration;
+
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 
 /// Stable error codes (docs/api.md); tests pin them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,16 @@ impl From<&str> for Wording {
 pub struct ApiError {
     pub code: ErrorCode,
     wording: Wording,
+    busy: Option<Busy>,
+}
+
+/// A refusal for lack of capacity rather than for what was asked: the caller should try again
+/// after `retry_after`. `server`: the whole server is saturated (HTTP 503), not only the
+/// caller's share (429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub retry_after: Duration,
+    pub server: bool,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -129,7 +141,21 @@ impl ApiError {
         Self {
             code,
             wording: message.into(),
+            busy: None,
         }
+    }
+
+    /// A refusal for lack of capacity: try again after the wait `busy` names.
+    pub fn busy(code: ErrorCode, message: impl Into<Wording>, busy: Busy) -> Self {
+        Self {
+            busy: Some(busy),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// Whether this is a refusal for lack of capacity, and how long to wait.
+    pub fn busy_for(&self) -> Option<Busy> {
+        self.busy
     }
 
     /// Logs `detail` and returns an error that says nothing about it.
@@ -162,8 +188,31 @@ pub fn graphql_name(arg: Arg) -> &'static str {
     }
 }
 
+/// A wait as every door tells it (`Retry-After`, `retryAfter`): whole seconds, rounded up, at
+/// least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// How long a caller refused for a saturated pool is asked to wait.
+pub const POOL_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 impl From<DbErr> for ApiError {
     fn from(error: DbErr) -> Self {
+        if let DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) = error {
+            // Every connection stayed in use (or the database did not answer) for the whole
+            // acquire timeout: a matter of capacity, which the caller can wait out.
+            tracing::warn!("no database connection became free in time; answering RATE_LIMITED");
+            return ApiError::busy(
+                ErrorCode::RateLimited,
+                "the server is busy: no database connection became free in time; retry after \
+                 the time in Retry-After",
+                Busy {
+                    retry_after: POOL_RETRY_AFTER,
+                    server: true,
+                },
+            );
+        }
         if unstorable_text(&error) {
             return ApiError::bad_input(
                 "a text argument contains a character no stored value can hold (NUL, \\u0000)",

@@ -147,7 +147,17 @@ pub async fn identify(
             "the API key is not valid (unknown or revoked)",
         )),
         Err(error) => {
-            tracing::error!(%error, "API key lookup failed");
+            let error = insights_core::error::ApiError::from(error);
+            if let Some(busy) = error.busy_for() {
+                // Every connection busy: the caller can wait that out.
+                let mut refusal = Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::RateLimited,
+                    "the server is busy: no database connection became free in time to check the API key; retry after the time in Retry-After",
+                );
+                refusal.retry_after = Some(busy.retry_after);
+                return Err(refusal);
+            }
             Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::InternalServerError,
@@ -182,8 +192,8 @@ fn touch_later(state: &AppState, id: &str) {
 
 /// `Retry-After` in whole seconds, rounded up, at least 1.
 pub fn set_retry_after(response: &mut Response, wait: Duration) {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = insights_core::error::retry_after_secs(wait);
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
 }

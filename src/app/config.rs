@@ -129,8 +129,9 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
     pub statement_timeout_secs: u64,
 
-    /// How long a request waits for a database connection, in milliseconds. While the database
-    /// is unreachable, requests fail after this long (INTERNAL_SERVER_ERROR) instead of hanging.
+    /// How long a request waits for a database connection, in milliseconds. While every
+    /// connection is busy or the database is unreachable, requests are refused after this long
+    /// (503 RATE_LIMITED with Retry-After) instead of hanging.
     #[arg(long, env = "INSIGHTS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1500)]
     pub db_acquire_timeout_ms: u64,
 
@@ -138,11 +139,27 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
 
+    /// Database reads one API key may run at once (each holds a connection); more wait their
+    /// turn up to 2 s, then get 429 RATE_LIMITED. 0: a quarter of --max-connections (at
+    /// least 1), so one key cannot take the whole pool.
+    #[arg(long, env = "INSIGHTS_READS_PER_KEY", default_value_t = 0)]
+    pub reads_per_key: u32,
+
     /// How long a browser may reuse a successful `GET /graphql` answer, in seconds
     /// (`Cache-Control: private, max-age=N`, `Vary: Authorization, Accept`); 0: revalidate
     /// every time. Errors, POSTs and mutations are never stored.
     #[arg(long, env = "INSIGHTS_GET_MAX_AGE_SECS", default_value_t = 10)]
     pub get_max_age_secs: u64,
+}
+
+impl ServeConfig {
+    /// Database reads one key may run at once (`--reads-per-key`, else a quarter of the pool).
+    pub fn reads_per_key(&self) -> usize {
+        match self.reads_per_key {
+            0 => (self.max_connections / 4).max(1) as usize,
+            n => n as usize,
+        }
+    }
 }
 
 impl Default for ServeConfig {

@@ -11,7 +11,9 @@ use sea_orm::DatabaseConnection;
 
 use super::throttle::AuthFailures;
 use crate::graphql::InsightsSchema;
+use insights_core::keys::Principal;
 use insights_core::live::hub::Hub;
+use insights_core::query::{ReadShares, TenantScope};
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
 #[derive(Clone, Debug)]
@@ -45,6 +47,17 @@ pub struct AppState {
     pub(crate) auth_failures: AuthFailures,
     /// Set on SIGTERM: /readyz answers 503 while requests still run.
     pub drain: Drain,
+    /// Each caller's places in the pool (`--reads-per-key`).
+    pub(crate) read_shares: ReadShares,
+}
+
+impl AppState {
+    /// The tenant scope a caller's reads run in: confined to its tenant, each statement taking
+    /// one of the caller's places in the pool.
+    pub fn scope_for(&self, principal: &Principal) -> TenantScope {
+        let caller = principal.key_id.as_deref().unwrap_or("(no key)");
+        TenantScope::new(self.db.clone(), principal.tenant_id).sharing(self.read_shares.of(caller))
+    }
 }
 
 /// Whether the process is shutting down (SIGTERM received).

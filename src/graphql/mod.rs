@@ -297,9 +297,66 @@ impl GraphqlError for ApiError {
     fn graphql(self) -> async_graphql::Error {
         use async_graphql::ErrorExtensions;
         let code = self.code.as_str();
-        async_graphql::Error::new(self.render(&graphql_name))
-            .extend_with(|_, e| e.set("code", code))
+        let Some(busy) = self.busy_for() else {
+            return async_graphql::Error::new(self.render(&graphql_name))
+                .extend_with(|_, e| e.set("code", code));
+        };
+        // A refusal for lack of capacity: the wait in `retryAfter` (seconds), and the `Busy`
+        // kept as the error's source so the HTTP door can answer 429/503 with `Retry-After`.
+        let seconds = insights_core::error::retry_after_secs(busy.retry_after);
+        async_graphql::Error::new_with_source(BusyRefusal {
+            message: self.render(&graphql_name),
+            busy,
+        })
+        .extend_with(|_, e| {
+            e.set("code", code);
+            e.set("retryAfter", seconds);
+        })
     }
+}
+
+/// A core refusal for lack of capacity, as the source of a GraphQL error.
+#[derive(Debug)]
+pub struct BusyRefusal {
+    message: String,
+    pub busy: insights_core::error::Busy,
+}
+
+impl std::fmt::Display for BusyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Whether a response has no data at all (every root field null) and every error is a
+/// refusal for lack of capacity: the request as a whole was refused, not answered in part.
+pub fn only_refused_for_capacity(response: &async_graphql::Response) -> bool {
+    let no_data = match &response.data {
+        async_graphql::Value::Null => true,
+        async_graphql::Value::Object(fields) => {
+            fields.values().all(|v| *v == async_graphql::Value::Null)
+        }
+        _ => false,
+    };
+    no_data
+        && !response.errors.is_empty()
+        && response
+            .errors
+            .iter()
+            .all(|e| e.source::<BusyRefusal>().is_some())
+}
+
+/// The longest wait among a response's refusals for lack of capacity, and whether the whole
+/// server was saturated (rather than the caller's share).
+pub fn busy_in(response: &async_graphql::Response) -> Option<insights_core::error::Busy> {
+    response
+        .errors
+        .iter()
+        .filter_map(|e| e.source::<BusyRefusal>().map(|r| r.busy))
+        .reduce(|a, b| insights_core::error::Busy {
+            retry_after: a.retry_after.max(b.retry_after),
+            server: a.server || b.server,
+        })
 }
 
 /// A core result in the GraphQL door's words (`query.run().gql()?`).

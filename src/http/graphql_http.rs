@@ -17,7 +17,6 @@ use super::ws;
 use crate::app::{request_id, AppState, Caller, Refusal};
 use crate::graphql;
 use insights_core::error::ErrorCode;
-use insights_core::query::TenantScope;
 
 /// The media type of the answer: `application/graphql-response+json` when the client accepts
 /// it by name, else `application/json` (as GraphQL over HTTP asks for `*/*`, no Accept header and
@@ -185,7 +184,7 @@ async fn execute(
             return error_response(status, refusal.code, &refusal.message, legacy);
         }
     }
-    let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
+    let scope = state.scope_for(&principal);
     let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
     // The request id is on the enclosing `request` span (`front_door`).
     let span = tracing::info_span!("graphql", key = principal.key_id.as_deref().unwrap_or("-"));
@@ -209,10 +208,18 @@ async fn execute(
     // A request error (it never reached execution: parse, validation, limits) has no `data`
     // entry and, as application/graphql-response+json, status 400; field errors keep 200.
     let request_error = graphql::is_request_error(&response);
-    let status = if request_error && !legacy {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let busy = graphql::busy_in(&response);
+    let status = match busy {
+        // Nothing answered, only refused for lack of capacity: say so in the status too.
+        Some(busy) if graphql::only_refused_for_capacity(&response) => {
+            if busy.server {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+        }
+        _ if request_error && !legacy => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     };
     let content_type = media_type(legacy);
     let body = response_body(
@@ -224,6 +231,9 @@ async fn execute(
     *http.status_mut() = status;
     http.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(busy) = busy {
+        crate::app::auth::set_retry_after(&mut http, busy.retry_after);
+    }
     // A successful GET may be reused by the caller's own browser for a little while: private
     // (the answer is the key's tenant's data) and keyed by the key and the media type.
     if get && response.errors.is_empty() {

@@ -30,7 +30,7 @@ use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use cors::CorsPolicy;
 use insights_core::live::hub::{Hub, LiveLimits};
 use insights_core::live::{self, Announcer};
-use insights_core::query::PageLimits;
+use insights_core::query::{PageLimits, ReadShares};
 use insights_core::tenant::{self, TenantScope};
 
 /// Builds the schema from the configuration.
@@ -140,6 +140,7 @@ pub async fn app_with_drain(
             Quota::per_second(rate).allow_burst(burst),
         )),
         touched: Arc::new(Mutex::new(HashMap::new())),
+        read_shares: ReadShares::new(config.reads_per_key()),
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
         max_stats_rows: config.max_stats_rows,

@@ -246,8 +246,7 @@ impl Tracker {
 /// The `error` message that answers operation `id` when its key is over its rate limit: the
 /// same code as over HTTP, and the wait (in `retryAfter`, seconds) since there is no header.
 fn rate_limited(id: &str, refusal: &crate::app::Refusal) -> String {
-    let wait = refusal.retry_after().unwrap_or_default();
-    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let seconds = insights_core::error::retry_after_secs(refusal.retry_after().unwrap_or_default());
     serde_json::json!({
         "id": id,
         "type": "error",

@@ -15,6 +15,8 @@ use super::handlers::*;
 pub struct Failure {
     status: StatusCode,
     message: String,
+    /// For a refusal for lack of capacity: how long to wait (`Retry-After`).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -22,6 +24,7 @@ impl Failure {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -45,14 +48,19 @@ impl From<ParseError> for Failure {
 
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
+        let busy = error.busy_for();
         let status = match error.code {
+            _ if busy.is_some_and(|b| b.server) => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
-        Failure::new(status, error.render(&odata_name))
+        Failure {
+            retry_after: busy.map(|b| b.retry_after),
+            ..Failure::new(status, error.render(&odata_name))
+        }
     }
 }
 
@@ -84,6 +92,10 @@ pub fn error_response(status: StatusCode, message: &str) -> Response {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        error_response(self.status, &self.message)
+        let mut response = error_response(self.status, &self.message);
+        if let Some(wait) = self.retry_after {
+            crate::app::auth::set_retry_after(&mut response, wait);
+        }
+        response
     }
 }

@@ -70,7 +70,7 @@ async fn serve(
         return Failure::new(StatusCode::FORBIDDEN, "this API key has no `read` scope")
             .into_response();
     }
-    let scope = TenantScope::new(state.db.clone(), principal.tenant_id);
+    let scope = state.scope_for(&principal);
     let base = service_root(&headers);
     let id = request_id(&headers);
     let request = Request {

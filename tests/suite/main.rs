@@ -8,6 +8,7 @@ mod apq;
 mod auth;
 mod cli;
 mod errors;
+mod fair_pool;
 mod first_hour;
 mod hostile;
 mod http;

@@ -390,12 +390,14 @@ async fn dialogue_stats_changed_emits_at_once_then_after_commits_inside_its_wind
         let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;
         let acme = common::scope(&db.db, "acme").await.tenant_id();
         let key = common::key(&db.db, "acme", "read").await;
-        commit(
-            &db.db,
-            Some(hub.announcer()),
-            &[dialogue(acme, "s-1", 1, T0, Outcome::Abandoned)],
-        )
-        .await;
+        // Stored before anyone subscribes, unannounced: a NOTIFY arriving late on a loaded
+        // machine would make the subscription emit its first result twice.
+        {
+            use sea_orm::ActiveModelTrait;
+            let row: entity::dialogue::ActiveModel =
+                dialogue(acme, "s-1", 1, T0, Outcome::Abandoned).into();
+            row.reset_all().insert(&db.db).await.unwrap();
+        }
         let mut client = Client::ready(&base, Some(&key)).await;
         client.subscribe("s", "subscription ($from: DateTime, $to: DateTime) { dialogueStatsChanged(from: $from, to: $to, groupBy: [OUTCOME], filter: { direction: { eq: INBOUND } }) { outcome dialogues } }",
             json!({ "from": DAY_START, "to": DAY_END })).await;

@@ -173,11 +173,10 @@ impl TenantScope {
                 ids.len()
             )));
         }
-        Ok(self
-            .models(
-                self.endpoints()
-                    .filter(endpoint::Column::Id.is_in(ids.iter().cloned())),
-            )
-            .await?)
+        self.models(
+            self.endpoints()
+                .filter(endpoint::Column::Id.is_in(ids.iter().cloned())),
+        )
+        .await
     }
 }

@@ -13,6 +13,7 @@ pub mod page;
 pub mod period;
 mod rollups;
 mod scope;
+pub mod share;
 pub mod stats;
 
 pub use dialogues::{
@@ -26,6 +27,7 @@ pub use kpi::{Figure, Kpi, Measure, RatioKpi, StatsMeasure, Threshold, CATALOGUE
 pub use page::{PageArgs, PageInfo, PageLimits};
 pub use period::{Period, Window};
 pub use scope::TenantScope;
+pub use share::{ReadShare, ReadShares};
 pub use stats::{
     CompareOp, Comparison, Dimension, GroupKey, HavingNode, RankArgs, StatsOrder, StatsRequest,
     StatsRow,

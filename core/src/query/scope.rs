@@ -4,11 +4,14 @@
 use entity::{dialogue, endpoint};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, QueryTrait, Select, Statement,
 };
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::filter::{Field, Filter};
+use super::share::ReadShare;
 use crate::error::ApiResult;
 
 /// Read access confined to one tenant.
@@ -18,6 +21,9 @@ pub struct TenantScope {
     tenant_id: i32,
     /// Whether counts and stats may come from the pre-aggregates (`rollups`).
     rollups: bool,
+    /// The caller's places in the pool ([`super::share`]); every statement takes one. None:
+    /// reads the server makes itself (subscription re-reads, the command line).
+    share: Option<ReadShare>,
 }
 
 impl TenantScope {
@@ -26,6 +32,21 @@ impl TenantScope {
             db,
             tenant_id,
             rollups: true,
+            share: None,
+        }
+    }
+
+    /// The same scope, each statement of it taking one of `share`'s places while it runs.
+    pub fn sharing(mut self, share: ReadShare) -> Self {
+        self.share = Some(share);
+        self
+    }
+
+    /// A place for one statement, if the scope has a share.
+    async fn enter(&self) -> ApiResult<Option<OwnedSemaphorePermit>> {
+        match &self.share {
+            Some(share) => share.enter().await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -72,12 +93,14 @@ impl TenantScope {
     }
 
     /// Runs a statement built from [`Self::dialogues`] or [`Self::endpoints`].
-    pub(super) async fn all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.db.query_all_raw(statement).await
+    pub(super) async fn all(&self, statement: Statement) -> ApiResult<Vec<QueryResult>> {
+        let _place = self.enter().await?;
+        Ok(self.db.query_all_raw(statement).await?)
     }
 
-    pub(super) async fn one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.db.query_one_raw(statement).await
+    pub(super) async fn one(&self, statement: Statement) -> ApiResult<Option<QueryResult>> {
+        let _place = self.enter().await?;
+        Ok(self.db.query_one_raw(statement).await?)
     }
 
     /// How many rows of `select` (one of the scoped selects above) match `filter`.
@@ -104,7 +127,8 @@ impl TenantScope {
     pub(super) async fn models<E: EntityTrait>(
         &self,
         select: Select<E>,
-    ) -> Result<Vec<E::Model>, DbErr> {
-        select.all(&self.db).await
+    ) -> ApiResult<Vec<E::Model>> {
+        let _place = self.enter().await?;
+        Ok(select.all(&self.db).await?)
     }
 }

@@ -456,7 +456,7 @@ impl TenantScope {
                     return ApiResult::Ok(Vec::new());
                 }
                 let select = self.aggregate_rows(request, from, to, &key_sql, parts)?;
-                Ok(self.all(select.limit(limit).build(backend)).await?)
+                self.all(select.limit(limit).build(backend)).await
             }
         };
         let (middle, before, after) =
