@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) auth_failures: AuthFailures,
     /// Set on SIGTERM: /readyz answers 503 while requests still run.
     pub drain: Drain,
+    /// Longest URI and most header bytes a request may have.
+    pub(crate) head_limits: crate::http::head_limits::HeadLimits,
 }
 
 /// Whether the process is shutting down (SIGTERM received).
