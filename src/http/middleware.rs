@@ -109,7 +109,8 @@ fn refused(request: &axum::extract::Request, wait: std::time::Duration, id: &str
 }
 
 /// A request refused before any door handles it, answered in its door's shape: OData's error
-/// on `/odata`, GraphQL's (with `code`) everywhere else.
+/// (with `OData-Version`, as the door's own answers) on `/odata`, GraphQL's (with `code`)
+/// everywhere else.
 pub(super) fn coded_refusal(
     request: &axum::extract::Request,
     status: StatusCode,
@@ -117,7 +118,11 @@ pub(super) fn coded_refusal(
     message: &str,
 ) -> Response {
     if request.uri().path().starts_with("/odata") {
-        crate::odata::error_response(status, message)
+        let mut response = crate::odata::error_response(status, message);
+        response
+            .headers_mut()
+            .insert("OData-Version", HeaderValue::from_static("4.0"));
+        response
     } else {
         error_response(status, code, message, wants_legacy_json(request.headers()))
     }

@@ -45,6 +45,14 @@ async fn answer(response: reqwest::Response) -> (StatusCode, String, Value) {
     (status, content_type, body)
 }
 
+/// The `OData-Version` header, which every answer on /odata carries.
+fn odata_version(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("odata-version")
+        .and_then(|v| v.to_str().ok())
+}
+
 /// The OData error's code and message.
 fn odata_error(body: &Value) -> (&str, &str) {
     (
@@ -92,6 +100,7 @@ async fn a_uri_over_the_limit_is_a_coded_414_in_the_shape_of_its_door() {
             .send()
             .await
             .unwrap();
+        assert_eq!(odata_version(&response), Some("4.0"), "{}", t.kind);
         let (status, content_type, body) = answer(response).await;
         assert_eq!(status, StatusCode::URI_TOO_LONG, "{}: {body}", t.kind);
         assert!(
@@ -151,6 +160,7 @@ async fn headers_over_the_limit_are_a_coded_431_in_the_shape_of_their_door() {
             .send()
             .await
             .unwrap();
+        assert_eq!(odata_version(&response), Some("4.0"), "{}", t.kind);
         let (status, _, body) = answer(response).await;
         assert_eq!(
             status,
