@@ -52,6 +52,8 @@ enum LogFormat {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser); migrates first.
     Serve {
@@ -458,11 +460,7 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
         bind = config.bind
     );
     let drain_for = Duration::from_secs(config.drain_secs);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    insights::http::serve(listener, app, &config, async move {
         insights::http::shutdown_signal().await;
         // Readiness turns 503 first, so load balancers stop sending before the listener closes.
         drain.begin();
@@ -475,7 +473,7 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
         // WebSockets get a close frame (1001, going away) rather than a dropped connection.
         closing.shutdown();
     })
-    .await?;
+    .await;
     hub.wait_closed(Duration::from_secs(5)).await;
     Ok(())
 }

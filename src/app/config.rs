@@ -125,6 +125,16 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
 
+    /// Longest request URI (path and query) in bytes; longer: HTTP 414 with a coded JSON error.
+    /// The default leaves room for an OData `$filter` at its own limit (16 KiB), percent-encoded.
+    #[arg(long, env = "INSIGHTS_MAX_URI_BYTES", default_value_t = 32 << 10)]
+    pub max_uri_bytes: usize,
+
+    /// Most bytes of request headers together (names, values and their separators, as sent);
+    /// more: HTTP 431 with a coded JSON error.
+    #[arg(long, env = "INSIGHTS_MAX_HEADER_BYTES", default_value_t = 64 << 10)]
+    pub max_header_bytes: usize,
+
     /// Upper bound for one database statement, in seconds (PostgreSQL).
     #[arg(long, env = "INSIGHTS_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
     pub statement_timeout_secs: u64,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub drain: Drain,
     /// Each caller's places in the pool (`--reads-per-key`).
     pub(crate) read_shares: ReadShares,
+    /// Longest URI and most header bytes a request may have.
+    pub(crate) head_limits: crate::http::head_limits::HeadLimits,
 }
 
 impl AppState {

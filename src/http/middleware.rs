@@ -98,18 +98,34 @@ pub(super) async fn front_door(
 /// The answer to an address blocked for failed keys.
 fn refused(request: &axum::extract::Request, wait: std::time::Duration, id: &str) -> Response {
     let message = "too many requests with a missing or bad API key from this address; retry after the time in Retry-After";
-    let mut response = if request.uri().path().starts_with("/odata") {
-        crate::odata::error_response(StatusCode::TOO_MANY_REQUESTS, message)
-    } else {
-        error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::RateLimited,
-            message,
-            wants_legacy_json(request.headers()),
-        )
-    };
+    let mut response = coded_refusal(
+        request,
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        message,
+    );
     set_retry_after(&mut response, wait);
     with_request_id(response, id)
+}
+
+/// A request refused before any door handles it, answered in its door's shape: OData's error
+/// (with `OData-Version`, as the door's own answers) on `/odata`, GraphQL's (with `code`)
+/// everywhere else.
+pub(super) fn coded_refusal(
+    request: &axum::extract::Request,
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> Response {
+    if request.uri().path().starts_with("/odata") {
+        let mut response = crate::odata::error_response(status, message);
+        response
+            .headers_mut()
+            .insert("OData-Version", HeaderValue::from_static("4.0"));
+        response
+    } else {
+        error_response(status, code, message, wants_legacy_json(request.headers()))
+    }
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {

@@ -1,9 +1,11 @@
 //! The HTTP server around the schema: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL
 //! for browsers, subscriptions over WebSocket), `/graphql/stream` (subscriptions over
 //! Server-Sent Events), `/odata` (OData v4, [`crate::odata`]), `/healthz`, `/readyz`, `/metrics`.
+mod accept;
 mod cors;
 pub mod graphiql;
 mod graphql_http;
+pub mod head_limits;
 mod middleware;
 mod probes;
 mod sse;
@@ -148,6 +150,7 @@ pub async fn app_with_drain(
         get_max_age_secs: config.get_max_age_secs,
         auth_failures: AuthFailures::new(config.auth_failures_per_minute),
         drain: Drain::default(),
+        head_limits: head_limits::HeadLimits::new(config),
     };
     let max_body_bytes = config.max_body_bytes;
     let drain = state.drain.clone();
@@ -222,10 +225,31 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(probes::metrics))
         .route_layer(axum::middleware::from_fn(middleware::observe_route))
         .layer(axum::middleware::from_fn_with_state(
+            state.head_limits,
+            head_limits::refuse_oversized,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::front_door,
         ))
         .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
+/// (see [`accept::serve`]). `insights serve` and the tests' servers both start here.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: &ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    accept::serve(
+        listener,
+        app,
+        head_limits::HeadLimits::new(config),
+        shutdown,
+    )
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM, to stop accepting and drain in-flight requests.

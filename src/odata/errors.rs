@@ -82,7 +82,9 @@ pub fn error_response(status: StatusCode, message: &str) -> Response {
         StatusCode::NOT_FOUND => "NotFound",
         StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
         StatusCode::NOT_IMPLEMENTED => "NotImplemented",
+        StatusCode::URI_TOO_LONG => "UriTooLong",
         StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "RequestHeaderFieldsTooLarge",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
         _ => "InternalServerError",
     };

@@ -332,13 +332,9 @@ pub async fn in_process_with_drain(
         .expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // The accept loop of `insights serve`, never told to stop (the task is aborted).
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .expect("serve");
+        insights::http::serve(listener, app, &config, std::future::pending()).await;
     });
     (format!("http://{addr}"), hub, drain, task)
 }

@@ -24,6 +24,7 @@ mod periods;
 mod read_api;
 mod readme;
 mod relation_filters;
+mod request_head;
 mod rollups;
 mod rows;
 mod schema;

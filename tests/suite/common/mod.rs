@@ -259,13 +259,9 @@ impl Server {
             .await
             .expect("bind");
         let addr = listener.local_addr().unwrap();
+        // The accept loop of `insights serve`, never told to stop (the task is aborted).
         let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .expect("serve");
+            insights::http::serve(listener, app, &config, std::future::pending()).await;
         });
         Server {
             base: format!("http://{addr}"),
