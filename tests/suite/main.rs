@@ -23,6 +23,7 @@ mod periods;
 mod read_api;
 mod readme;
 mod relation_filters;
+mod resume;
 mod rollups;
 mod rows;
 mod schema;
