@@ -77,31 +77,27 @@ async fn dialogue_ingested_over_sse_emits_each_matching_commit_like_websocket_co
                 dialogue(acme, "d-1", 1, T0 + 500, Outcome::Abandoned),
             ],
         ];
+        // Each commit's events are read before the next commit: a subscriber that reads after
+        // a later change of the same dialogue gets it once, in its latest state.
+        let (mut got_all, mut want_all) = (Vec::new(), Vec::new());
+        let (mut got_abandoned, mut want_abandoned) = (Vec::new(), Vec::new());
+        let mut over_ws = Vec::new();
         for rows in &commits {
             commit(&db.db, Some(hub.announcer()), rows).await;
-        }
-        // The reference: the committed rows in commit order, filtered as each subscriber asked.
-        let written: Vec<&dialogue_row::Model> = commits.iter().flatten().collect();
-        let want_all: Vec<Value> = written.iter().map(|r| fields(r)).collect();
-        let want_abandoned: Vec<Value> = written
-            .iter()
-            .filter(|r| r.outcome == Outcome::Abandoned)
-            .map(|r| fields(r))
-            .collect();
-        let mut got_all = Vec::new();
-        for _ in 0..want_all.len() {
-            got_all.push(everything.next_data().await);
+            // The reference: the committed rows in commit order, filtered as each subscriber
+            // asked.
+            for row in rows {
+                want_all.push(fields(row));
+                got_all.push(everything.next_data().await);
+                over_ws.push(socket.next_data("w").await);
+                if row.outcome == Outcome::Abandoned {
+                    want_abandoned.push(fields(row));
+                    got_abandoned.push(abandoned.next_data().await);
+                }
+            }
         }
         assert_eq!(got_all, want_all, "{}", db.kind);
-        let mut got_abandoned = Vec::new();
-        for _ in 0..want_abandoned.len() {
-            got_abandoned.push(abandoned.next_data().await);
-        }
         assert_eq!(got_abandoned, want_abandoned, "{}", db.kind);
-        let mut over_ws = Vec::new();
-        for _ in 0..want_all.len() {
-            over_ws.push(socket.next_data("w").await);
-        }
         assert_eq!(
             over_ws, got_all,
             "WebSocket and SSE deliver the same ({})",
