@@ -204,6 +204,11 @@ async fn latency(
     for n in 0..commits {
         tick.tick().await;
         let id = format!("bench-{run}-{n}");
+        let txn = db.begin().await.unwrap();
+        // A writer's commit takes the tenant's next change position for what it writes.
+        let position = insights_core::live::position::take(&txn, tenant.id)
+            .await
+            .unwrap();
         let row = dialogue::Model {
             tenant_id: tenant.id,
             id: id.clone(),
@@ -225,12 +230,14 @@ async fn latency(
             outcome: Outcome::IvrDrop,
             in_sla: None,
             quick_drop: None,
+            change_position: position,
+            change_index: 0,
         };
-        let txn = db.begin().await.unwrap();
         let active: dialogue::ActiveModel = row.into();
         active.reset_all().insert(&txn).await.unwrap();
         let event = DialoguesCommitted {
             tenant_id: tenant.id,
+            position,
             ids: vec![id.clone()],
         };
         Announcer::within(&txn, &event).await.unwrap();

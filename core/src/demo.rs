@@ -426,6 +426,8 @@ fn one_dialogue(
         outcome: Outcome::Accepted,
         in_sla: None,
         quick_drop: None,
+        change_position: 0,
+        change_index: 0,
     };
     let talk = 30.0 + exponential(rng, 240.0);
     if !inbound {
@@ -594,7 +596,13 @@ async fn write(
     });
     let mut stubs = EndpointStubs::new(tenant.id);
     let mut written = 0;
-    while let Some(batch) = rx.recv().await {
+    // Like every writer, the demo's commit takes a change position for what it writes.
+    let position = crate::live::position::take(&txn, tenant.id).await?;
+    while let Some(mut batch) = rx.recv().await {
+        for (i, d) in batch.iter_mut().enumerate() {
+            d.change_position = position;
+            d.change_index = (written + i as u64) as i64;
+        }
         stubs.ensure(&txn, &batch).await?;
         writer::upsert_dialogues(&txn, &batch, None).await?;
         written += batch.len() as u64;

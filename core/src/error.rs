@@ -17,6 +17,9 @@ pub enum ErrorCode {
     RateLimited,
     /// A hash-only persisted query whose text the server does not know (yet).
     PersistedQueryNotFound,
+    /// A subscription could not deliver a change: it ends, and the client subscribes again
+    /// from the position the error names (`after`).
+    ResumeRequired,
     InternalServerError,
 }
 
@@ -31,6 +34,7 @@ impl ErrorCode {
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::RateLimited => "RATE_LIMITED",
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::ResumeRequired => "RESUME_REQUIRED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

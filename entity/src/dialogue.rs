@@ -28,6 +28,12 @@ pub struct Model {
     pub outcome: Outcome,
     pub in_sla: Option<bool>,
     pub quick_drop: Option<bool>,
+    /// The change position of the commit that inserted or last changed the row (per tenant,
+    /// increasing with commit order; 0: stored before positions existed). Set by the write
+    /// service; see `insights_core::live::position`.
+    pub change_position: i64,
+    /// The row's place among the changes of that commit, in the order the commit wrote them.
+    pub change_index: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,11 +21,13 @@ macro_rules! script {
 }
 
 /// Every frozen script, oldest first.
-pub const SCRIPTS: [Script; 4] = [
+pub const SCRIPTS: [Script; 6] = [
     script!("m0003_up"),
     script!("m0003_down"),
     script!("m0004_up"),
     script!("m0004_down"),
+    script!("m0005_up"),
+    script!("m0005_down"),
 ];
 
 /// The statements of a script, in order.

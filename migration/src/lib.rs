@@ -4,7 +4,7 @@
 //! the code that reads the schema becomes. m0003 and m0004 (the pre-aggregates) were rendered
 //! from the definitions of their day and are kept as the SQL they ran (`frozen/`), so a change
 //! to the core's definitions can only reach a database through a new migration; the core's
-//! tests fail until one holds the new statements.
+//! tests fail until one holds the new statements. m0005 (change positions) is kept as SQL too.
 pub use sea_orm_migration::prelude::*;
 
 mod frozen;
@@ -12,6 +12,7 @@ mod m0001_initial;
 mod m0002_endpoint_name_search;
 mod m0003_rollups;
 mod m0004_rollup_dimensions;
+mod m0005_change_positions;
 
 pub use frozen::{statements as frozen_statements, SCRIPTS as FROZEN_SCRIPTS};
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_endpoint_name_search::Migration),
             Box::new(m0003_rollups::Migration),
             Box::new(m0004_rollup_dimensions::Migration),
+            Box::new(m0005_change_positions::Migration),
         ]
     }
 }

@@ -64,8 +64,8 @@ pub struct ServeConfig {
     )]
     pub max_subscriptions_per_key: usize,
 
-    /// Commits a subscriber may fall behind before its connection is closed (code 1013)
-    /// rather than buffering without bound.
+    /// Announcements kept for a subscriber that reads slower than commits arrive; one that
+    /// falls further behind catches up from the database by change position (nothing is lost).
     #[arg(long, env = "INSIGHTS_SUBSCRIPTION_BUFFER", default_value_t = 1024)]
     pub subscription_buffer: usize,
 

@@ -14,6 +14,7 @@ use super::rows::{DialogueRow, PageEndpoints};
 use super::scalars::{Date, DateTime};
 use super::{limits, scope, OrderDirection, PageInfo, ScopeGuard};
 use insights_core::keys::Scope;
+use insights_core::live::position::ChangePosition;
 use insights_core::query::{
     self, DialogueField, DialogueKey, DialogueListRequest, DialogueSelection, Filter, PageArgs,
     Slot,
@@ -117,6 +118,11 @@ impl Dialogue {
     /// A readable reference, unique within the tenant.
     async fn order_number(&self) -> i32 {
         self.0.order_number
+    }
+    /// Where the dialogue's last change stands in its tenant's changes (opaque): give it as
+    /// `dialogueIngested(after:)` to receive every change after this one.
+    async fn change_position(&self) -> String {
+        ChangePosition::of(&self.0).encode()
     }
 }
 

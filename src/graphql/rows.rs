@@ -29,6 +29,7 @@ use super::dialogues::Dialogue;
 use super::enums::{Direction, Outcome};
 use super::loader::Endpoints;
 use super::scalars::{Date, DateTime};
+use insights_core::live::position::ChangePosition;
 use insights_core::query::filter::Field as _;
 use insights_core::query::{DialogueField, Operand, Slot};
 
@@ -198,6 +199,7 @@ fn enum_value<T: async_graphql::InputType>(value: &T) -> Value {
 /// A field of `Dialogue` the one pass answers.
 enum DialogueColumn {
     Typename,
+    ChangePosition,
     Field(DialogueField),
     /// An endpoint relation with the fields of the endpoint it shows.
     Endpoint(Slot, Vec<(Name, EndpointColumn)>),
@@ -227,6 +229,8 @@ impl Plan {
             let name = field.node.name.node.as_str();
             let column = if name == "__typename" {
                 C::Typename
+            } else if name == "changePosition" {
+                C::ChangePosition
             } else if let Some(slot) = Slot::ALL.into_iter().find(|s| s.name() == name) {
                 C::Endpoint(slot, endpoint_plan(ctx, field)?)
             } else {
@@ -242,6 +246,7 @@ impl Plan {
         for (key, column) in &self.0 {
             let value = match column {
                 DialogueColumn::Typename => Value::String("Dialogue".into()),
+                DialogueColumn::ChangePosition => Value::String(ChangePosition::of(d).encode()),
                 DialogueColumn::Field(field) => field_value(d, *field),
                 DialogueColumn::Endpoint(slot, fields) => {
                     match slot.id(d).and_then(|id| endpoints.get(id)) {

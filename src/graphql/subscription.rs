@@ -5,13 +5,11 @@
 //! [`TenantScope`] with the same query core as `dialogues` and `dialogueStats`: a subscriber's
 //! filter is never evaluated anywhere but in SQL.
 use super::{GraphqlError, GraphqlResult};
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, Subscription};
 use chrono_tz::Tz;
-use entity::dialogue;
 use futures::stream::{self, Stream};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
@@ -23,41 +21,20 @@ use super::scalars::DateTime;
 use super::stats::{DialogueStats, StatsArgs, StatsDimension, StatsPeriod};
 use super::stats_input::{StatsComparison, StatsHaving, StatsOrder};
 use super::{scope, ScopeGuard};
-use insights_core::error::{ApiError, ApiResult, ErrorCode};
+use insights_core::error::{ApiError, Arg, ErrorCode};
 use insights_core::keys::Scope;
-use insights_core::live::hub::{close, Control, Hub, SubscriptionPermit};
-use insights_core::live::DialoguesCommitted;
-use insights_core::query::{
-    DialogueField, DialogueListRequest, DialogueSelection, Filter, Op, Operand, PageArgs,
-    PageLimits, StatsRequest, TenantScope,
-};
+use insights_core::live::follow::{retrying, Followed, Follower};
+use insights_core::live::hub::{Control, Hub, SubscriptionPermit};
+use insights_core::live::position::ChangePosition;
+use insights_core::live::Announcement;
+use insights_core::query::{DialogueField, Filter, Op, Operand, StatsRequest, TenantScope};
 
-/// Ids re-read per statement.
+/// Ids checked per statement.
 const READ_CHUNK: usize = 500;
 /// At most one stats result per second per subscription.
 const STATS_EVERY: Duration = Duration::from_secs(1);
-
-/// Runs a read of the query core, again after 0.1, 0.3, 1 and 2 s when it fails: the first
-/// statements after a database restart meet pooled connections the restart closed, which the
-/// pool then replaces. A subscriber should not lose a commit to that.
-async fn retrying<T, F, Fut>(mut read: F) -> ApiResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<T>>,
-{
-    let mut waits = [100, 300, 1000, 2000]
-        .into_iter()
-        .map(Duration::from_millis);
-    loop {
-        match read().await {
-            Err(error) if error.code == ErrorCode::InternalServerError => match waits.next() {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(error),
-            },
-            other => return other,
-        }
-    }
-}
+/// How long a stats subscriber waits before trying again a read that keeps failing.
+const STATS_RETRY: Duration = Duration::from_secs(2);
 
 /// What a subscription transport's connection (a WebSocket, an event stream) puts into its
 /// requests' data: the hub, the key the subscriptions count against, and the connection's
@@ -90,116 +67,49 @@ fn ids_in(ids: &[String]) -> Filter<DialogueField> {
     )
 }
 
-/// One `dialogueIngested` subscriber's state between events.
+/// One `dialogueIngested` subscriber: its place in the tenant's changes, and its place under
+/// the key's cap. Ended after a RESUME_REQUIRED.
 struct Ingested {
-    events: tokio::sync::broadcast::Receiver<Arc<DialoguesCommitted>>,
-    scope: TenantScope,
-    filter: Option<Filter<DialogueField>>,
-    control: Arc<Control>,
-    /// The event being re-read, and how far.
-    current: Option<(Arc<DialoguesCommitted>, usize)>,
-    /// Ids of the current event already emitted (an event names each once, but be sure).
-    seen: HashSet<String>,
-    /// Rows read and not yet emitted, in the event's order.
-    ready: VecDeque<dialogue::Model>,
+    follower: Follower,
+    ended: bool,
     _permit: SubscriptionPermit,
 }
 
 impl Ingested {
-    /// The next chunk of the current event's ids that matches the filter, in the event's order.
-    /// The chunk is only consumed when it was read.
-    async fn read_chunk(&mut self) -> ApiResult<()> {
-        let Some((event, at)) = &self.current else {
-            return Ok(());
-        };
-        let (event, at) = (event.clone(), *at);
-        let end = (at + READ_CHUNK).min(event.ids.len());
-        let mut chunk: Vec<String> = Vec::new();
-        for id in &event.ids[at..end] {
-            if !self.seen.contains(id) && !chunk.contains(id) {
-                chunk.push(id.clone());
-            }
-        }
-        if !chunk.is_empty() {
-            let within = ids_in(&chunk);
-            let request = DialogueListRequest {
-                filter: Some(match &self.filter {
-                    Some(filter) => within.and(filter.clone()),
-                    None => within,
-                }),
-                order: Vec::new(),
-                page: PageArgs {
-                    first: Some(chunk.len() as i32),
-                    ..Default::default()
-                },
-                selection: DialogueSelection {
-                    fields: DialogueField::ALL.to_vec(),
-                    endpoints: Vec::new(),
-                },
-            };
-            let limits = PageLimits {
-                default_size: READ_CHUNK,
-                max_size: READ_CHUNK,
-            };
-            let page = retrying(|| self.scope.dialogue_page(&request, limits)).await?;
-            let mut by_id: HashMap<String, dialogue::Model> =
-                page.rows.into_iter().map(|d| (d.id.clone(), d)).collect();
-            for id in chunk {
-                if let Some(row) = by_id.remove(&id) {
-                    self.seen.insert(id);
-                    self.ready.push_back(row);
-                }
-            }
-        }
-        if end >= event.ids.len() {
-            self.current = None;
-            self.seen.clear();
-        } else {
-            self.current = Some((event, end));
-        }
-        Ok(())
-    }
-
     async fn next(&mut self) -> Option<async_graphql::Result<Dialogue>> {
-        loop {
-            if let Some(row) = self.ready.pop_front() {
+        if self.ended {
+            return None;
+        }
+        match self.follower.next().await {
+            Followed::Dialogue(row) => {
                 delivered();
-                return Some(Ok(Dialogue(row)));
+                Some(Ok(Dialogue(*row)))
             }
-            if self.current.is_some() {
-                if let Err(error) = self.read_chunk().await {
-                    // Skip the rest of this event rather than retrying it forever.
-                    self.current = None;
-                    self.seen.clear();
-                    return Some(Err(error.graphql()));
-                }
-                continue;
+            Followed::Resume(after) => {
+                self.ended = true;
+                Some(Err(resume_required(&after)))
             }
-            match self.events.recv().await {
-                Ok(event) => {
-                    if event.tenant_id == self.scope.tenant_id() {
-                        self.current = Some((event, 0));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    self.control.close(
-                        close::TRY_AGAIN_LATER,
-                        format!(
-                            "a subscriber fell {missed} commits behind (it reads slower than \
-                             dialogues arrive); reconnect and catch up with a query"
-                        ),
-                    );
-                    return None;
-                }
-                Err(RecvError::Closed) => return None,
-            }
+            Followed::End => None,
         }
     }
 }
 
+/// The error that ends a subscription which could not deliver a change: the client
+/// subscribes again with `after`.
+fn resume_required(after: &ChangePosition) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    let after = after.encode();
+    ApiError::new(
+        ErrorCode::ResumeRequired,
+        "the server could not deliver the next change; subscribe again with `after` from this error's extensions",
+    )
+    .graphql()
+    .extend_with(|_, e| e.set("after", after))
+}
+
 /// One `dialogueStatsChanged` subscriber's state between results.
 struct StatsChanged {
-    events: tokio::sync::broadcast::Receiver<Arc<DialoguesCommitted>>,
+    events: tokio::sync::broadcast::Receiver<Arc<Announcement>>,
     scope: TenantScope,
     args: StatsArgs,
     zone: Tz,
@@ -230,7 +140,12 @@ impl StatsChanged {
 
     /// Whether the commit changed a dialogue that the filter matches inside the window, or
     /// inside the earlier window the rows are compared with.
-    async fn touches(&mut self, event: &DialoguesCommitted) -> async_graphql::Result<bool> {
+    async fn touches(&mut self, announcement: &Announcement) -> async_graphql::Result<bool> {
+        let event = match announcement {
+            // Missed commits may have touched the window: recompute.
+            Announcement::MayHaveMissed => return Ok(true),
+            Announcement::Committed(event) => event,
+        };
         if event.tenant_id != self.scope.tenant_id() {
             return Ok(false);
         }
@@ -290,10 +205,8 @@ impl StatsChanged {
                 _ = async { tokio::time::sleep_until(moves.expect("a moving window")).await }, if moves.is_some() => break,
             };
             let touched = match event {
-                Ok(event) => match self.touches(&event).await {
-                    Ok(touched) => touched,
-                    Err(error) => return Some(Err(error)),
-                },
+                // When it cannot tell: recompute, which waits until the database answers.
+                Ok(event) => self.touches(&event).await.unwrap_or(true),
                 // Missed commits may have touched the window: recompute.
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return None,
@@ -314,13 +227,24 @@ impl StatsChanged {
         if let Err(error) = self.resolve(now_ms()) {
             return Some(Err(error));
         }
-        self.last_sent = Instant::now();
-        match retrying(|| self.scope.dialogue_stats(&self.request)).await {
-            Ok(rows) => {
-                delivered();
-                Some(Ok(rows.into_iter().map(DialogueStats).collect()))
+        // A whole result, once the database answers again: no error in between, and commits
+        // heard while it did not are in the result.
+        loop {
+            match retrying(|| self.scope.dialogue_stats(&self.request)).await {
+                Ok(rows) => {
+                    self.last_sent = Instant::now();
+                    delivered();
+                    return Some(Ok(rows.into_iter().map(DialogueStats).collect()));
+                }
+                Err(error) if error.code == ErrorCode::InternalServerError => {
+                    tracing::warn!("a stats subscriber cannot read; trying again");
+                    tokio::time::sleep(STATS_RETRY).await;
+                    if let Err(error) = self.resolve(now_ms()) {
+                        return Some(Err(error));
+                    }
+                }
+                Err(error) => return Some(Err(error.graphql())),
             }
-            Err(error) => Some(Err(error.graphql())),
         }
     }
 }
@@ -334,7 +258,9 @@ pub struct Subscription;
 impl Subscription {
     /// Each dialogue that a commit inserted or changed and that matches `filter` (the same
     /// filter as `dialogues`), in commit order, whoever wrote it (a mutation or an import, on
-    /// any instance sharing the database). Replays that change nothing emit nothing.
+    /// any instance sharing the database). Replays that change nothing emit nothing. With
+    /// `after`, first every matching dialogue whose last change comes after that position, in
+    /// position order and in its latest state, then live, with no gap and no duplicate.
     #[graphql(guard = "ScopeGuard(Scope::Read)")]
     async fn dialogue_ingested(
         &self,
@@ -342,18 +268,25 @@ impl Subscription {
         #[graphql(desc = "Which dialogues to emit (all when absent).")] filter: Option<
             DialogueFilter,
         >,
+        #[graphql(
+            desc = "A `changePosition` (or the `after` of a RESUME_REQUIRED error): first emit every matching dialogue changed after it."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Dialogue>>> {
         let live = session(ctx)?;
+        let scope = scope(ctx).clone();
         let filter = filter.map(|f| f.tree()).transpose().gql()?;
+        let after = after
+            .map(|text| ChangePosition::decode(&text, scope.tenant_id(), Arg::After))
+            .transpose()
+            .gql()?;
         let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
+        // Listen before reading anything, so no commit falls between the read and the listening.
+        let events = live.hub.announcer().subscribe();
+        let follower = Follower::start(events, scope, filter, after).await.gql()?;
         let state = Ingested {
-            events: live.hub.announcer().subscribe(),
-            scope: scope(ctx).clone(),
-            filter,
-            control: live.control.clone(),
-            current: None,
-            seen: HashSet::new(),
-            ready: VecDeque::new(),
+            follower,
+            ended: false,
             _permit: permit,
         };
         Ok(stream::unfold(state, |mut state| async move {

@@ -13,7 +13,7 @@ use entity::{dialogue, endpoint};
 use insights::app::config::ServeConfig;
 use insights::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use insights_core::ingest::Kind;
-use insights_core::live::{Announcer, DialoguesCommitted, CHANNEL};
+use insights_core::live::{Announcement, Announcer, DialoguesCommitted, CHANNEL};
 use reqwest::StatusCode;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -30,7 +30,7 @@ const UPSERT: &str = "mutation($e: [EndpointInput!]!) {
 /// What commits announce, heard as a subscriber hears it: the announcer's channel on SQLite,
 /// `LISTEN` on PostgreSQL (where the announcer of the writing process delivers nothing itself).
 enum Events {
-    InProcess(tokio::sync::broadcast::Receiver<std::sync::Arc<DialoguesCommitted>>),
+    InProcess(tokio::sync::broadcast::Receiver<std::sync::Arc<Announcement>>),
     Listen(sea_orm::sqlx::postgres::PgListener),
 }
 
@@ -51,11 +51,16 @@ impl Events {
     async fn next(&mut self) -> DialoguesCommitted {
         let wait = Duration::from_secs(10);
         match self {
-            Events::InProcess(rx) => (*tokio::time::timeout(wait, rx.recv())
-                .await
-                .expect("an announcement within 10 s")
-                .expect("announcer open"))
-            .clone(),
+            Events::InProcess(rx) => {
+                let heard = tokio::time::timeout(wait, rx.recv())
+                    .await
+                    .expect("an announcement within 10 s")
+                    .expect("announcer open");
+                match heard.as_ref() {
+                    Announcement::Committed(event) => event.clone(),
+                    other => panic!("not a commit: {other:?}"),
+                }
+            }
             Events::Listen(listener) => {
                 let n = tokio::time::timeout(wait, listener.recv())
                     .await

@@ -216,31 +216,41 @@ pub fn dialogue(
         outcome,
         in_sla: None,
         quick_drop: None,
+        change_position: 0,
+        change_index: 0,
     }
 }
 
-/// Writes `rows` in one transaction the way a writer does: upsert, announce inside the
-/// transaction (NOTIFY on PostgreSQL), commit, announce after the commit (in-process on SQLite,
-/// to `announcer` when this process serves).
+/// Writes `rows` in one transaction the way a writer does: take the tenant's next change
+/// position, upsert, announce inside the transaction (NOTIFY on PostgreSQL), commit, announce
+/// after the commit (in-process on SQLite, to `announcer` when this process serves). The
+/// commit's position.
 pub async fn commit(
     db: &DatabaseConnection,
     announcer: Option<&Announcer>,
     rows: &[dialogue::Model],
-) {
+) -> i64 {
     let tenant_id = rows[0].tenant_id;
     let txn = db.begin().await.expect("begin");
-    for row in rows {
+    let position = insights_core::live::position::take(&txn, tenant_id)
+        .await
+        .expect("change position");
+    for (index, row) in rows.iter().enumerate() {
+        let mut row = row.clone();
+        row.change_position = position;
+        row.change_index = index as i64;
         dialogue::Entity::delete_many()
             .filter(dialogue::Column::TenantId.eq(row.tenant_id))
             .filter(dialogue::Column::Id.eq(row.id.as_str()))
             .exec(&txn)
             .await
             .expect("delete");
-        let active: dialogue::ActiveModel = row.clone().into();
+        let active: dialogue::ActiveModel = row.into();
         active.reset_all().insert(&txn).await.expect("insert");
     }
     let event = DialoguesCommitted {
         tenant_id,
+        position,
         ids: rows.iter().map(|r| r.id.clone()).collect(),
     };
     Announcer::within(&txn, &event).await.expect("announce");
@@ -248,6 +258,7 @@ pub async fn commit(
     if let Some(announcer) = announcer {
         announcer.committed(db.get_database_backend(), event);
     }
+    position
 }
 
 /// A free loopback port.

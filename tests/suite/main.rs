@@ -25,6 +25,7 @@ mod read_api;
 mod readme;
 mod relation_filters;
 mod request_head;
+mod resume;
 mod rollups;
 mod rows;
 mod schema;

@@ -627,8 +627,8 @@ async fn pre_aggregates_stay_exact_through_every_write() {
                     "INSERT INTO dialogues SELECT tenant_id, id || '-copy', order_number + 1000000, start_date, \
                      start_timestamp_ms + 3600000, queue_enter_timestamp_ms, accept_timestamp_ms, end_timestamp_ms, \
                      ivr_duration_in_sec, queue_duration_in_sec, initial_talk_duration_in_sec, session_duration_in_sec, \
-                     ivr_id, queue_id, customer_id, agent_id, direction, outcome, in_sla, quick_drop \
-                     FROM dialogues WHERE tenant_id = {tenant_id} AND order_number % 3 = 0"
+                     ivr_id, queue_id, customer_id, agent_id, direction, outcome, in_sla, quick_drop, \
+                     change_position, change_index FROM dialogues WHERE tenant_id = {tenant_id} AND order_number % 3 = 0"
                 ),
             ))
             .await

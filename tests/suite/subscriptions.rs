@@ -77,6 +77,15 @@ async fn dialogue_ingested_emits_each_matching_commit_once_in_order_confined_to_
             &[dialogue(acme, "d-3", 3, T0 + 2000, Outcome::Abandoned)],
         )
         .await;
+        // Read before d-1 changes again: one that reads after gets d-1 once, in its latest state.
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(abandoned.next_data("a").await);
+        }
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            all.push(everything.next_data("e").await);
+        }
         // A later commit changes d-1 again (it is emitted again: a second change) and adds d-4,
         // listed first: the commit's own order counts, not the ids'.
         commit(
@@ -89,16 +98,14 @@ async fn dialogue_ingested_emits_each_matching_commit_once_in_order_confined_to_
         )
         .await;
 
-        let mut got = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..2 {
             got.push(abandoned.next_data("a").await);
         }
         assert_eq!(ids(&got), ["d-1", "d-3", "d-4", "d-1"], "{}", db.kind);
         assert!(got
             .iter()
             .all(|d| d["dialogueIngested"]["outcome"] == "ABANDONED"));
-        let mut all = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..2 {
             all.push(everything.next_data("e").await);
         }
         assert_eq!(
@@ -346,7 +353,7 @@ async fn revoking_a_key_ends_its_subscriptions_within_seconds() {
 }
 
 #[tokio::test]
-async fn a_subscriber_that_falls_behind_its_buffer_is_closed_with_a_reason() {
+async fn a_subscriber_that_falls_behind_its_buffer_catches_up_and_misses_nothing() {
     let db = common::sqlite().await;
     let config = ServeConfig {
         subscription_buffer: 4,
@@ -362,26 +369,43 @@ async fn a_subscriber_that_falls_behind_its_buffer_is_closed_with_a_reason() {
         assert!(tokio::time::Instant::now() < until);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Forty commits announced at once: far more than the subscriber's 4 can hold while it
-    // re-reads the first.
+    // Forty commits, each followed by announcements of nothing new: far more than the
+    // subscriber's 4 can hold while it reads. The dropped announcements lose nothing: it reads
+    // what changed from the database.
     for i in 0..40 {
-        hub.announcer()
-            .deliver(insights_core::live::DialoguesCommitted {
-                tenant_id: acme,
-                ids: vec![format!("x-{i}")],
-            });
+        commit(
+            &db.db,
+            Some(hub.announcer()),
+            &[dialogue(
+                acme,
+                &format!("x-{i}"),
+                i + 1,
+                T0,
+                Outcome::Accepted,
+            )],
+        )
+        .await;
+        for _ in 0..10 {
+            hub.announcer()
+                .deliver(insights_core::live::DialoguesCommitted {
+                    tenant_id: acme,
+                    position: 0,
+                    ids: Vec::new(),
+                });
+        }
     }
-    let (code, reason) = slow.closed(DEADLINE).await;
-    assert_eq!(code, 1013, "{reason}");
-    assert!(reason.contains("behind"), "{reason}");
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() > 0 || hub.open_connections() > 0 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the slow subscriber was not released"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        got.push(slow.next_data("s").await);
     }
+    let expected: Vec<String> = (0..40).map(|i| format!("x-{i}")).collect();
+    assert_eq!(ids(&got), expected);
+    slow.silent(Duration::from_millis(500)).await;
+    assert_eq!(
+        hub.open_subscriptions(),
+        1,
+        "the subscription is still open"
+    );
 }
 
 #[tokio::test]

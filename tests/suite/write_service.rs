@@ -63,7 +63,10 @@ async fn a_call_is_written_once_announced_and_replayed_as_unchanged() {
         assert_eq!(endpoints, 2, "{}", t.kind);
         if t.kind == "sqlite" {
             // SQLite has no NOTIFY: the writer hands the commit to this process's announcer.
-            let event = heard.try_recv().expect("the commit was announced");
+            let heard = heard.try_recv().expect("the commit was announced");
+            let insights_core::live::Announcement::Committed(event) = heard.as_ref() else {
+                panic!("not a commit: {heard:?}");
+            };
             assert_eq!(event.tenant_id, tenant.id);
             assert_eq!(event.ids, ["d-1", "d-2"]);
         }

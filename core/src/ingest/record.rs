@@ -534,6 +534,9 @@ pub fn dialogue_from_cells(
         outcome,
         in_sla,
         quick_drop,
+        // The write service sets the position of the commit that writes it.
+        change_position: 0,
+        change_index: 0,
     };
     let derived = Derived {
         in_sla: in_sla.is_none() && outcome == Outcome::Accepted,

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBacken
 use super::batch::{self, Applied, Dedup, DialogueBatches};
 use super::record::{self, Cells, Derived, FieldError};
 use crate::error::ApiError;
-use crate::live::{Announcer, DialoguesCommitted};
+use crate::live::{position, Announcer, DialoguesCommitted};
 
 /// Most records one call may carry.
 pub const MAX_RECORDS_PER_CALL: usize = 1000;
@@ -30,7 +30,10 @@ pub struct WriteTransaction {
     db: DatabaseConnection,
     txn: DatabaseTransaction,
     backend: DbBackend,
-    dialogues: Option<(i32, DialogueBatches)>,
+    /// The tenant, its batches, and the change position this transaction took for it.
+    dialogues: Option<(i32, DialogueBatches, i64)>,
+    /// The place of the next dialogue among this transaction's changes.
+    next_index: i64,
     /// What this process's subscribers hear at commit (ids kept only where they must be, so
     /// that an import's memory stays flat on PostgreSQL).
     committed: Option<DialoguesCommitted>,
@@ -47,6 +50,7 @@ impl WriteTransaction {
             txn,
             backend,
             dialogues: None,
+            next_index: 0,
             committed: None,
             total: Applied::default(),
         })
@@ -59,20 +63,28 @@ impl WriteTransaction {
 
     /// Prepares the dialogue batches of `tenant_id`; `announcer` is this process's, when its
     /// subscribers must hear of the commit.
+    ///
+    /// Takes the tenant's next change position first (`live::position`), before anything is
+    /// written, so that writers of one tenant always lock the counter before any row: every
+    /// dialogue the transaction inserts or changes gets that position, and the counter row
+    /// stays locked until the commit, which makes position order commit order. A transaction
+    /// that ends up changing nothing leaves its number unused (positions are not dense).
     pub async fn dialogues_of(
         &mut self,
         tenant_id: i32,
         batches: Batches,
         announcer: bool,
     ) -> Result<(), DbErr> {
+        let position = position::take(&self.txn, tenant_id).await?;
         let prepared = match batches {
             Batches::Few => DialogueBatches::new(&self.txn, tenant_id).await?,
             Batches::Many => DialogueBatches::for_import(&self.txn, tenant_id).await?,
         };
-        self.dialogues = Some((tenant_id, prepared));
+        self.dialogues = Some((tenant_id, prepared, position));
         if announcer && self.backend != DbBackend::Postgres {
             self.committed = Some(DialoguesCommitted {
                 tenant_id,
+                position,
                 ids: Vec::new(),
             });
         }
@@ -87,13 +99,21 @@ impl WriteTransaction {
         derived: &[Derived],
         presummed: Option<Vec<sea_orm::Statement>>,
     ) -> Result<(), DbErr> {
-        let (tenant_id, batches) = self
+        let (tenant_id, batches, position) = self
             .dialogues
             .as_mut()
             .expect("dialogues_of before dialogues");
+        // Written on the rows the batch inserts or changes, with their order in the
+        // transaction; an unchanged row keeps its own.
+        for row in rows.iter_mut() {
+            row.change_position = *position;
+            row.change_index = self.next_index;
+            self.next_index += 1;
+        }
         let mut applied = batches.apply(&self.txn, rows, derived, presummed).await?;
         let event = DialoguesCommitted {
             tenant_id: *tenant_id,
+            position: *position,
             ids: std::mem::take(&mut applied.changed),
         };
         Announcer::within(&self.txn, &event).await?;
@@ -114,7 +134,7 @@ impl WriteTransaction {
 
     /// Commits, then announces to this process's subscribers; what the transaction did.
     pub async fn commit(self, announcer: Option<&Announcer>) -> Result<Applied, DbErr> {
-        if let Some((_, batches)) = self.dialogues {
+        if let Some((_, batches, _)) = self.dialogues {
             batches.finish(&self.txn).await?;
         }
         self.txn.commit().await?;

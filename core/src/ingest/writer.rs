@@ -12,14 +12,14 @@ use sea_orm::{
 use crate::db::placeholder;
 use crate::ingest::record::Derived;
 
-/// Largest number of rows in one statement: 20 values a dialogue stays below SQLite's 32,766
+/// Largest number of rows in one statement: 22 values a dialogue stays below SQLite's 32,766
 /// bound parameters and PostgreSQL's 65,535.
 pub const MAX_BATCH_ROWS: usize = 1000;
 
 /// Rows the importer hands the writer at once (PostgreSQL writes them in one statement).
 pub const IMPORT_BATCH_ROWS: usize = 5000;
 
-const DIALOGUE_COLUMNS: [&str; 20] = [
+const DIALOGUE_COLUMNS: [&str; 22] = [
     "tenant_id",
     "id",
     "order_number",
@@ -40,7 +40,13 @@ const DIALOGUE_COLUMNS: [&str; 20] = [
     "outcome",
     "in_sla",
     "quick_drop",
+    "change_position",
+    "change_index",
 ];
+
+/// Columns an upsert writes but does not compare: a row whose other values are the same is
+/// unchanged, and keeps the change position it has.
+const NOT_COMPARED: [&str; 2] = ["change_position", "change_index"];
 
 /// `name_search` is the name case-folded here, with Unicode rules, for the text filters
 /// (SQLite's LOWER() folds ASCII only); it is not part of the entity.
@@ -133,6 +139,7 @@ fn conflict_clause(
             };
             let unchanged: Vec<String> = updated
                 .iter()
+                .filter(|c| !NOT_COMPARED.contains(c))
                 .map(|c| format!("{table}.{c} {same} excluded.{c}"))
                 .collect();
             sql.push_str(&format!(
@@ -168,6 +175,8 @@ struct DialogueRow<'a> {
     outcome: i16,
     in_sla: Option<bool>,
     quick_drop: Option<bool>,
+    change_position: i64,
+    change_index: i64,
 }
 
 impl<'a> From<&'a dialogue::Model> for DialogueRow<'a> {
@@ -193,6 +202,8 @@ impl<'a> From<&'a dialogue::Model> for DialogueRow<'a> {
             outcome: d.outcome.to_value(),
             in_sla: d.in_sla,
             quick_drop: d.quick_drop,
+            change_position: d.change_position,
+            change_index: d.change_index,
         }
     }
 }
@@ -219,6 +230,8 @@ fn dialogue_values(d: &dialogue::Model, out: &mut Vec<Value>) {
         Value::from(d.outcome.to_value()),
         Value::from(d.in_sla),
         Value::from(d.quick_drop),
+        Value::from(d.change_position),
+        Value::from(d.change_index),
     ]);
 }
 

@@ -7,8 +7,16 @@
 //! [`CHANNEL`] (this one included); the second then does nothing. SQLite has no `NOTIFY`, so there
 //! the second hands the event to this process's own subscribers. Either way subscribers see each
 //! committed change once, through [`Announcer::subscribe`].
+//!
+//! An announcement is only a nudge: it names the commit's change position ([`position`]), and a
+//! subscriber reads what changed from the database, in position order, from the last position it
+//! delivered ([`follow`]). So an announcement heard late, out of order or not at all (a
+//! subscriber that fell behind its buffer, a listener that lost the database) loses nothing:
+//! the next read catches up.
+pub mod follow;
 pub mod hub;
 pub mod listener;
+pub mod position;
 
 use std::sync::Arc;
 
@@ -27,7 +35,20 @@ const MAX_PAYLOAD_BYTES: usize = 7000;
 pub struct DialoguesCommitted {
     #[serde(rename = "t")]
     pub tenant_id: i32,
+    /// The commit's change position ([`position`]).
+    #[serde(rename = "p")]
+    pub position: i64,
     pub ids: Vec<String>,
+}
+
+/// What subscribers hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// A commit changed dialogues.
+    Committed(DialoguesCommitted),
+    /// Commits may have gone unannounced (the PostgreSQL listener lost the database and listens
+    /// again): every subscriber catches up from the database.
+    MayHaveMissed,
 }
 
 impl DialoguesCommitted {
@@ -55,7 +76,7 @@ impl DialoguesCommitted {
     }
 
     fn payload(&self, ids: &[&str]) -> String {
-        serde_json::json!({ "t": self.tenant_id, "ids": ids }).to_string()
+        serde_json::json!({ "t": self.tenant_id, "p": self.position, "ids": ids }).to_string()
     }
 
     /// Reads one payload written by [`DialoguesCommitted::payloads`].
@@ -67,7 +88,7 @@ impl DialoguesCommitted {
 /// The in-process side of announcements: one per process, shared by writers and subscribers.
 #[derive(Clone)]
 pub struct Announcer {
-    events: broadcast::Sender<Arc<DialoguesCommitted>>,
+    events: broadcast::Sender<Arc<Announcement>>,
 }
 
 impl Default for Announcer {
@@ -84,7 +105,7 @@ impl Announcer {
     }
 
     /// Committed changes from now on, from every writer this process hears of.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DialoguesCommitted>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Announcement>> {
         self.events.subscribe()
     }
 
@@ -120,7 +141,12 @@ impl Announcer {
     /// each notification it receives).
     pub fn deliver(&self, event: DialoguesCommitted) {
         // No receiver is not an error: nobody is subscribed.
-        let _ = self.events.send(Arc::new(event));
+        let _ = self.events.send(Arc::new(Announcement::Committed(event)));
+    }
+
+    /// Tells this process's subscribers that commits may have gone unannounced.
+    pub fn may_have_missed(&self) {
+        let _ = self.events.send(Arc::new(Announcement::MayHaveMissed));
     }
 }
 
@@ -133,6 +159,7 @@ mod tests {
         let ids: Vec<String> = (0..1000).map(|i| format!("{i:0>40}\"\\")).collect();
         let event = DialoguesCommitted {
             tenant_id: 7,
+            position: 12,
             ids: ids.clone(),
         };
         let payloads = event.payloads();
@@ -142,6 +169,7 @@ mod tests {
             assert!(p.len() < 8000, "payload of {} bytes", p.len());
             let e = DialoguesCommitted::from_payload(p).unwrap();
             assert_eq!(e.tenant_id, 7);
+            assert_eq!(e.position, 12);
             back.extend(e.ids);
         }
         assert_eq!(back, ids);

@@ -338,7 +338,7 @@ impl TenantScope {
     /// Runs `select` (filtered and ordered already) with `limit` for the `fields` wanted,
     /// joining the endpoints of `slots` in the same statement: the page is limited first, then
     /// joined, so the endpoints cost an index look-up per row of the page, never a scan.
-    async fn fetch_dialogues(
+    pub(super) async fn fetch_dialogues(
         &self,
         select: Select<dialogue::Entity>,
         limit: &str,
@@ -356,7 +356,13 @@ impl TenantScope {
                 read.push(field);
             }
         }
-        let columns: Vec<dialogue::Column> = read.iter().map(|f| f.db_column()).collect();
+        let mut columns: Vec<dialogue::Column> = read.iter().map(|f| f.db_column()).collect();
+        // The change position is always read: two integers, and `Dialogue.changePosition`
+        // shows it wherever a dialogue is shown.
+        columns.extend([
+            dialogue::Column::ChangePosition,
+            dialogue::Column::ChangeIndex,
+        ]);
         let mut inner = select.select_only();
         for col in &columns {
             inner = inner.column(*col);
@@ -472,6 +478,8 @@ fn read_dialogue(
         outcome: Outcome::Accepted,
         in_sla: None,
         quick_drop: None,
+        change_position: 0,
+        change_index: 0,
     };
     // Columns come back in the order they were selected: read them by position.
     for (name, col) in columns.iter().enumerate() {
@@ -507,6 +515,8 @@ fn read_dialogue(
             }
             C::InSla => d.in_sla = row.try_get_by_index(name)?,
             C::QuickDrop => d.quick_drop = row.try_get_by_index(name)?,
+            C::ChangePosition => d.change_position = row.try_get_by_index(name)?,
+            C::ChangeIndex => d.change_index = row.try_get_by_index(name)?,
         }
     }
     Ok(d)

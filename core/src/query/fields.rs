@@ -403,6 +403,8 @@ mod tests {
             outcome: entity::Outcome::Accepted,
             in_sla: Some(true),
             quick_drop: Some(false),
+            change_position: 0,
+            change_index: 0,
         };
         for field in DialogueField::ALL {
             let ok = matches!(

@@ -4,6 +4,7 @@
 //! filter, an order, a keyset page or a KPI means the same rows whichever way it was asked.
 //!
 //! Every read starts from a [`TenantScope`], the only holder of the database connection here.
+mod changes;
 pub mod dialogues;
 pub mod endpoints;
 pub mod fields;
