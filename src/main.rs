@@ -188,8 +188,17 @@ enum ImportKind {
     Dialogues,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // `#[tokio::main]`, with stacks sized for the deepest input the guards let through.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(insights::graphql::WORKER_STACK_BYTES)
+        .build()
+        .expect("the async runtime")
+        .block_on(start())
+}
+
+async fn start() -> ExitCode {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(

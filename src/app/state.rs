@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) auth_failures: AuthFailures,
     /// Set on SIGTERM: /readyz answers 503 while requests still run.
     pub drain: Drain,
+    /// On PostgreSQL: whether the live-update listener listens (see `/readyz`).
+    pub(crate) listening: Option<tokio::sync::watch::Receiver<bool>>,
     /// Each caller's places in the pool (`--reads-per-key`).
     pub(crate) read_shares: ReadShares,
     /// Longest URI and most header bytes a request may have.

@@ -81,9 +81,14 @@ pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result
 /// The live-update side of a serving process: the one [`Announcer`] (writers announce commits
 /// to it; on PostgreSQL the listener started here feeds it every process's commits) and the
 /// [`Hub`] of WebSocket connections.
-async fn live(db: &DatabaseConnection, config: &ServeConfig) -> Hub {
+/// On PostgreSQL also whether the listener listens (`/readyz` is not ready while it does not).
+async fn live(
+    db: &DatabaseConnection,
+    config: &ServeConfig,
+) -> (Hub, Option<tokio::sync::watch::Receiver<bool>>) {
     let announcer = Announcer::new(config.subscription_buffer.max(1));
-    if let Some(mut listening) = live::listener::spawn(db, announcer.clone()) {
+    let listening = live::listener::spawn(db, announcer.clone());
+    if let Some(mut listening) = listening.clone() {
         // Serve once the listener listens, so that no commit after start-up goes unheard.
         let wait = listening.wait_for(|listening| *listening);
         if tokio::time::timeout(Duration::from_secs(10), wait)
@@ -103,7 +108,7 @@ async fn live(db: &DatabaseConnection, config: &ServeConfig) -> Hub {
         },
     );
     hub.spawn_key_recheck(db.clone());
-    hub
+    (hub, listening)
 }
 
 /// The application, the switch that turns /readyz to 503 on shutdown, and the hub of its
@@ -130,7 +135,7 @@ pub async fn app_with_drain(
     };
     let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
-    let hub = live(&db, config).await;
+    let (hub, listening) = live(&db, config).await;
     let state = AppState {
         schema: schema_with(config, hub.announcer().clone()),
         hub: hub.clone(),
@@ -143,6 +148,7 @@ pub async fn app_with_drain(
         )),
         touched: Arc::new(Mutex::new(HashMap::new())),
         read_shares: ReadShares::new(config.reads_per_key()),
+        listening,
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),
         max_stats_rows: config.max_stats_rows,

@@ -25,10 +25,18 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers (within a second), and the process is not shutting down.
+/// The database answers (within a second), the live-update listener listens (PostgreSQL),
+/// and the process is not shutting down.
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.drain.draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    if state.listening.as_ref().is_some_and(|l| !*l.borrow()) {
+        // Subscribers here would hear of no commit until it listens again.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not listening for live updates (reconnecting to the database)",
+        );
     }
     match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),

@@ -449,3 +449,95 @@ async fn reads_that_keep_failing_end_with_resume_required_and_resuming_misses_no
         client.silent(Duration::from_millis(500)).await;
     }
 }
+
+/// Runs `sql` on the server `TEST_POSTGRES_URL` names (the maintenance database).
+async fn as_admin(sql: &str) {
+    use sea_orm::ConnectionTrait;
+    let url = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let mut options = insights_core::db::DbOptions::new(url);
+    options.max_connections = 1;
+    let admin = insights_core::db::connect(&options).await.expect("admin");
+    admin
+        .execute_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql.to_string(),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin.close().await.ok();
+}
+
+async fn readyz(base: &str) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn wait_ready(base: &str, status: u16) -> String {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (now, text) = readyz(base).await;
+        if now == status {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "/readyz stayed {now} ({text}), not {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_listener_that_lost_the_database_is_not_ready_and_catches_up_when_back() {
+    // Only PostgreSQL has a listener (SQLite announces within the writing process).
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let (base, hub, _task) = in_process(&db.db, ServeConfig::default()).await;
+    let acme = common::scope(&db.db, "acme").await.tenant_id();
+    let key = common::key(&db.db, "acme", "read").await;
+    let mut client = Client::ready(&base, Some(&key)).await;
+    client.subscribe("s", INGESTED, json!({})).await;
+    wait_for_subscriptions(&hub, 1).await;
+    assert_eq!(readyz(&base).await.0, 200);
+    // Warm the test's own pool, so its commit below needs no new connection.
+    commit(
+        &db.db,
+        None,
+        &[dialogue(acme, "before", 1, T0, Outcome::Accepted)],
+    )
+    .await;
+    assert_eq!(ingested_id(&client.next_data("s").await), "before");
+
+    // The database turns away new connections, and the listener loses its own.
+    as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    as_admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
+    ))
+    .await;
+    let why = wait_ready(&base, 503).await;
+    assert!(why.contains("not listening"), "{why}");
+    // A commit nobody here hears of.
+    commit(
+        &db.db,
+        None,
+        &[dialogue(acme, "unheard", 2, T0, Outcome::Abandoned)],
+    )
+    .await;
+    client.silent(Duration::from_millis(500)).await;
+
+    // Back: ready again, and the subscriber gets what it missed, once, without another commit.
+    as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    assert_eq!(wait_ready(&base, 200).await, "ready");
+    assert_eq!(ingested_id(&client.next_data("s").await), "unheard");
+    client.silent(Duration::from_millis(500)).await;
+}

@@ -37,10 +37,15 @@ where
         .map(Duration::from_millis);
     loop {
         match read().await {
-            Err(error) if error.code == ErrorCode::InternalServerError => match waits.next() {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(error),
-            },
+            // A failed read, or no connection free in time (a saturated pool): worth waiting.
+            Err(error)
+                if error.code == ErrorCode::InternalServerError || error.busy_for().is_some() =>
+            {
+                match waits.next() {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(error),
+                }
+            }
             other => return other,
         }
     }

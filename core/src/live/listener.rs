@@ -50,13 +50,18 @@ pub fn spawn(db: &DatabaseConnection, announcer: Announcer) -> Option<watch::Rec
                         tracing::warn!(
                             channel = CHANNEL,
                             "live updates: listening again after losing the database; \
-                             commits made while not listening were not announced"
+                             subscribers catch up on what was committed meanwhile"
                         );
                     } else {
                         tracing::info!(channel = CHANNEL, "live updates: listening");
                     }
                     backoff = FIRST_BACKOFF;
                     listening_tx.send_replace(true);
+                    if lost {
+                        // Commits made while not listening were announced to nobody here:
+                        // subscribers catch up from the database (`follow`) or recompute.
+                        announcer.may_have_missed();
+                    }
                     loop {
                         match listener.try_recv().await {
                             Ok(Some(notification)) => {

@@ -82,6 +82,12 @@ fn root_fields(doc: &ExecutableDocument, set: &SelectionSet, stack: &mut HashSet
 /// below: selections nest at most `max_depth` (16), filters 16 levels (two brackets each).
 pub const MAX_NESTING: usize = 64;
 
+/// Stack of each thread that executes requests. Coercing a filter into its input type recurses
+/// once per level with a large frame (about 80 KB per `or` level in a debug build, far less in
+/// release); [`MAX_NESTING`] bounds the levels, and this bounds what they may take, with room
+/// for the rest of the request. The default 2 MiB was not enough for a debug build.
+pub const WORKER_STACK_BYTES: usize = 8 << 20;
+
 /// Most fields an operation may hold once its fragments are expanded (a document of a few
 /// hundred bytes can spread fragments into billions of fields).
 pub const MAX_EXPANDED_FIELDS: usize = 100_000;

@@ -30,6 +30,8 @@ mod observe;
 mod order;
 mod validate;
 
+pub use limits::WORKER_STACK_BYTES;
+
 use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Instant;
