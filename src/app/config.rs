@@ -74,6 +74,20 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_WS_PING_SECS", default_value_t = 15)]
     pub ws_ping_secs: u64,
 
+    /// Seconds a new WebSocket has to be acknowledged (its `connection_init` with a valid key);
+    /// later, it is closed with 4408.
+    #[arg(long, env = "INSIGHTS_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
+
+    /// WebSockets one client address may hold open before they are acknowledged; more are
+    /// refused (HTTP 429 RATE_LIMITED with Retry-After) before the upgrade.
+    #[arg(
+        long,
+        env = "INSIGHTS_MAX_PENDING_SOCKETS_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub max_pending_sockets_per_address: usize,
+
     /// Seconds between the comment lines (`:`) the server writes on an idle Server-Sent Events
     /// stream (`POST /graphql/stream`), so that proxies do not close it for being quiet.
     #[arg(long, env = "INSIGHTS_SSE_KEEPALIVE_SECS", default_value_t = 15)]

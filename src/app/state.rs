@@ -49,6 +49,10 @@ pub struct AppState {
     pub drain: Drain,
     /// On PostgreSQL: whether the live-update listener listens (see `/readyz`).
     pub(crate) listening: Option<tokio::sync::watch::Receiver<bool>>,
+    /// WebSockets not acknowledged yet, per client address.
+    pub(crate) pending_sockets: crate::http::pending::PendingSockets,
+    /// How long a new WebSocket has to be acknowledged.
+    pub(crate) ws_init_timeout: Duration,
     /// Each caller's places in the pool (`--reads-per-key`).
     pub(crate) read_shares: ReadShares,
     /// Longest URI and most header bytes a request may have.

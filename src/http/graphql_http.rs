@@ -315,6 +315,22 @@ pub(super) async fn graphql_get_or_subscribe(
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        // A place among the address's sockets not acknowledged yet.
+        let pending = match client.map(|address| state.pending_sockets.admit(address)) {
+            Some(None) => {
+                let mut response = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    "too many WebSockets from this address are waiting for their connection_init; \
+                     retry after the time in Retry-After",
+                    false,
+                );
+                crate::app::auth::set_retry_after(&mut response, state.ws_init_timeout);
+                return response;
+            }
+            Some(pending) => pending,
+            None => None,
+        };
         let (mut parts, _) = request.into_parts();
         let context = ws::WsContext {
             schema: state.schema.clone(),
@@ -325,8 +341,9 @@ pub(super) async fn graphql_get_or_subscribe(
             auth_failures: state.auth_failures.clone(),
             client,
             limiter: state.limiter.clone(),
+            init_timeout: state.ws_init_timeout,
         };
-        return ws::upgrade(context, &mut parts).await;
+        return ws::upgrade(context, pending, &mut parts).await;
     }
     let headers = request.headers().clone();
     let query = request.uri().query().map(str::to_string);

@@ -7,6 +7,7 @@ pub mod graphiql;
 mod graphql_http;
 pub mod head_limits;
 mod middleware;
+pub mod pending;
 mod probes;
 mod sse;
 mod subscriptions;
@@ -148,6 +149,8 @@ pub async fn app_with_drain(
         )),
         touched: Arc::new(Mutex::new(HashMap::new())),
         read_shares: ReadShares::new(config.reads_per_key()),
+        pending_sockets: pending::PendingSockets::new(config.max_pending_sockets_per_address),
+        ws_init_timeout: Duration::from_secs(config.ws_init_timeout_secs.max(1)),
         listening,
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
         odata_page_size: config.odata_page_size.clamp(1, 100_000),

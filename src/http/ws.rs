@@ -58,6 +58,8 @@ pub struct WsContext {
     pub client: Option<IpAddr>,
     /// The per-key rate limit every door spends from: each operation sent counts once.
     pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// How long the socket has to be acknowledged (`connection_init` with a valid key).
+    pub init_timeout: std::time::Duration,
 }
 
 /// Whether a request asks to upgrade to a WebSocket.
@@ -69,7 +71,12 @@ pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Answers an upgrade request on `/graphql`.
-pub async fn upgrade(context: WsContext, parts: &mut Parts) -> Response {
+/// `pending` is the socket's place among its address's sockets not acknowledged yet.
+pub async fn upgrade(
+    context: WsContext,
+    pending: Option<super::pending::Pending>,
+    parts: &mut Parts,
+) -> Response {
     let offers_protocol = parts
         .headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -93,7 +100,7 @@ pub async fn upgrade(context: WsContext, parts: &mut Parts) -> Response {
         // Small buffers: an idle subscription should cost little (bench/live.sh measures it).
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(context, socket))
+        .on_upgrade(move |socket| serve(context, pending, socket))
 }
 
 /// What becomes of a message from the client.
@@ -345,7 +352,11 @@ async fn authenticate(
     Ok(principal)
 }
 
-async fn serve(context: WsContext, socket: WebSocket) {
+async fn serve(
+    context: WsContext,
+    mut pending: Option<super::pending::Pending>,
+    socket: WebSocket,
+) {
     let Some((guard, registration)) = shared::register(&context.hub, None) else {
         let (mut sink, _) = socket.split();
         let _ = sink
@@ -429,6 +440,9 @@ async fn serve(context: WsContext, socket: WebSocket) {
     ping.tick().await;
     let send_timeout = limits.send_timeout;
     let control = guard.control.clone();
+    let init_deadline = tokio::time::sleep(context.init_timeout);
+    tokio::pin!(init_deadline);
+    let mut acknowledged = false;
 
     loop {
         let message = tokio::select! {
@@ -438,6 +452,11 @@ async fn serve(context: WsContext, socket: WebSocket) {
                 break;
             }
             Some(answer) = answered.recv() => Message::Text(answer.into()),
+            () = &mut init_deadline, if !acknowledged => {
+                let reason = "Connection initialisation timeout";
+                let _ = tokio::time::timeout(send_timeout, sink.send(close_message(close::INIT_TIMEOUT, reason))).await;
+                break;
+            }
             _ = ping.tick() => {
                 if !tracker.lock().expect("tracker lock").acked {
                     continue;
@@ -446,7 +465,12 @@ async fn serve(context: WsContext, socket: WebSocket) {
             }
             next = out.next() => match next {
                 Some(WsMessage::Text(text)) => {
-                    tracker.lock().expect("tracker lock").sent(&text);
+                    let mut tracker = tracker.lock().expect("tracker lock");
+                    tracker.sent(&text);
+                    if tracker.acked && !acknowledged {
+                        acknowledged = true;
+                        drop(pending.take()); // no longer waiting: its address's place is free
+                    }
                     Message::Text(text.into())
                 }
                 Some(WsMessage::Close(code, reason)) => {

@@ -868,3 +868,60 @@ async fn operations_over_a_websocket_spend_the_keys_rate_limit_like_http_and_sse
         }
     }
 }
+
+#[tokio::test]
+async fn sockets_waiting_for_their_connection_init_are_few_per_address_and_time_out() {
+    let db = common::sqlite().await;
+    let config = ServeConfig {
+        max_pending_sockets_per_address: 3,
+        ws_init_timeout_secs: 1,
+        ..ServeConfig::default()
+    };
+    let (base, _hub, _task) = in_process(&db.db, config).await;
+    let key = common::key(&db.db, "acme", "read").await;
+    // Acknowledged sockets do not count.
+    let mut acknowledged = Vec::new();
+    for _ in 0..3 {
+        acknowledged.push(Client::ready(&base, Some(&key)).await);
+    }
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(Client::connect(&base).await);
+    }
+    // A fourth that says nothing: refused before the upgrade, in JSON with a code and a wait.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let refused = http
+        .get(format!("{base}/graphql"))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("Sec-WebSocket-Protocol", "graphql-transport-ws")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(common::error_codes(&body), ["RATE_LIMITED"], "{body}");
+
+    // Silent past the init timeout: closed with 4408, and their places are free again.
+    let started = std::time::Instant::now();
+    for client in &mut waiting {
+        let (code, reason) = client.closed(DEADLINE).await;
+        assert_eq!(code, 4408, "{reason}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    Client::ready(&base, Some(&key)).await;
+    // The acknowledged ones are still served.
+    for client in &mut acknowledged {
+        client
+            .subscribe("q", "{ dialogues { totalCount } }", json!({}))
+            .await;
+        client.next_data("q").await;
+    }
+}
