@@ -124,7 +124,7 @@ mod tests {
         // Another caller is not affected; a place given back is taken again.
         let _other = shares.of("other").enter().await.unwrap();
         drop(held);
-        busy.enter().await.unwrap();
+        let _again = busy.enter().await.unwrap();
         // One caller, one share.
         let a = shares.of("a");
         let _first = a.enter().await.unwrap();
