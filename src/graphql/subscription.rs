@@ -20,7 +20,7 @@ use super::filter::DialogueFilter;
 use super::scalars::DateTime;
 use super::stats::{DialogueStats, StatsArgs, StatsDimension, StatsPeriod};
 use super::stats_input::{StatsComparison, StatsHaving, StatsOrder};
-use super::{scope, ScopeGuard};
+use super::ScopeGuard;
 use insights_core::error::{ApiError, Arg, ErrorCode};
 use insights_core::keys::Scope;
 use insights_core::live::follow::{retrying, Followed, Follower};
@@ -44,6 +44,10 @@ pub struct LiveSession {
     pub hub: Hub,
     pub key_id: Option<String>,
     pub control: Arc<Control>,
+    /// The tenant scope the subscriptions read through, without the key's share of the pool:
+    /// a re-read after a commit must not be refused for the key's own queries (a subscriber
+    /// would miss the change). Queries and mutations on the connection take the shared scope.
+    pub scope: TenantScope,
 }
 
 fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a LiveSession> {
@@ -274,16 +278,18 @@ impl Subscription {
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Dialogue>>> {
         let live = session(ctx)?;
-        let scope = scope(ctx).clone();
+        let scope = live.scope.clone();
         let filter = filter.map(|f| f.tree()).transpose().gql()?;
         let after = after
             .map(|text| ChangePosition::decode(&text, scope.tenant_id(), Arg::After))
             .transpose()
             .gql()?;
-        let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
         // Listen before reading anything, so no commit falls between the read and the listening.
         let events = live.hub.announcer().subscribe();
         let follower = Follower::start(events, scope, filter, after).await.gql()?;
+        // Counted as open (under the key's cap) once its start is fixed: a client that sees it
+        // open (the metrics, the tests) knows every later commit reaches it.
+        let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
         let state = Ingested {
             follower,
             ended: false,
@@ -365,7 +371,7 @@ impl Subscription {
         let permit = live.hub.subscribe(live.key_id.as_deref()).gql()?;
         // Listen before computing, so no commit falls between the result and the listening.
         let events = live.hub.announcer().subscribe();
-        let scope = scope(ctx).clone();
+        let scope = live.scope.clone();
         // Errors in the arguments (a window too large, ...) refuse the subscription itself.
         let first = scope.dialogue_stats(&request).await.gql()?;
         let state = StatsChanged {

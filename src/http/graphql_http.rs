@@ -342,6 +342,7 @@ pub(super) async fn graphql_get_or_subscribe(
             client,
             limiter: state.limiter.clone(),
             init_timeout: state.ws_init_timeout,
+            read_shares: state.read_shares.clone(),
         };
         return ws::upgrade(context, pending, &mut parts).await;
     }

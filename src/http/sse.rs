@@ -95,7 +95,7 @@ pub(super) async fn stream(
         );
     };
     let request = request.data(RequestId(request_id(&headers)));
-    let session = registration.session(&state.db, &principal);
+    let session = registration.session(&state.db, &principal, state.scope_for(&principal));
     let results = state
         .schema
         .execute_stream(request, Some(Arc::new(session)));

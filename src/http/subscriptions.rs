@@ -62,8 +62,15 @@ impl Registration {
     }
 
     /// The data every operation of the connection runs with, once `principal` is known; the
-    /// key is recorded for the revocation re-check.
-    pub fn session(&self, db: &DatabaseConnection, principal: &Principal) -> Data {
+    /// key is recorded for the revocation re-check. Queries and mutations sent on the
+    /// connection read through `shared` (the key's share of the pool, as over HTTP); the
+    /// subscriptions' own reads do not.
+    pub fn session(
+        &self,
+        db: &DatabaseConnection,
+        principal: &Principal,
+        shared: TenantScope,
+    ) -> Data {
         self.hub.identify(self.id, principal.key_id.clone());
         let scope = TenantScope::new(db.clone(), principal.tenant_id);
         // No cache across events: every event reads current endpoints, and a long-lived
@@ -75,8 +82,9 @@ impl Registration {
             hub: self.hub.clone(),
             key_id: principal.key_id.clone(),
             control: self.control.clone(),
+            scope,
         });
-        data.insert(scope);
+        data.insert(shared);
         data.insert(loader);
         data.insert(principal.scopes.clone());
         data

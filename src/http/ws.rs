@@ -34,11 +34,12 @@ use sea_orm::DatabaseConnection;
 use super::subscriptions as shared;
 use crate::app::auth::{bearer_secret, identify, spend};
 use crate::app::throttle::{Admission, AuthFailures};
-use crate::app::Access;
+use crate::app::{Access, NO_KEY};
 use crate::graphql::InsightsSchema;
 use insights_core::error::ErrorCode;
 use insights_core::keys::Principal;
 use insights_core::live::hub::{close, Hub};
+use insights_core::query::TenantScope;
 
 /// The one subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -58,6 +59,8 @@ pub struct WsContext {
     pub client: Option<IpAddr>,
     /// The per-key rate limit every door spends from: each operation sent counts once.
     pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Each key's share of the pool, which the connection's queries and mutations take.
+    pub read_shares: insights_core::query::ReadShares,
     /// How long the socket has to be acknowledged (`connection_init` with a valid key).
     pub init_timeout: std::time::Duration,
 }
@@ -415,7 +418,12 @@ async fn serve(
             match authenticate(&context, &payload).await {
                 Ok(principal) => {
                     tracker.lock().expect("tracker lock").key_id = principal.key_id.clone();
-                    Ok(registration.session(&context.db, &principal))
+                    let shared = TenantScope::new(context.db.clone(), principal.tenant_id).sharing(
+                        context
+                            .read_shares
+                            .of(principal.key_id.as_deref().unwrap_or(NO_KEY)),
+                    );
+                    Ok(registration.session(&context.db, &principal, shared))
                 }
                 Err((code, reason)) => {
                     tracing::info!(code, %reason, "refused a WebSocket connection");

@@ -156,6 +156,13 @@ async fn a_key_queued_behind_its_own_reads_is_refused_while_another_key_reads() 
         started.elapsed()
     );
 
+    // A query sent over a WebSocket by the same key waits for the same places.
+    let mut socket = crate::live::Client::ready(&base, Some(&hammer)).await;
+    socket.subscribe("q", ROWS, json!({})).await;
+    let payload = socket.next_payload("q").await;
+    assert_eq!(common::error_codes(&payload), ["RATE_LIMITED"], "{payload}");
+    assert_eq!(payload["errors"][0]["extensions"]["retryAfter"], 1, "{payload}");
+
     for queued in queued {
         let (status, retry_after, body) = queued.await.unwrap();
         assert_eq!(status, 429, "{body}");
