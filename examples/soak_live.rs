@@ -13,7 +13,8 @@
 //!   `connection_init`) hold `dialogueIngested(after:) { id changePosition }` and remember the last
 //!   position seen. A RESUME_REQUIRED error (its `after` is used), a `complete`, an `error` or a
 //!   closed socket (any close code) is followed by subscribing again, on a new socket when the old
-//!   one is gone, with `after` the last position: each of those is a resume.
+//!   one is gone, with `after` the last position: each of those is a resume. Each subscriber also
+//!   drops its socket once during the hammer phase (at a time of its own) and resumes the same way.
 //! - The ingester (tenant A's ingest key) sends `ingestDialogues` batches of fresh ids in a loop;
 //!   a batch counts as acknowledged on HTTP 200 with data and no errors. Anything else is sent
 //!   again (same ids: if an unanswered attempt committed, the replay changes and emits nothing).
@@ -335,6 +336,15 @@ async fn subscriber(
     codes: Arc<Codes>,
     stop: Arc<AtomicBool>,
 ) {
+    // Each subscriber also drops its own socket once, at a time of its own during the hammer
+    // phase, so that resuming with `after:` is exercised whatever the server does.
+    let mut drop_at = Some(
+        Instant::now()
+            + Duration::from_secs(cfg.baseline_seconds)
+            + Duration::from_secs_f64(
+                cfg.seconds as f64 * (n as f64 + 0.5) / cfg.subscribers as f64,
+            ),
+    );
     let mut operation = 0u64;
     'socket: while !stop.load(Ordering::Relaxed) {
         let mut ws = match open_socket(&cfg).await {
@@ -368,6 +378,12 @@ async fn subscriber(
                 if stop.load(Ordering::Relaxed) {
                     let _ = SinkExt::close(&mut ws).await;
                     return;
+                }
+                if drop_at.is_some_and(|at| Instant::now() >= at) {
+                    drop_at = None;
+                    drop(ws);
+                    seen.lock().unwrap().ended("dropped by the client");
+                    continue 'socket;
                 }
                 let message =
                     match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {

@@ -19,7 +19,8 @@
 #   subscribers  One server with API keys on the private PostgreSQL (pool 16), tenants A and B with
 #              the demo data. examples/soak_live.rs holds 50 WebSocket subscribers of
 #              `dialogueIngested { id changePosition }` (tenant A), each resuming with `after:` =
-#              the last position seen whenever its subscription or socket ends; an ingester
+#              the last position seen whenever its subscription or socket ends (each also drops
+#              its socket once during the hammer phase, to exercise that); an ingester
 #              sends batches of 500 fresh dialogues (tenant A) all along; tenant B reads a page 20
 #              times a second. First SOAK_BASELINE_SECONDS without, then SOAK_SECONDS with a
 #              hammering key (40 heavy `dialogueStats` in flight); PostgreSQL is stopped for
