@@ -2,8 +2,10 @@
 # Fault and soak checks against real servers on loopback (each part starts its own server on a free
 # port with a throwaway database; PostgreSQL is a private cluster initdb'ed into the work dir):
 #   bash scripts/faults.sh                      # all parts
-#   bash scripts/faults.sh pg-outage sigterm    # some parts: pg-outage import sigterm soak
-# Environment: SOAK_SECONDS (60), SOAK_CONNECTIONS (32), INSIGHTS_BIN (skip the build).
+#   bash scripts/faults.sh pg-outage sigterm    # some parts: pg-outage import sigterm soak subscribers
+# Environment: SOAK_SECONDS (60), SOAK_CONNECTIONS (32), SOAK_BASELINE_SECONDS (15),
+# SOAK_PG_DOWN_SECONDS (5), INSIGHTS_BIN (skip the build), SOAK_LIVE_BIN (skip building the
+# subscribers' driver, examples/soak_live.rs).
 #
 #   pg-outage  PostgreSQL stopped under a steady load: requests fail fast (< 2 s) with a coded
 #              error, /readyz answers 503; after PostgreSQL is back the same server process serves
@@ -14,10 +16,24 @@
 #   soak       wrk, SOAK_CONNECTIONS connections for SOAK_SECONDS of mixed lists, stats and lookups
 #              (every body checked): zero non-2xx, zero GraphQL errors; RSS sampled every 5 s does
 #              not grow after warm-up.
+#   subscribers  One server with API keys on the private PostgreSQL (pool 16), tenants A and B with
+#              the demo data. examples/soak_live.rs holds 50 WebSocket subscribers of
+#              `dialogueIngested { id changePosition }` (tenant A), each resuming with `after:` =
+#              the last position seen whenever its subscription or socket ends (each also drops
+#              its socket once during the hammer phase, to exercise that); an ingester
+#              sends batches of 500 fresh dialogues (tenant A) all along; tenant B reads a page 20
+#              times a second. First SOAK_BASELINE_SECONDS without, then SOAK_SECONDS with a
+#              hammering key (40 heavy `dialogueStats` in flight); PostgreSQL is stopped for
+#              SOAK_PG_DOWN_SECONDS in the middle of the hammer phase. Fails when a subscriber
+#              misses or duplicates an acknowledged dialogue (after up to 30 s to catch up) or
+#              any answer is INTERNAL_SERVER_ERROR; reports tenant B's page p99 without and with
+#              the hammer and the 429/503 counts. Figures: target/soak-live.json and .md.
 SCRIPT_NAME=faults
 source "$(dirname "$0")/lib.sh"
 START=$SECONDS
-PARTS=${*:-pg-outage import sigterm soak}
+PARTS=${*:-pg-outage import sigterm soak subscribers}
+SOAK_BASELINE_SECONDS=${SOAK_BASELINE_SECONDS:-15}
+SOAK_PG_DOWN_SECONDS=${SOAK_PG_DOWN_SECONDS:-5}
 SOAK_SECONDS=${SOAK_SECONDS:-60}
 SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-32}
 BASE_N=20000  # dialogues served
@@ -433,6 +449,98 @@ PY
   stop_server "$pid" >/dev/null
 }
 
+# --- (e) live subscribers through a PostgreSQL restart, with a hammering key --------------------
+# The driver: examples/soak_live.rs (built here, debug profile, unless SOAK_LIVE_BIN is given).
+soak_live_binary() {
+  if [ -n "${SOAK_LIVE_BIN:-}" ]; then
+    echo "$SOAK_LIVE_BIN"
+    return
+  fi
+  log "building the subscribers' driver (cargo build --example soak_live)"
+  (cd "$REPO" && cargo build --quiet --example soak_live >&2)
+  echo "${CARGO_TARGET_DIR:-$REPO/target}/debug/examples/soak_live"
+}
+
+part_subscribers() {
+  local driver
+  driver=$(soak_live_binary)
+  pg_setup
+  pg_createdb live
+  local db="$PG_URL/live" t
+  for t in tenant-a tenant-b; do
+    "$BIN" --database-url "$db" import endpoints "$WORK/data/endpoints.ndjson" --tenant "$t" --quiet >/dev/null
+    "$BIN" --database-url "$db" import dialogues "$WORK/data/dialogues.ndjson" --tenant "$t" --quiet >/dev/null
+  done
+  local sub_key ingest_key page_key hammer_key
+  sub_key=$("$BIN" --database-url "$db" keys create --tenant tenant-a --scope read --name soak-subscribers)
+  ingest_key=$("$BIN" --database-url "$db" keys create --tenant tenant-a --scope ingest --name soak-ingest)
+  page_key=$("$BIN" --database-url "$db" keys create --tenant tenant-b --scope read --name soak-pages)
+  hammer_key=$("$BIN" --database-url "$db" keys create --tenant tenant-a --scope read --name soak-hammer)
+  start_keyed_server live "$db" --max-connections 16
+  local pid=$SERVER_PID url=$URL
+  local out_dir="${CARGO_TARGET_DIR:-$REPO/target}"
+  rm -f "$WORK/hammer-started" "$WORK/outage.times" "$out_dir/soak-live.json" "$out_dir/soak-live.md"
+  "$driver" --server "$url" --subscribe-key "$sub_key" --ingest-key "$ingest_key" \
+    --page-key "$page_key" --hammer-key "$hammer_key" --subscribers 50 --batch 500 --hammers 40 \
+    --baseline-seconds "$SOAK_BASELINE_SECONDS" --seconds "$SOAK_SECONDS" --catch-up-seconds 30 \
+    --hammer-started-file "$WORK/hammer-started" --outage-file "$WORK/outage.times" \
+    --out "$out_dir/soak-live.json" --summary "$out_dir/soak-live.md" >"$WORK/soak-live.out" 2>&1 &
+  local driver_pid=$!
+  PIDS+=("$driver_pid")
+  local i
+  for i in $(seq 1 1200); do
+    [ -f "$WORK/hammer-started" ] && break
+    kill -0 "$driver_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -f "$WORK/hammer-started" ]; then
+    sleep $((SOAK_SECONDS / 2))
+    local t_down t_up
+    t_down=$(now)
+    pg_ctl_stop
+    log "PostgreSQL stopped; starting it again in $SOAK_PG_DOWN_SECONDS s"
+    sleep "$SOAK_PG_DOWN_SECONDS"
+    pg_ctl_start
+    t_up=$(now)
+    echo "$t_down $t_up" >"$WORK/outage.times"
+    log "PostgreSQL started again"
+  fi
+  local rc=0
+  wait "$driver_pid" || rc=$?
+  local kept=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$driver_pid" ] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+  cat "$WORK/soak-live.out"
+  local alive=yes
+  kill -0 "$pid" 2>/dev/null || alive=no
+  cp "$WORK/live.log" "$out_dir/soak-live-server.log" 2>/dev/null || true
+  local line
+  if [ -f "$out_dir/soak-live.json" ] && [ "$rc" -le 1 ]; then
+    line=$(python3 - "$out_dir/soak-live.json" "$alive" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+problems = list(r["problems"])
+if sys.argv[2] != "yes":
+    problems.append("server died")
+s, a, p = r["subscribers"], r["answers"], r["page_tenant_b"]
+print(("ok" if not problems else "FAIL") + " -- " +
+      f"{r['ingest']['dialogues_acknowledged']} dialogues acknowledged in {r['ingest']['batches_acknowledged']} batches; "
+      f"{r['config']['subscribers']} subscribers: missing {s['missing_total']}, duplicated {s['duplicated_total']}, "
+      f"resumes {s['resumes_total']} {s['ends']}, caught up in {r['times']['catch_up_seconds']} s; "
+      f"INTERNAL_SERVER_ERROR {a['internal_server_error']}, 429 {a['status_429']}, 503 {a['status_503']}; "
+      f"tenant B page p99 {p['baseline_no_hammer']['p99_ms']} ms without the hammer, "
+      f"{p['with_hammer_outside_restart']['p99_ms']} ms with it outside the restart "
+      f"({p['with_hammer']['p99_ms']} ms all of it), ratio {p['p99_ratio']}"
+      + ("; " + "; ".join(problems) if problems else ""))
+PY
+) || true
+  else
+    line="FAIL -- the driver ended with status $rc and no report (see $WORK/soak-live.out)"
+  fi
+  result subscribers "${line%% -- *}" "${line#* -- }"
+  stop_server "$pid" >/dev/null
+}
+
 for part in $PARTS; do
   t=$SECONDS
   log "== $part"
@@ -441,7 +549,8 @@ for part in $PARTS; do
     import) part_import ;;
     sigterm) part_sigterm ;;
     soak) part_soak ;;
-    *) die "unknown part $part (pg-outage import sigterm soak)" ;;
+    subscribers) part_subscribers ;;
+    *) die "unknown part $part (pg-outage import sigterm soak subscribers)" ;;
   esac
   log "== $part took $((SECONDS - t)) s"
 done

@@ -83,9 +83,17 @@ free_port() {
 start_server() {
   local name=$1 db=$2
   shift 2
+  start_keyed_server "$name" "$db" --no-auth "$@"
+}
+
+# start_keyed_server NAME DATABASE_URL [extra serve flags...]: the same, with API keys (make them
+# with `insights keys create` first).
+start_keyed_server() {
+  local name=$1 db=$2
+  shift 2
   PORT=$(free_port)
   URL="http://127.0.0.1:$PORT"
-  "$BIN" --database-url "$db" serve --bind "127.0.0.1:$PORT" --no-auth "$@" \
+  "$BIN" --database-url "$db" serve --bind "127.0.0.1:$PORT" "$@" \
     >"$WORK/$name.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")

@@ -217,12 +217,51 @@ impl From<DbErr> for ApiError {
                 },
             );
         }
+        if connection_lost(&error) {
+            // The database went away under the statement (a restart, a failover, a killed
+            // backend): the pool replaces the connection, so the caller can retry shortly, as
+            // for a saturated pool. Not an internal fault of the service.
+            tracing::warn!(error = %error, "lost the database connection; answering RATE_LIMITED");
+            return ApiError::busy(
+                ErrorCode::RateLimited,
+                "the database is unavailable for the moment (its connection was lost); retry \
+                 after the time in Retry-After",
+                Busy {
+                    retry_after: POOL_RETRY_AFTER,
+                    server: true,
+                },
+            );
+        }
         if unstorable_text(&error) {
             return ApiError::bad_input(
                 "a text argument contains a character no stored value can hold (NUL, \\u0000)",
             );
         }
         ApiError::internal(error)
+    }
+}
+
+/// Whether the connection to the database broke: an I/O failure on it, or PostgreSQL ending the
+/// session (SQLSTATE class 08 connection_exception, 57P01 admin_shutdown, 57P02 crash_shutdown,
+/// 57P03 cannot_connect_now).
+pub fn connection_lost(error: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))) = error
+    else {
+        return matches!(
+            error,
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
+        );
+    };
+    match &**error {
+        sea_orm::sqlx::Error::Io(_) => true,
+        other => other
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
     }
 }
 

@@ -149,11 +149,12 @@ pub async fn identify(
         Err(error) => {
             let error = insights_core::error::ApiError::from(error);
             if let Some(busy) = error.busy_for() {
-                // Every connection busy: the caller can wait that out.
+                // Every connection busy, or the database's connection lost: the caller can
+                // wait that out.
                 let mut refusal = Refusal::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorCode::RateLimited,
-                    "the server is busy: no database connection became free in time to check the API key; retry after the time in Retry-After",
+                    "the server is busy or its database unavailable for the moment: the API key could not be checked; retry after the time in Retry-After",
                 );
                 refusal.retry_after = Some(busy.retry_after);
                 return Err(refusal);

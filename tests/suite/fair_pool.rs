@@ -1,6 +1,7 @@
 //! Fair use of the connection pool, through real HTTP: a saturated pool answers 503
 //! `RATE_LIMITED` with `Retry-After` (never `INTERNAL_SERVER_ERROR`), on GraphQL and OData, with
-//! a key or without; and a key whose reads queue behind its own share (`--reads-per-key`) is
+//! a key or without, and so does a statement whose database connection is lost (PostgreSQL
+//! restarted); and a key whose reads queue behind its own share (`--reads-per-key`) is
 //! refused with 429 after its wait while another key's reads still run.
 use crate::common;
 use crate::live::in_process;
@@ -184,4 +185,89 @@ async fn a_key_queued_behind_its_own_reads_is_refused_while_another_key_reads() 
         (status, &body["data"]),
         (200, &json!({ "dialogues": { "nodes": [] } }))
     );
+}
+
+/// A statement whose database connection breaks under it (PostgreSQL restarted or the backend
+/// killed, as `pg_ctl restart -m fast` does to every session) is answered like a saturated pool:
+/// 503 `RATE_LIMITED` with `Retry-After`, never `INTERNAL_SERVER_ERROR`; the pool then connects
+/// anew and serves. (On SQLite, which has no connection to lose, the same classification is
+/// checked on the I/O error a broken socket gives.)
+#[tokio::test]
+async fn a_lost_database_connection_answers_503_rate_limited_not_internal() {
+    use insights_core::error::{connection_lost, ApiError, ErrorCode};
+    use sea_orm::{DbErr, RuntimeErr};
+    use std::sync::Arc;
+
+    let broken = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+        std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+    ))));
+    assert!(connection_lost(&broken));
+    let error = ApiError::from(broken);
+    assert_eq!(error.code, ErrorCode::RateLimited);
+    assert_eq!(
+        error.busy_for().map(|b| b.retry_after),
+        Some(Duration::from_secs(2))
+    );
+
+    for t in common::databases().await {
+        let pool = pool_of_one(&t.url).await;
+        let open_config = ServeConfig {
+            no_auth: true,
+            tenant: "acme".into(),
+            ..ServeConfig::default()
+        };
+        let (open, _hub, _task) = in_process(&pool, open_config).await;
+        let (status, _, body) = post(&open, None, ROWS).await;
+        assert_eq!(status, 200, "{}: {body}", t.kind);
+        if t.kind != "postgres" {
+            continue;
+        }
+        // The pool's only connection, ended by the database while idle in the pool.
+        let pid = pool
+            .query_one_raw(Statement::from_string(
+                pool.get_database_backend(),
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i32>("", "pid")
+            .unwrap();
+        t.db.execute_raw(Statement::from_string(
+            t.db.get_database_backend(),
+            format!("SELECT pg_terminate_backend({pid})"),
+        ))
+        .await
+        .unwrap();
+        // pg_terminate_backend only signals the backend: wait until it is gone.
+        let gone = format!("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {pid}");
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n =
+                t.db.query_one_raw(Statement::from_string(t.db.get_database_backend(), &*gone))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .try_get::<i64>("", "n")
+                    .unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(Instant::now() < until, "the backend {pid} did not end");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let (status, retry_after, body) = post(&open, None, ROWS).await;
+        assert_eq!(
+            common::error_codes(&body),
+            ["RATE_LIMITED"],
+            "{}: {status} {body}",
+            t.kind
+        );
+        assert_eq!(status, 503, "{}: {body}", t.kind);
+        assert_eq!(retry_after.as_deref(), Some("2"), "{}", t.kind);
+        // A new connection serves again.
+        let (status, _, body) = post(&open, None, ROWS).await;
+        assert_eq!(status, 200, "{}: {body}", t.kind);
+    }
 }
