@@ -162,7 +162,10 @@ async fn a_key_queued_behind_its_own_reads_is_refused_while_another_key_reads() 
     socket.subscribe("q", ROWS, json!({})).await;
     let payload = socket.next_payload("q").await;
     assert_eq!(common::error_codes(&payload), ["RATE_LIMITED"], "{payload}");
-    assert_eq!(payload["errors"][0]["extensions"]["retryAfter"], 1, "{payload}");
+    assert_eq!(
+        payload["errors"][0]["extensions"]["retryAfter"], 1,
+        "{payload}"
+    );
 
     for queued in queued {
         let (status, retry_after, body) = queued.await.unwrap();

@@ -604,7 +604,13 @@ async fn dialogue_stats_changed_over_sse_emits_at_once_then_after_commits_inside
             // The next day: outside the window.
             dialogue(acme, "s-3", 3, T0 + 86_400_000, Outcome::Accepted),
         ];
-        commit(&db.db, Some(hub.announcer()), &rows).await;
+        // Stored before anyone subscribes, unannounced: a NOTIFY arriving late on a loaded
+        // machine would make the stream emit its first result twice.
+        for row in &rows {
+            use sea_orm::ActiveModelTrait;
+            let active: dialogue_row::ActiveModel = row.clone().into();
+            active.reset_all().insert(&db.db).await.unwrap();
+        }
         // The reference: dialogues per outcome inside the window, from the rows written.
         let reference = |rows: &[dialogue_row::Model]| {
             let mut counts = std::collections::BTreeMap::<String, i64>::new();
