@@ -261,6 +261,52 @@ pub async fn commit(
     position
 }
 
+/// Waits until `hub` counts `n` open subscriptions.
+pub async fn wait_for_subscriptions(hub: &insights_core::live::hub::Hub, n: usize) {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while hub.open_subscriptions() != n {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{} subscriptions open, not {n}",
+            hub.open_subscriptions()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Commits dialogues `x-0`..`x-{n-1}` of `tenant_id` (starting at `start_ms`), one per commit,
+/// each followed by ten announcements of nothing new: far more than a small subscription
+/// buffer holds while its subscriber reads.
+pub async fn commit_past_the_buffer(
+    db: &DatabaseConnection,
+    hub: &insights_core::live::hub::Hub,
+    tenant_id: i32,
+    n: i32,
+    start_ms: i64,
+) {
+    for i in 0..n {
+        commit(
+            db,
+            Some(hub.announcer()),
+            &[dialogue(
+                tenant_id,
+                &format!("x-{i}"),
+                i + 1,
+                start_ms,
+                Outcome::Accepted,
+            )],
+        )
+        .await;
+        for _ in 0..10 {
+            hub.announcer().deliver(DialoguesCommitted {
+                tenant_id,
+                position: 0,
+                ids: Vec::new(),
+            });
+        }
+    }
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

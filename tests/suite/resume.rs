@@ -4,7 +4,7 @@
 //! server cannot read, through a real WebSocket against the real server, on SQLite and (with
 //! TEST_POSTGRES_URL) on PostgreSQL.
 use crate::common;
-use crate::live::{commit, dialogue, in_process, Client, Frame, DEADLINE};
+use crate::live::{commit, dialogue, in_process, wait_for_subscriptions, Client, Frame, DEADLINE};
 
 use std::time::Duration;
 
@@ -64,18 +64,6 @@ async fn positions(
             )
         })
         .collect()
-}
-
-async fn wait_for_subscriptions(hub: &insights_core::live::hub::Hub, n: usize) {
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() != n {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "{} subscriptions open, not {n}",
-            hub.open_subscriptions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn ingested_id(data: &Value) -> String {

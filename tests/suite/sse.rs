@@ -6,7 +6,10 @@
 //! PostgreSQL (TEST_POSTGRES_URL) the writer is this test process and the server hears it
 //! through LISTEN/NOTIFY.
 use crate::common;
-use crate::live::{commit, dialogue, http, in_process, post, Client, Serve, Sse, Stream, DEADLINE};
+use crate::live::{
+    commit, commit_past_the_buffer, dialogue, http, in_process, post, wait_for_subscriptions,
+    Client, Serve, Sse, Stream, DEADLINE,
+};
 
 use std::time::Duration;
 
@@ -21,18 +24,6 @@ const INGESTED: &str = "subscription ($filter: DialogueFilter) { dialogueIngeste
 const T0: i64 = 1_772_445_600_000;
 const DAY_START: &str = "2026-03-02T00:00:00Z";
 const DAY_END: &str = "2026-03-03T00:00:00Z";
-
-async fn wait_for_subscriptions(hub: &insights_core::live::hub::Hub, n: usize) {
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() != n {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "{} subscriptions open, not {n}",
-            hub.open_subscriptions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn fields(row: &dialogue_row::Model) -> Value {
     json!({ "dialogueIngested": {
@@ -496,28 +487,7 @@ async fn a_stream_that_falls_behind_catches_up_and_misses_nothing() {
     let acme = common::scope(&db.db, "acme").await.tenant_id();
     let mut slow = Stream::open(&base, Some(&key), INGESTED, json!({})).await;
     wait_for_subscriptions(&hub, 1).await;
-    for i in 0..40 {
-        commit(
-            &db.db,
-            Some(hub.announcer()),
-            &[dialogue(
-                acme,
-                &format!("x-{i}"),
-                i + 1,
-                T0,
-                Outcome::Accepted,
-            )],
-        )
-        .await;
-        for _ in 0..10 {
-            hub.announcer()
-                .deliver(insights_core::live::DialoguesCommitted {
-                    tenant_id: acme,
-                    position: 0,
-                    ids: Vec::new(),
-                });
-        }
-    }
+    commit_past_the_buffer(&db.db, &hub, acme, 40, T0).await;
     for i in 0..40 {
         let data = slow.next_data().await;
         assert_eq!(data["dialogueIngested"]["id"], format!("x-{i}"));

@@ -286,25 +286,9 @@ async fn a_key_over_its_subscription_cap_gets_an_error_and_keeps_its_socket() {
     other.subscribe("o", INGESTED, json!({})).await;
     // Completing one frees a place, on the same socket.
     first.send(json!({ "type": "complete", "id": "1" })).await;
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() != 2 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "{} open",
-            hub.open_subscriptions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    live::wait_for_subscriptions(&hub, 2).await;
     second.subscribe("4", INGESTED, json!({})).await;
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() != 3 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "{} open",
-            hub.open_subscriptions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    live::wait_for_subscriptions(&hub, 3).await;
     let acme = common::scope(&db.db, "acme").await.tenant_id();
     commit(
         &db.db,
@@ -364,36 +348,11 @@ async fn a_subscriber_that_falls_behind_its_buffer_catches_up_and_misses_nothing
     let acme = common::scope(&db.db, "acme").await.tenant_id();
     let mut slow = Client::ready(&base, Some(&key)).await;
     slow.subscribe("s", INGESTED, json!({})).await;
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() < 1 {
-        assert!(tokio::time::Instant::now() < until);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    live::wait_for_subscriptions(&hub, 1).await;
     // Forty commits, each followed by announcements of nothing new: far more than the
     // subscriber's 4 can hold while it reads. The dropped announcements lose nothing: it reads
     // what changed from the database.
-    for i in 0..40 {
-        commit(
-            &db.db,
-            Some(hub.announcer()),
-            &[dialogue(
-                acme,
-                &format!("x-{i}"),
-                i + 1,
-                T0,
-                Outcome::Accepted,
-            )],
-        )
-        .await;
-        for _ in 0..10 {
-            hub.announcer()
-                .deliver(insights_core::live::DialoguesCommitted {
-                    tenant_id: acme,
-                    position: 0,
-                    ids: Vec::new(),
-                });
-        }
-    }
+    live::commit_past_the_buffer(&db.db, &hub, acme, 40, T0).await;
     let mut got = Vec::new();
     for _ in 0..40 {
         got.push(slow.next_data("s").await);
@@ -670,11 +629,7 @@ async fn on_sqlite_ingest_dialogues_reaches_the_writing_processs_subscribers() {
             json!({ "filter": { "outcome": { "eq": "ABANDONED" } } }),
         )
         .await;
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while hub.open_subscriptions() < 1 {
-        assert!(tokio::time::Instant::now() < until);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    live::wait_for_subscriptions(&hub, 1).await;
     let input = |id: &str, n: i32, outcome: &str| {
         json!({ "id": id, "orderNumber": n, "startTimestamp": "2026-03-02T10:00:00Z",
                 "endTimestamp": "2026-03-02T10:01:00Z", "direction": "INBOUND", "outcome": outcome })
