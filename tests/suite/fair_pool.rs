@@ -225,7 +225,8 @@ async fn a_lost_database_connection_answers_503_rate_limited_not_internal() {
         if t.kind != "postgres" {
             continue;
         }
-        // The pool's only connection, ended by the database while idle in the pool.
+        // The pool's only connection, ended by the database while a request's statement runs
+        // on it (held up by a table lock, so it is surely in flight).
         let pid = pool
             .query_one_raw(Statement::from_string(
                 pool.get_database_backend(),
@@ -236,31 +237,50 @@ async fn a_lost_database_connection_answers_503_rate_limited_not_internal() {
             .unwrap()
             .try_get::<i32>("", "pid")
             .unwrap();
+        let lock = t.db.begin().await.unwrap();
+        lock.execute_raw(Statement::from_string(
+            lock.get_database_backend(),
+            "LOCK TABLE dialogues IN ACCESS EXCLUSIVE MODE",
+        ))
+        .await
+        .unwrap();
+        let request = tokio::spawn({
+            let open = open.clone();
+            async move { post(&open, None, ROWS).await }
+        });
+        let waiting = format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {pid} AND wait_event_type = 'Lock'"
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n =
+                t.db.query_one_raw(Statement::from_string(
+                    t.db.get_database_backend(),
+                    &*waiting,
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+            if n == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the request's statement never waited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         t.db.execute_raw(Statement::from_string(
             t.db.get_database_backend(),
             format!("SELECT pg_terminate_backend({pid})"),
         ))
         .await
         .unwrap();
-        // pg_terminate_backend only signals the backend: wait until it is gone.
-        let gone = format!("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {pid}");
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            let n =
-                t.db.query_one_raw(Statement::from_string(t.db.get_database_backend(), &*gone))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .try_get::<i64>("", "n")
-                    .unwrap();
-            if n == 0 {
-                break;
-            }
-            assert!(Instant::now() < until, "the backend {pid} did not end");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
 
-        let (status, retry_after, body) = post(&open, None, ROWS).await;
+        let (status, retry_after, body) = request.await.unwrap();
+        lock.rollback().await.unwrap();
         assert_eq!(
             common::error_codes(&body),
             ["RATE_LIMITED"],
