@@ -7,4 +7,4 @@ pub mod state;
 pub mod throttle;
 
 pub use auth::{Caller, Refusal};
-pub use state::{request_id, Access, AppState, Drain, NO_KEY};
+pub use state::{request_id, Access, AppState, Drain};

@@ -59,15 +59,11 @@ pub struct AppState {
     pub(crate) head_limits: crate::http::head_limits::HeadLimits,
 }
 
-/// The caller name of the one tenant served without keys (`--no-auth`).
-pub const NO_KEY: &str = "(no key)";
-
 impl AppState {
     /// The tenant scope a caller's reads run in: confined to its tenant, each statement taking
     /// one of the caller's places in the pool.
     pub fn scope_for(&self, principal: &Principal) -> TenantScope {
-        let caller = principal.key_id.as_deref().unwrap_or(NO_KEY);
-        TenantScope::new(self.db.clone(), principal.tenant_id).sharing(self.read_shares.of(caller))
+        self.read_shares.scope_for(self.db.clone(), principal)
     }
 }
 

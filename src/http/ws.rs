@@ -34,12 +34,11 @@ use sea_orm::DatabaseConnection;
 use super::subscriptions as shared;
 use crate::app::auth::{bearer_secret, identify, spend};
 use crate::app::throttle::{Admission, AuthFailures};
-use crate::app::{Access, NO_KEY};
+use crate::app::Access;
 use crate::graphql::InsightsSchema;
 use insights_core::error::ErrorCode;
 use insights_core::keys::Principal;
 use insights_core::live::hub::{close, Hub};
-use insights_core::query::TenantScope;
 
 /// The one subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -418,11 +417,9 @@ async fn serve(
             match authenticate(&context, &payload).await {
                 Ok(principal) => {
                     tracker.lock().expect("tracker lock").key_id = principal.key_id.clone();
-                    let shared = TenantScope::new(context.db.clone(), principal.tenant_id).sharing(
-                        context
-                            .read_shares
-                            .of(principal.key_id.as_deref().unwrap_or(NO_KEY)),
-                    );
+                    let shared = context
+                        .read_shares
+                        .scope_for(context.db.clone(), &principal);
                     Ok(registration.session(&context.db, &principal, shared))
                 }
                 Err((code, reason)) => {

@@ -13,10 +13,16 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use sea_orm::DatabaseConnection;
+
+use super::TenantScope;
 use crate::error::{ApiError, ApiResult, Busy, ErrorCode};
+use crate::keys::Principal;
 
 /// How long a read waits for one of its caller's places before it is refused.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// The caller name of the one tenant served without keys.
+pub const NO_KEY: &str = "(no key)";
 /// Callers remembered before idle ones are forgotten.
 const MAX_CALLERS: usize = 10_000;
 
@@ -88,7 +94,14 @@ impl ReadShares {
         self.size
     }
 
-    /// The share of `caller` (an API key's id, or a name for the keyless tenant).
+    /// The scope `principal`'s reads run in: confined to its tenant, each statement taking one
+    /// of its key's places (the keyless tenant's reads share one set).
+    pub fn scope_for(&self, db: DatabaseConnection, principal: &Principal) -> TenantScope {
+        let caller = principal.key_id.as_deref().unwrap_or(NO_KEY);
+        TenantScope::new(db, principal.tenant_id).sharing(self.of(caller))
+    }
+
+    /// The share of `caller` (an API key's id, or [`NO_KEY`]).
     pub fn of(&self, caller: &str) -> ReadShare {
         let mut callers = self.callers.lock().expect("read shares lock");
         if let Some(share) = callers.get(caller) {
