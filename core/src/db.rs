@@ -37,6 +37,20 @@ pub fn is_sqlite(url: &str) -> bool {
 /// Opens a pool. SQLite runs in WAL mode so readers never wait for an import, and waits for a
 /// busy writer instead of failing.
 pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
+    if !is_sqlite(&options.url) {
+        probe_postgres(options).await?;
+    }
+    Database::connect(connect_options(options)).await
+}
+
+/// A PostgreSQL pool that connects when first used (a read replica that may be down at start).
+pub async fn connect_lazy(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = connect_options(options);
+    opts.connect_lazy(true);
+    Database::connect(opts).await
+}
+
+fn connect_options(options: &DbOptions) -> ConnectOptions {
     let mut opts = ConnectOptions::new(options.url.clone());
     opts.max_connections(options.max_connections)
         .min_connections(0)
@@ -76,10 +90,41 @@ pub async fn connect(options: &DbOptions) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     }
-    if !is_sqlite(&options.url) {
-        probe_postgres(options).await?;
+    opts
+}
+
+/// Where a PostgreSQL URL points, for logs and metrics: `host:port/database`, never the user's
+/// password.
+pub fn place(url: &str) -> String {
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    match url.parse::<PgConnectOptions>() {
+        Ok(target) => format!(
+            "{}:{}/{}",
+            target.get_host(),
+            target.get_port(),
+            target.get_database().unwrap_or(target.get_username())
+        ),
+        Err(_) => redacted(url),
     }
-    Database::connect(opts).await
+}
+
+/// A URL with its password (if any) replaced, for error messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// One plain connection before the pool is built. A pool that cannot connect only says that

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod keys;
 pub mod live;
 pub mod query;
+pub mod reads;
 pub mod rollups;
 pub mod tenant;
 pub mod time;

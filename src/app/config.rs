@@ -159,6 +159,22 @@ pub struct ServeConfig {
     #[arg(long, env = "INSIGHTS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1500)]
     pub db_acquire_timeout_ms: u64,
 
+    /// A PostgreSQL streaming replica of the database to read from (repeatable; in
+    /// INSIGHTS_REPLICA_URLS comma-separated). Queries, stats, OData, the wallboard and the
+    /// subscriptions' re-reads go to a healthy replica; writes, LISTEN, migrations and API
+    /// keys stay on the database. A replica gets a pool of --max-connections like the primary.
+    #[arg(
+        long = "replica-url",
+        env = "INSIGHTS_REPLICA_URLS",
+        value_delimiter = ','
+    )]
+    pub replica_urls: Vec<String>,
+
+    /// Seconds a replica may lag behind the primary (measured on WAL positions) and stay in
+    /// rotation; one further behind, or not answering, gets no reads until it catches up.
+    #[arg(long, env = "INSIGHTS_MAX_REPLICA_LAG", default_value_t = 5.0)]
+    pub max_replica_lag: f64,
+
     /// Database connections in the pool.
     #[arg(long, env = "INSIGHTS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
@@ -177,6 +193,11 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// How far behind the primary a replica may be (`--max-replica-lag`).
+    pub fn max_replica_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.max_replica_lag.clamp(0.0, 86_400.0))
+    }
+
     /// Database reads one key may run at once (`--reads-per-key`, else a quarter of the pool).
     pub fn reads_per_key(&self) -> usize {
         match self.reads_per_key {

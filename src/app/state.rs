@@ -11,9 +11,16 @@ use sea_orm::DatabaseConnection;
 
 use super::throttle::AuthFailures;
 use crate::graphql::InsightsSchema;
+use insights_core::error::ApiResult;
 use insights_core::keys::Principal;
 use insights_core::live::hub::Hub;
+use insights_core::live::position::ChangePosition;
 use insights_core::query::{ReadShares, TenantScope};
+
+/// The response header naming the commit a mutation made (its tenant's commit position).
+pub const COMMIT_POSITION: &str = "insights-commit-position";
+/// The request header asking for reads that see a commit.
+pub const READ_AFTER: &str = "insights-read-after";
 
 /// Who may call: anyone as one tenant (`--no-auth`, loopback only), or holders of API keys.
 #[derive(Clone, Debug)]
@@ -64,6 +71,23 @@ impl AppState {
     /// one of the caller's places in the pool.
     pub fn scope_for(&self, principal: &Principal) -> TenantScope {
         self.read_shares.scope_for(self.db.clone(), principal)
+    }
+
+    /// The scope of a request: [`Self::scope_for`], whose reads see the commit the request names
+    /// in `Insights-Read-After`, if it names one (read-your-writes across replicas). A header
+    /// that is not one of the tenant's commit positions is BAD_USER_INPUT.
+    pub fn scope_for_request(
+        &self,
+        principal: &Principal,
+        headers: &HeaderMap,
+    ) -> ApiResult<TenantScope> {
+        let scope = self.scope_for(principal);
+        let Some(value) = headers.get(READ_AFTER) else {
+            return Ok(scope);
+        };
+        let text = value.to_str().unwrap_or("").trim();
+        let position = ChangePosition::decode_commit(text, principal.tenant_id)?;
+        Ok(scope.reading_after(position.commit))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The GraphQL schema (docs/api.md). It knows nothing about HTTP: the server (or a test) builds
 //! a request, scopes it to a tenant with [`scoped`], and executes it.
 pub mod apq;
+pub mod commits;
 pub mod dialogues;
 pub mod endpoints;
 pub mod enums;
@@ -88,7 +89,8 @@ pub struct InsightsSchema {
 impl InsightsSchema {
     /// Executes a query or mutation.
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
-        self.gate.execute(&self.schema, request.into()).await
+        let (request, commits) = commits::Commits::attach(request.into());
+        commits.finish(self.gate.execute(&self.schema, request).await)
     }
 
     /// Executes any operation as a stream of responses (a subscription's events, or the one
@@ -99,8 +101,12 @@ impl InsightsSchema {
         request: impl Into<Request>,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
+        use futures::StreamExt;
+        let (request, commits) = commits::Commits::attach(request.into());
         self.gate
-            .execute_stream(&self.schema, request.into(), session_data)
+            .execute_stream(&self.schema, request, session_data)
+            .map(move |response| commits.finish(response))
+            .boxed()
     }
 
     /// The schema in SDL.

@@ -251,6 +251,16 @@ fn writer(ctx: &Context<'_>) -> async_graphql::Result<Writer> {
     Ok(Writer::for_scope(scope(ctx), announcer))
 }
 
+/// Records the write's commit position for the response (`commits`).
+fn committed(ctx: &Context<'_>, applied: &Applied) {
+    if let (Some(position), Some(commits)) = (
+        applied.commit_position,
+        ctx.data_opt::<super::commits::Commits>(),
+    ) {
+        commits.record(scope(ctx).tenant_id(), position);
+    }
+}
+
 #[derive(Default)]
 pub struct IngestMutation;
 
@@ -275,6 +285,7 @@ impl IngestMutation {
             .upsert_endpoints(records)
             .await
             .map_err(|r| refusal("endpoints", r))?;
+        committed(ctx, &applied);
         Ok(IngestSummary::of(received, &applied))
     }
 
@@ -299,6 +310,7 @@ impl IngestMutation {
             .ingest_dialogues(records)
             .await
             .map_err(|r| refusal("dialogues", r))?;
+        committed(ctx, &applied);
         Ok(IngestSummary::of(received, &applied))
     }
 }

@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::graphql_http::error_response;
 use crate::app::config::ServeConfig;
+use crate::app::state::{COMMIT_POSITION, READ_AFTER};
 use insights_core::error::ErrorCode;
 
 /// Distinct refused origins logged; past that, refusals are no longer logged (a flood of
@@ -63,7 +64,14 @@ impl CorsPolicy {
                     policy.allows(origin)
                 }))
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::ACCEPT,
+                    HeaderName::from_static(READ_AFTER),
+                ])
+                // A browser app reads the commit position to send it back (read-your-writes).
+                .expose_headers([HeaderName::from_static(COMMIT_POSITION)]),
         )
     }
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::ws;
+use crate::app::state::COMMIT_POSITION;
 use crate::app::{request_id, AppState, Caller, Refusal};
 use crate::graphql;
 use insights_core::error::ErrorCode;
@@ -184,7 +185,17 @@ async fn execute(
             return error_response(status, refusal.code, &refusal.message, legacy);
         }
     }
-    let scope = state.scope_for(&principal);
+    let scope = match state.scope_for_request(&principal, headers) {
+        Ok(scope) => scope,
+        Err(error) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                error.code,
+                &error.message(),
+                legacy,
+            )
+        }
+    };
     let request = graphql::authorized(request, scope, principal.scopes, Some(id.clone()));
     // The request id is on the enclosing `request` span (`front_door`).
     let span = tracing::info_span!("graphql", key = principal.key_id.as_deref().unwrap_or("-"));
@@ -233,6 +244,10 @@ async fn execute(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(busy) = busy {
         crate::app::auth::set_retry_after(&mut http, busy.retry_after);
+    }
+    if let Some(value) = graphql::commits::of(&response).and_then(|p| HeaderValue::from_str(p).ok())
+    {
+        http.headers_mut().insert(COMMIT_POSITION, value);
     }
     // A successful GET may be reused by the caller's own browser for a little while: private
     // (the answer is the key's tenant's data) and keyed by the key and the media type.

@@ -31,9 +31,11 @@ use crate::app::throttle::AuthFailures;
 use crate::app::{Access, AppState, Drain};
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use cors::CorsPolicy;
+use insights_core::db::DbOptions;
 use insights_core::live::hub::{Hub, LiveLimits};
 use insights_core::live::{self, Announcer};
 use insights_core::query::{PageLimits, ReadShares};
+use insights_core::reads::ReadPools;
 use insights_core::tenant::{self, TenantScope};
 
 /// Builds the schema from the configuration.
@@ -77,6 +79,37 @@ pub fn check_access(config: &ServeConfig) -> anyhow::Result<()> {
 /// The whole application for a migrated database.
 pub async fn app(db: DatabaseConnection, config: &ServeConfig) -> anyhow::Result<Router> {
     Ok(app_with_drain(db, config).await?.0)
+}
+
+/// The read replicas of `--replica-url`, watched from now on; None without any. Refused on
+/// SQLite, which has none.
+async fn read_replicas(
+    db: &DatabaseConnection,
+    config: &ServeConfig,
+) -> anyhow::Result<Option<ReadPools>> {
+    if config.replica_urls.is_empty() {
+        return Ok(None);
+    }
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        anyhow::bail!(
+            "--replica-url (INSIGHTS_REPLICA_URLS) needs PostgreSQL: the database is SQLite, \
+             which has no replicas; remove the option or serve from PostgreSQL"
+        );
+    }
+    let mut options = DbOptions::new(String::new());
+    options.max_connections = config.max_connections;
+    options.acquire_timeout = Duration::from_millis(config.db_acquire_timeout_ms.max(1));
+    options.statement_timeout = Some(Duration::from_secs(config.statement_timeout_secs));
+    let pools = ReadPools::connect(
+        db.clone(),
+        &config.replica_urls,
+        &options,
+        config.max_replica_lag(),
+    )
+    .await?;
+    insights_core::reads::check_at_start(&pools).await;
+    tokio::spawn(insights_core::reads::health::watch(pools.clone()));
+    Ok(Some(pools))
 }
 
 /// The live-update side of a serving process: the one [`Announcer`] (writers announce commits
@@ -137,6 +170,7 @@ pub async fn app_with_drain(
     let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
     let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
     let (hub, listening) = live(&db, config).await;
+    let replicas = read_replicas(&db, config).await?;
     let state = AppState {
         schema: schema_with(config, hub.announcer().clone()),
         hub: hub.clone(),
@@ -148,7 +182,7 @@ pub async fn app_with_drain(
             Quota::per_second(rate).allow_burst(burst),
         )),
         touched: Arc::new(Mutex::new(HashMap::new())),
-        read_shares: ReadShares::new(config.reads_per_key()),
+        read_shares: ReadShares::new(config.reads_per_key()).with_replicas(replicas),
         pending_sockets: pending::PendingSockets::new(config.max_pending_sockets_per_address),
         ws_init_timeout: Duration::from_secs(config.ws_init_timeout_secs.max(1)),
         listening,

@@ -95,7 +95,13 @@ pub(super) async fn stream(
         );
     };
     let request = request.data(RequestId(request_id(&headers)));
-    let session = registration.session(&state.db, &principal, state.scope_for(&principal));
+    let session = registration.session(
+        &principal,
+        state
+            .read_shares
+            .unshared_scope(state.db.clone(), &principal),
+        state.scope_for(&principal),
+    );
     let results = state
         .schema
         .execute_stream(request, Some(Arc::new(session)));

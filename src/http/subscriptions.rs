@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use async_graphql::Data;
-use sea_orm::DatabaseConnection;
 
 use crate::graphql::loader::EndpointLoader;
 use crate::graphql::subscription::LiveSession;
@@ -64,15 +63,10 @@ impl Registration {
     /// The data every operation of the connection runs with, once `principal` is known; the
     /// key is recorded for the revocation re-check. Queries and mutations sent on the
     /// connection read through `shared` (the key's share of the pool, as over HTTP); the
-    /// subscriptions' own reads do not.
-    pub fn session(
-        &self,
-        db: &DatabaseConnection,
-        principal: &Principal,
-        shared: TenantScope,
-    ) -> Data {
+    /// subscriptions' own reads go through `own`, which takes no share.
+    pub fn session(&self, principal: &Principal, own: TenantScope, shared: TenantScope) -> Data {
         self.hub.identify(self.id, principal.key_id.clone());
-        let scope = TenantScope::new(db.clone(), principal.tenant_id);
+        let scope = own;
         // No cache across events: every event reads current endpoints, and a long-lived
         // connection holds none of them.
         let loader = EndpointLoader::new(scope.clone());

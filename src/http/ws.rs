@@ -420,7 +420,10 @@ async fn serve(
                     let shared = context
                         .read_shares
                         .scope_for(context.db.clone(), &principal);
-                    Ok(registration.session(&context.db, &principal, shared))
+                    let own = context
+                        .read_shares
+                        .unshared_scope(context.db.clone(), &principal);
+                    Ok(registration.session(&principal, own, shared))
                 }
                 Err((code, reason)) => {
                     tracing::info!(code, %reason, "refused a WebSocket connection");

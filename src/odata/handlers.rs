@@ -70,7 +70,10 @@ async fn serve(
         return Failure::new(StatusCode::FORBIDDEN, "this API key has no `read` scope")
             .into_response();
     }
-    let scope = state.scope_for(&principal);
+    let scope = match state.scope_for_request(&principal, &headers) {
+        Ok(scope) => scope,
+        Err(error) => return Failure::from(error).into_response(),
+    };
     let base = service_root(&headers);
     let id = request_id(&headers);
     let request = Request {

@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module is what was one test file, sharing
 //! `common` (fixtures, servers, databases) and compiled and linked once. `tests/ops.rs`
 //! stays apart: it counts what the process-wide metrics recorder saw.
+mod cluster;
 mod common;
 mod live;
 
@@ -24,6 +25,7 @@ mod periods;
 mod read_api;
 mod readme;
 mod relation_filters;
+mod replicas;
 mod request_head;
 mod resume;
 mod rollups;

@@ -3,6 +3,7 @@
 //! confined to the tenant), PostgreSQL restarted under an open subscription, SIGTERM closing
 //! sockets cleanly, keep-alive pings. The PostgreSQL tests run when TEST_POSTGRES_URL is set;
 //! the restart test starts a private cluster (never the shared server).
+use crate::cluster::Cluster;
 use crate::common;
 use crate::live;
 
@@ -268,104 +269,6 @@ async fn the_server_pings_and_drops_a_client_that_never_answers() {
     };
     assert!(pings >= 1, "{pings} pings");
     assert_eq!(closed.0, 1001, "{closed:?}");
-}
-
-/// The newest PostgreSQL binaries on this machine, if any.
-fn pg_bin() -> Option<std::path::PathBuf> {
-    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin"))
-        .filter(|p| p.join("pg_ctl").exists())
-        .collect();
-    found.sort();
-    found.pop()
-}
-
-/// A private PostgreSQL cluster on a free port, stopped on drop.
-struct Cluster {
-    bin: std::path::PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-fn as_postgres(bin: &std::path::Path, tool: &str) -> std::process::Command {
-    // initdb refuses root: run the tools as `postgres` then.
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if root {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
-        c
-    } else {
-        std::process::Command::new(bin.join(tool))
-    }
-}
-
-impl Cluster {
-    fn start() -> Option<Cluster> {
-        let bin = pg_bin()?;
-        let dir = tempfile::tempdir().unwrap();
-        let _ = std::process::Command::new("chown")
-            .args(["postgres", dir.path().to_str().unwrap()])
-            .status();
-        let data = dir.path().join("data");
-        let ok = as_postgres(&bin, "initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?
-            .success();
-        assert!(ok, "initdb failed");
-        let cluster = Cluster {
-            bin,
-            port: live::free_port(),
-            dir,
-        };
-        cluster.pg_ctl("start");
-        Some(cluster)
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        let ok = as_postgres(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .arg("-l")
-            .arg(self.dir.path().join("log"))
-            .args(["-w", "-t", "60", "-m", "fast", "-o", &options, action])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pg_ctl {action} failed");
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = as_postgres(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "stop"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
 }
 
 /// PostgreSQL restarted under an open subscription: the socket stays open and the subscription

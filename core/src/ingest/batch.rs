@@ -39,6 +39,9 @@ pub struct Applied {
     /// The ids of the rows inserted or changed, in the batch's order (unchanged rows are not
     /// here: they are what the announcement of a commit carries).
     pub changed: Vec<String>,
+    /// The tenant's change position the commit took (its commit position, which a read after
+    /// it waits for on a replica); None before the commit, or for a write that takes none.
+    pub commit_position: Option<i64>,
 }
 
 impl Applied {
@@ -56,6 +59,7 @@ impl Applied {
             updated: touched.len() as u64 - inserted,
             endpoints_created: 0,
             changed: touched.into_iter().map(|t| t.id).collect(),
+            commit_position: None,
         }
     }
 

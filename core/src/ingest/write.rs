@@ -37,6 +37,8 @@ pub struct WriteTransaction {
     /// What this process's subscribers hear at commit (ids kept only where they must be, so
     /// that an import's memory stays flat on PostgreSQL).
     committed: Option<DialoguesCommitted>,
+    /// The tenant's change position this transaction took, if any.
+    position: Option<i64>,
     total: Applied,
 }
 
@@ -52,6 +54,7 @@ impl WriteTransaction {
             dialogues: None,
             next_index: 0,
             committed: None,
+            position: None,
             total: Applied::default(),
         })
     }
@@ -76,6 +79,7 @@ impl WriteTransaction {
         announcer: bool,
     ) -> Result<(), DbErr> {
         let position = position::take(&self.txn, tenant_id).await?;
+        self.position = Some(position);
         let prepared = match batches {
             Batches::Few => DialogueBatches::new(&self.txn, tenant_id).await?,
             Batches::Many => DialogueBatches::for_import(&self.txn, tenant_id).await?,
@@ -124,6 +128,13 @@ impl WriteTransaction {
         Ok(())
     }
 
+    /// Takes the tenant's next change position for a write that changes no dialogue (endpoints),
+    /// so that its commit too has a position a later read can wait for.
+    pub async fn position_of(&mut self, tenant_id: i32) -> Result<(), DbErr> {
+        self.position = Some(position::take(&self.txn, tenant_id).await?);
+        Ok(())
+    }
+
     /// Applies one batch of validated endpoints.
     pub async fn endpoints(&mut self, rows: &[entity::endpoint::Model]) -> Result<(), DbErr> {
         let mut applied = batch::apply_endpoints(&self.txn, rows).await?;
@@ -144,7 +155,9 @@ impl WriteTransaction {
         if self.total.inserted + self.total.updated >= ANALYZE_AFTER_ROWS {
             refresh_statistics(&self.db).await;
         }
-        Ok(self.total)
+        let mut total = self.total;
+        total.commit_position = self.position;
+        Ok(total)
     }
 
     /// Rolls back explicitly, releasing SQLite's write lock at once.
@@ -349,7 +362,12 @@ impl Writer {
             rows.push(&id, row);
         }
         let mut write = WriteTransaction::begin(&self.db).await?;
-        match write.endpoints(&rows.take()).await {
+        let applied = async {
+            write.position_of(self.tenant_id).await?;
+            write.endpoints(&rows.take()).await
+        }
+        .await;
+        match applied {
             Ok(()) => Ok(write.commit(None).await?),
             Err(error) => {
                 write.rollback().await;

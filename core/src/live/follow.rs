@@ -74,6 +74,9 @@ pub struct Follower {
     heard: i64,
     /// A read is due (something was announced after `delivered`, or may have been).
     due: bool,
+    /// Announcements may have been missed: `heard` is refreshed from the primary before the
+    /// next read, so that a read on a lagging replica cannot settle short of a missed commit.
+    unsure: bool,
     /// Rows read and not yet delivered, in position order.
     ready: VecDeque<dialogue::Model>,
     /// Once `ready` is delivered: the read that filled it saw everything up to this position.
@@ -110,6 +113,7 @@ impl Follower {
             heard: delivered.commit,
             delivered,
             due,
+            unsure: false,
             ready: VecDeque::new(),
             settled: None,
         })
@@ -155,23 +159,42 @@ impl Follower {
                             self.due = true;
                         }
                     }
-                    Announcement::MayHaveMissed => self.due = true,
+                    Announcement::MayHaveMissed => {
+                        self.due = true;
+                        self.unsure = true;
+                    }
                 },
                 // Announcements were dropped: whatever they said is in the database.
-                Err(RecvError::Lagged(_)) => self.due = true,
+                Err(RecvError::Lagged(_)) => {
+                    self.due = true;
+                    self.unsure = true;
+                }
                 Err(RecvError::Closed) => return Followed::End,
             }
         }
     }
 
     /// Reads the next page after the last position delivered.
+    ///
+    /// The read sees at least every commit heard of (on a replica that has replayed them, else
+    /// on the primary), so an announced change is never read before its row is there.
     async fn read(&mut self) -> ApiResult<()> {
+        if self.unsure {
+            let tenant_id = self.scope.tenant_id();
+            let now = retrying(|| async {
+                position::current(self.scope.connection(), tenant_id)
+                    .await
+                    .map_err(ApiError::from)
+            })
+            .await?;
+            self.heard = self.heard.max(now);
+            self.unsure = false;
+        }
         let heard = self.heard;
-        let rows = retrying(|| {
-            self.scope
-                .dialogues_changed_after(&self.delivered, self.filter.as_ref(), PAGE)
-        })
-        .await?;
+        let scope = self.scope.reading_after(heard);
+        let rows =
+            retrying(|| scope.dialogues_changed_after(&self.delivered, self.filter.as_ref(), PAGE))
+                .await?;
         if rows.len() < PAGE {
             self.due = false;
             self.settled = Some(

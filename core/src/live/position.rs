@@ -69,41 +69,36 @@ impl ChangePosition {
 
     /// Reads a position a client sent back as `arg`; it must be one of `tenant_id`'s.
     pub fn decode(text: &str, tenant_id: i32, arg: Arg) -> ApiResult<Self> {
+        Self::decode_as(
+            text,
+            tenant_id,
+            Wording::arg(arg),
+            "a `changePosition` or a RESUME_REQUIRED `after`",
+        )
+    }
+
+    /// Reads a commit position a client sent back in the header `Insights-Read-After`; it
+    /// must be one of `tenant_id`'s. (Any change position is accepted: its commit is what
+    /// counts.)
+    pub fn decode_commit(text: &str, tenant_id: i32) -> ApiResult<Self> {
+        let position = Self::decode_as(
+            text,
+            tenant_id,
+            Wording::text("the header `Insights-Read-After`"),
+            "an `Insights-Commit-Position` or a `changePosition`",
+        )?;
+        Ok(Self::after_commit(tenant_id, position.commit))
+    }
+
+    fn decode_as(text: &str, tenant_id: i32, what: Wording, given: &str) -> ApiResult<Self> {
         let malformed = || {
-            ApiError::bad_input(
-                Wording::arg(arg).then(" is not a change position (send back a `changePosition` or a RESUME_REQUIRED `after` exactly as the server gave it)"),
-            )
+            ApiError::bad_input(what.clone().then(format!(
+                " is not a change position (send back {given} exactly as the server gave it)"
+            )))
         };
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
-        let text = String::from_utf8(bytes).map_err(|_| malformed())?;
-        let mut parts = text.split('.');
-        if parts.next() != Some(VERSION) {
-            return Err(malformed());
-        }
-        let tenant: i32 = parts
-            .next()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(malformed)?;
-        let commit: i64 = parts
-            .next()
-            .and_then(|c| c.parse().ok())
-            .filter(|c| *c >= 0)
-            .ok_or_else(malformed)?;
-        let index = match parts.next() {
-            None => None,
-            Some(index) => Some(
-                index
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|i| *i >= 0)
-                    .ok_or_else(malformed)?,
-            ),
-        };
-        if parts.next().is_some() {
-            return Err(malformed());
-        }
+        let (tenant, commit, index) = Self::parse(text).ok_or_else(malformed)?;
         if tenant != tenant_id {
-            return Err(ApiError::bad_input(Wording::arg(arg).then(
+            return Err(ApiError::bad_input(what.then(
                 " is a change position of another tenant than this API key's",
             )));
         }
@@ -112,6 +107,26 @@ impl ChangePosition {
             commit,
             index,
         })
+    }
+
+    /// The tenant, commit and index of the text form; None when it is not one.
+    fn parse(text: &str) -> Option<(i32, i64, Option<i64>)> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.split('.');
+        if parts.next() != Some(VERSION) {
+            return None;
+        }
+        let tenant: i32 = parts.next()?.parse().ok()?;
+        let commit: i64 = parts.next()?.parse().ok().filter(|c| *c >= 0)?;
+        let index = match parts.next() {
+            None => None,
+            Some(index) => Some(index.parse::<i64>().ok().filter(|i| *i >= 0)?),
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some((tenant, commit, index))
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::filter::{Field, Filter};
 use super::share::ReadShare;
 use crate::error::ApiResult;
+use crate::reads::{ReadPools, Route};
 
 /// Read access confined to one tenant.
 #[derive(Clone, Debug)]
@@ -24,6 +25,8 @@ pub struct TenantScope {
     /// The caller's places in the pool ([`super::share`]); every statement takes one. None:
     /// reads the server makes itself (subscription re-reads, the command line).
     share: Option<ReadShare>,
+    /// Where reads go when there are read replicas (None: all on `db`, the primary).
+    route: Option<Route>,
 }
 
 impl TenantScope {
@@ -33,7 +36,38 @@ impl TenantScope {
             tenant_id,
             rollups: true,
             share: None,
+            route: None,
         }
+    }
+
+    /// The same scope reading from the replicas of `pools` when it has any (writes, and the
+    /// reads of the write service, stay on the primary).
+    pub fn reading_from(mut self, pools: Option<&ReadPools>) -> Self {
+        self.route = pools
+            .filter(|pools| !pools.replicas().is_empty())
+            .map(|pools| Route::new(pools.clone()));
+        self
+    }
+
+    /// The same scope, whose reads see at least the tenant's commit `position` (read-your-
+    /// writes): a replica that has replayed it, else the primary. Always true without replicas.
+    pub fn reading_after(&self, position: i64) -> Self {
+        let mut scope = self.clone();
+        scope.route = self.route.as_ref().map(|route| route.after(position));
+        scope
+    }
+
+    /// Runs a read statement where the scope's reads go.
+    async fn read<T, F, Fut>(&self, statement: F) -> ApiResult<T>
+    where
+        F: Fn(DatabaseConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        let _place = self.enter().await?;
+        Ok(match &self.route {
+            Some(route) => route.run(self.tenant_id, statement).await?,
+            None => statement(self.db.clone()).await?,
+        })
     }
 
     /// The same scope, each statement of it taking one of `share`'s places while it runs.
@@ -65,7 +99,8 @@ impl TenantScope {
         self.tenant_id
     }
 
-    /// The connection, for the write service of the same tenant (`ingest::write::Writer`).
+    /// The primary's connection, for the write service of the same tenant
+    /// (`ingest::write::Writer`) and reads that must see the latest commit.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -94,13 +129,19 @@ impl TenantScope {
 
     /// Runs a statement built from [`Self::dialogues`] or [`Self::endpoints`].
     pub(super) async fn all(&self, statement: Statement) -> ApiResult<Vec<QueryResult>> {
-        let _place = self.enter().await?;
-        Ok(self.db.query_all_raw(statement).await?)
+        self.read(|db| {
+            let statement = statement.clone();
+            async move { db.query_all_raw(statement).await }
+        })
+        .await
     }
 
     pub(super) async fn one(&self, statement: Statement) -> ApiResult<Option<QueryResult>> {
-        let _place = self.enter().await?;
-        Ok(self.db.query_one_raw(statement).await?)
+        self.read(|db| {
+            let statement = statement.clone();
+            async move { db.query_one_raw(statement).await }
+        })
+        .await
     }
 
     /// How many rows of `select` (one of the scoped selects above) match `filter`.
@@ -128,7 +169,10 @@ impl TenantScope {
         &self,
         select: Select<E>,
     ) -> ApiResult<Vec<E::Model>> {
-        let _place = self.enter().await?;
-        Ok(select.all(&self.db).await?)
+        self.read(|db| {
+            let select = select.clone();
+            async move { select.all(&db).await }
+        })
+        .await
     }
 }

@@ -18,6 +18,7 @@ use sea_orm::DatabaseConnection;
 use super::TenantScope;
 use crate::error::{ApiError, ApiResult, Busy, ErrorCode};
 use crate::keys::Principal;
+use crate::reads::ReadPools;
 
 /// How long a read waits for one of its caller's places before it is refused.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
@@ -78,6 +79,8 @@ impl ReadShare {
 pub struct ReadShares {
     size: usize,
     callers: Arc<Mutex<HashMap<String, ReadShare>>>,
+    /// The read replicas the callers' reads go to, if any.
+    replicas: Option<ReadPools>,
 }
 
 impl ReadShares {
@@ -86,7 +89,20 @@ impl ReadShares {
         Self {
             size: size.max(1),
             callers: Arc::default(),
+            replicas: None,
         }
+    }
+
+    /// The same shares, the scopes they give reading from the replicas of `pools`.
+    pub fn with_replicas(mut self, pools: Option<ReadPools>) -> Self {
+        self.replicas = pools;
+        self
+    }
+
+    /// A scope of `principal`'s tenant for reads the server makes itself (a subscription's
+    /// re-reads): no share taken, routed like the caller's.
+    pub fn unshared_scope(&self, db: DatabaseConnection, principal: &Principal) -> TenantScope {
+        TenantScope::new(db, principal.tenant_id).reading_from(self.replicas.as_ref())
     }
 
     /// Places per caller.
@@ -98,7 +114,9 @@ impl ReadShares {
     /// of its key's places (the keyless tenant's reads share one set).
     pub fn scope_for(&self, db: DatabaseConnection, principal: &Principal) -> TenantScope {
         let caller = principal.key_id.as_deref().unwrap_or(NO_KEY);
-        TenantScope::new(db, principal.tenant_id).sharing(self.of(caller))
+        TenantScope::new(db, principal.tenant_id)
+            .sharing(self.of(caller))
+            .reading_from(self.replicas.as_ref())
     }
 
     /// The share of `caller` (an API key's id, or [`NO_KEY`]).
