@@ -5,6 +5,8 @@
 #
 #   bash scripts/fleet.sh up [--db-only]   # start it (--db-only: the three databases only)
 #   bash scripts/fleet.sh status           # what runs, each replica's lag
+#   bash scripts/fleet.sh restart-instances  # the three instances again, with today's INSIGHTS_*
+#   bash scripts/fleet.sh start-pg N       # start database N again (0 primary, 1-2 replicas)
 #   bash scripts/fleet.sh down             # stop everything and delete the directory
 #
 # Everything lives in FLEET_DIR (default /tmp/insights-fleet) and listens on 127.0.0.1 only:
@@ -78,25 +80,23 @@ EOF
   } >"$DIR/env"
 }
 
-instances_up() {
-  local bin=${INSIGHTS_BIN:-}
-  if [ -z "$bin" ]; then
+binary() {
+  if [ -z "${INSIGHTS_BIN:-}" ]; then
     (cd "$REPO" && cargo build --release --quiet --bin insights)
-    bin=$REPO/target/release/insights
+    INSIGHTS_BIN=$REPO/target/release/insights
   fi
-  local primary
+  echo "$INSIGHTS_BIN"
+}
+
+instances_up() {
+  local bin primary key
+  bin=$(binary)
   primary=$(pg_url 0)
   "$bin" migrate --database-url "$primary" >/dev/null
   log "generating $DIALOGUES demo dialogues on the primary"
   "$bin" demo --database-url "$primary" --dialogues "$DIALOGUES" >/dev/null 2>&1
-  local key
-  key=$("$bin" keys create --database-url "$primary" --tenant default --scope read,ingest --name fleet 2>/dev/null)
-  for i in 1 2 3; do
-    INSIGHTS_DATABASE_URL=$primary INSIGHTS_REPLICA_URLS="$(pg_url 1),$(pg_url 2)" \
-      INSIGHTS_TRUSTED_PROXIES=127.0.0.1/32 \
-      nohup "$bin" serve --bind "127.0.0.1:$((PORT + i))" >"$DIR/insights$i.log" 2>&1 &
-    echo $! >"$DIR/insights$i.pid"
-  done
+  key=$("$bin" --database-url "$primary" keys create --tenant default --scope read,ingest --name fleet 2>/dev/null)
+  start_instances
   if ! command -v haproxy >/dev/null; then
     [ "$(id -u)" = 0 ] || die "HAProxy is not installed (apt-get install haproxy)"
     log "installing HAProxy"
@@ -127,19 +127,44 @@ backend instances
   server i3 127.0.0.1:$((PORT + 3)) check inter 500 fall 2 rise 2
 EOF
   haproxy -f "$DIR/haproxy.cfg" -D -p "$DIR/haproxy.pid"
-  for i in 1 2 3; do
-    local port=$((PORT + i)) tries=0
-    until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-      tries=$((tries + 1))
-      [ $tries -lt 200 ] || die "instance $i did not become ready; see $DIR/insights$i.log"
-      sleep 0.1
-    done
-  done
   {
     echo "FLEET_URL=http://127.0.0.1:$PORT"
     echo "FLEET_INSTANCES=http://127.0.0.1:$((PORT + 1)),http://127.0.0.1:$((PORT + 2)),http://127.0.0.1:$((PORT + 3))"
     echo "FLEET_KEY=$key"
+    echo "FLEET_DIR=$DIR"
+    echo "FLEET_PG_BIN=$PG_BIN"
   } >>"$DIR/env"
+}
+
+# Starts the three instances (again), with the INSIGHTS_* settings of the environment, and
+# waits until each is ready.
+start_instances() {
+  local bin i
+  bin=$(binary)
+  for i in 1 2 3; do
+    INSIGHTS_DATABASE_URL=$(pg_url 0) INSIGHTS_REPLICA_URLS="$(pg_url 1),$(pg_url 2)" \
+      INSIGHTS_TRUSTED_PROXIES=${INSIGHTS_TRUSTED_PROXIES:-127.0.0.1/32} \
+      nohup "$bin" serve --bind "127.0.0.1:$((PORT + i))" >>"$DIR/insights$i.log" 2>&1 &
+    echo $! >"$DIR/insights$i.pid"
+  done
+  for i in 1 2 3; do
+    local port=$((PORT + i)) tries=0
+    until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+      tries=$((tries + 1))
+      [ $tries -lt 300 ] || die "instance $i did not become ready; see $DIR/insights$i.log"
+      sleep 0.1
+    done
+  done
+}
+
+stop_instances() {
+  local f pid
+  for f in "$DIR"/insights*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  done
 }
 
 down() {
@@ -177,6 +202,11 @@ case "${1:-}" in
     cat "$DIR/env"
     ;;
   down) down ;;
+  restart-instances)
+    INSIGHTS_DRAIN_SECS=${INSIGHTS_DRAIN_SECS:-0} stop_instances
+    start_instances
+    ;;
+  start-pg) start_pg "$2" ;;
   status) status ;;
-  *) echo "usage: $0 up [--db-only] | status | down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--db-only] | status | restart-instances | start-pg N | down" >&2; exit 2 ;;
 esac
