@@ -19,7 +19,8 @@ pub struct ServeConfig {
     pub no_auth: bool,
 
     /// Requests per second one API key may make (bursts of twice that are allowed); beyond it
-    /// requests get HTTP 429 with Retry-After.
+    /// requests get HTTP 429 with Retry-After. On PostgreSQL the budget holds for all
+    /// instances on the database together: each enforces its share.
     #[arg(long, env = "INSIGHTS_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
 
@@ -55,8 +56,8 @@ pub struct ServeConfig {
     pub max_aliases: usize,
 
     /// Open subscriptions one API key may hold (over all its WebSocket connections and
-    /// Server-Sent Events streams to this process); more are refused with RATE_LIMITED (a
-    /// WebSocket stays open).
+    /// Server-Sent Events streams, on every instance on the database); more are refused with
+    /// RATE_LIMITED (a WebSocket stays open).
     #[arg(
         long,
         env = "INSIGHTS_MAX_SUBSCRIPTIONS_PER_KEY",

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod rate;
 pub mod state;
 pub mod throttle;
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
 use super::throttle::AuthFailures;
@@ -27,7 +26,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
     pub access: Access,
-    pub(crate) limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// The per-key rate limit, this instance's share of it (`--rate-limit`).
+    pub(crate) limiter: super::rate::KeyRates,
     /// When each key's `last used` was last written (written at most once a minute).
     pub(crate) touched: Arc<Mutex<HashMap<String, Instant>>>,
     pub(crate) request_timeout: Duration,
