@@ -2,6 +2,7 @@
 use std::net::SocketAddr;
 
 use clap::Args;
+use ipnet::IpNet;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -169,6 +170,18 @@ pub struct ServeConfig {
     /// least 1), so one key cannot take the whole pool.
     #[arg(long, env = "INSIGHTS_READS_PER_KEY", default_value_t = 0)]
     pub reads_per_key: u32,
+
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed: an address or a network
+    /// in CIDR notation, repeatable (comma-separated in the variable). From them the client is
+    /// the right-most forwarded address that is not itself a trusted proxy; from any other peer
+    /// the header is ignored and the socket's address counts.
+    #[arg(
+        long = "trusted-proxy",
+        env = "INSIGHTS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = crate::app::client::parse_network
+    )]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How long a browser may reuse a successful `GET /graphql` answer, in seconds
     /// (`Cache-Control: private, max-age=N`, `Vary: Authorization, Accept`); 0: revalidate

@@ -28,6 +28,8 @@ pub struct AppState {
     pub access: Access,
     /// The per-key rate limit, this instance's share of it (`--rate-limit`).
     pub(crate) limiter: super::rate::KeyRates,
+    /// Whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub(crate) trusted_proxies: super::client::TrustedProxies,
     /// When each key's `last used` was last written (written at most once a minute).
     pub(crate) touched: Arc<Mutex<HashMap<String, Instant>>>,
     pub(crate) request_timeout: Duration,

@@ -24,6 +24,7 @@ use axum::Router;
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::app::client::TrustedProxies;
 use crate::app::config::ServeConfig;
 use crate::app::rate::KeyRates;
 use crate::app::throttle::AuthFailures;
@@ -139,6 +140,14 @@ pub async fn app_with_drain(
     } else {
         Access::ApiKeys
     };
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        tracing::info!(proxies = %proxies.join(", "), "X-Forwarded-For names the client on connections from these proxies");
+    }
     let (hub, listening) = live(&db, config).await;
     let state = AppState {
         schema: schema_with(config, hub.announcer().clone()),
@@ -148,6 +157,7 @@ pub async fn app_with_drain(
         db,
         access,
         limiter: KeyRates::new(config.rate_limit, hub.fleet().clone()),
+        trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         touched: Arc::new(Mutex::new(HashMap::new())),
         read_shares: ReadShares::new(config.reads_per_key()),
         pending_sockets: pending::PendingSockets::new(config.max_pending_sockets_per_address),

@@ -1,20 +1,139 @@
-//! Several instances on one PostgreSQL database (TEST_POSTGRES_URL): they see each other and
-//! hold one key's rate limit and subscription cap together, in this process (three applications
-//! on one database) and as real `insights serve` processes (`/metrics`, a goodbye on SIGTERM).
+//! Several instances behind one load balancer: `--trusted-proxy` decides when `X-Forwarded-For`
+//! names the client (the failed-key throttle, WebSockets waiting for their `connection_init`),
+//! on SQLite and PostgreSQL; and, on PostgreSQL (TEST_POSTGRES_URL), instances on one database
+//! see each other and hold one key's rate limit and subscription cap together, in this process
+//! (three applications on one database) and as real `insights serve` processes (`/metrics`, a
+//! goodbye on SIGTERM).
 use crate::common;
 use crate::live;
 
 use std::time::{Duration, Instant};
 
+use insights::app::client::parse_network;
 use insights::app::config::ServeConfig;
 use insights_core::live::hub::Hub;
 use live::{in_process, Client, Frame, Serve, DEADLINE};
+use reqwest::StatusCode;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const INGESTED: &str = "subscription { dialogueIngested { id } }";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// POST /graphql with a bad key, as if forwarded for `forwarded` (when given).
+async fn bad_key(base: &str, forwarded: Option<&str>) -> StatusCode {
+    let mut request = http()
+        .post(format!("{base}/graphql"))
+        .bearer_auth("dik_wrong")
+        .json(&json!({ "query": "{ __typename }" }));
+    if let Some(forwarded) = forwarded {
+        request = request.header("X-Forwarded-For", forwarded);
+    }
+    request.send().await.unwrap().status()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket upgrade on /graphql forwarded for `forwarded`, left unacknowledged; the socket,
+/// or the HTTP status it was refused with.
+async fn pending_socket(base: &str, forwarded: &str) -> Result<Socket, StatusCode> {
+    let url = format!("{}/graphql", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    headers.insert("X-Forwarded-For", forwarded.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(StatusCode::from_u16(response.status().as_u16()).unwrap())
+        }
+        Err(other) => panic!("WebSocket upgrade failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    for db in common::databases().await {
+        let kind = db.kind;
+        // This test's requests come from 127.0.0.1: a trusted proxy for one server, not for
+        // the other.
+        let config = |trusted: &str| ServeConfig {
+            auth_failures_per_minute: 2,
+            max_pending_sockets_per_address: 1,
+            trusted_proxies: vec![parse_network(trusted).unwrap()],
+            ..ServeConfig::default()
+        };
+        let (trusting, _hub, _task) = in_process(&db.db, config("127.0.0.0/8")).await;
+        let (wary, _hub2, _task2) = in_process(&db.db, config("10.0.0.0/8")).await;
+
+        // Behind the trusted proxy, each forwarded client has its own failed-key budget.
+        for _ in 0..3 {
+            assert_eq!(
+                bad_key(&trusting, Some("198.51.100.1")).await,
+                401,
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            bad_key(&trusting, Some("198.51.100.1")).await,
+            429,
+            "{kind}: blocked"
+        );
+        assert_eq!(
+            bad_key(&trusting, Some("198.51.100.2")).await,
+            401,
+            "{kind}: another client"
+        );
+        // A client cannot step out of its block by writing an address of its own to the left:
+        // the right-most untrusted address counts.
+        assert_eq!(
+            bad_key(&trusting, Some("198.51.100.9, 198.51.100.1")).await,
+            429,
+            "{kind}"
+        );
+        // The proxy's own address (no header) is a client of its own.
+        assert_eq!(bad_key(&trusting, None).await, 401, "{kind}");
+
+        // From a peer that is not trusted the header is ignored: the socket's address counts,
+        // whatever address each request claims.
+        for i in 0..3 {
+            let forwarded = format!("203.0.113.{i}");
+            assert_eq!(bad_key(&wary, Some(&forwarded)).await, 401, "{kind}");
+        }
+        assert_eq!(
+            bad_key(&wary, Some("203.0.113.200")).await,
+            429,
+            "{kind}: a fresh X-Forwarded-For does not help from an untrusted peer"
+        );
+
+        // WebSockets waiting for their connection_init are counted per forwarded client too.
+        let _first = pending_socket(&trusting, "198.51.100.5")
+            .await
+            .expect("first socket");
+        assert_eq!(
+            pending_socket(&trusting, "198.51.100.5").await.err(),
+            Some(StatusCode::TOO_MANY_REQUESTS),
+            "{kind}"
+        );
+        let _other = pending_socket(&trusting, "198.51.100.6")
+            .await
+            .expect("another client's socket");
+        let _wary = pending_socket(&wary, "198.51.100.7")
+            .await
+            .expect("first on wary");
+        assert_eq!(
+            pending_socket(&wary, "198.51.100.8").await.err(),
+            Some(StatusCode::TOO_MANY_REQUESTS),
+            "{kind}: one address from an untrusted peer"
+        );
+    }
 }
 
 /// Waits until every hub counts `n` instances.
