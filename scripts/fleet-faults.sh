@@ -13,7 +13,7 @@
 # 5. rate: the instances restarted with --rate-limit 30; one key sends 90 requests/s through
 #    HAProxy for 10 s; the accepted rate must be within 15% of 30/s.
 # Settings: FLEET_DIR, FLEET_PORT, FLEET_PG_PORT, FLEET_DIALOGUES (see scripts/fleet.sh),
-# FLEET_ROUNDS (default 1000), FLEET_CHECKS (default "answers read-after replica-stop kill rate=30").
+# INSIGHTS_BIN (default: a release build), FLEET_ROUNDS (default 1000), FLEET_CHECKS (default "answers read-after replica-stop kill rate=30").
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export FLEET_DIR=${FLEET_DIR:-$(mktemp -u /tmp/insights-fleet-faults.XXXXXX)}
@@ -34,8 +34,10 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$REPO"
-cargo build --release --quiet --bin insights
-export INSIGHTS_BIN=$REPO/target/release/insights
+if [ -z "${INSIGHTS_BIN:-}" ]; then
+  cargo build --release --quiet --bin insights
+  export INSIGHTS_BIN=$REPO/target/release/insights
+fi
 export INSIGHTS_LOG=${INSIGHTS_LOG:-warn}
 export INSIGHTS_DRAIN_SECS=${INSIGHTS_DRAIN_SECS:-1}
 # The checks send one key's requests fast; the rate check sets its own budget below.

@@ -463,6 +463,7 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let (app, drain, hub) = insights::http::app_with_drain(db, &config).await?;
     let closing = hub.clone();
+    let fleet = hub.fleet().clone();
     tracing::info!("listening on http://{}/graphql", config.bind);
     tracing::info!(
         "GraphiQL: http://{bind}/graphql (in a browser) · wallboard: http://{bind}/wallboard",
@@ -473,6 +474,9 @@ async fn serve(mut db_options: DbOptions, mut config: ServeConfig) -> anyhow::Re
         insights::http::shutdown_signal().await;
         // Readiness turns 503 first, so load balancers stop sending before the listener closes.
         drain.begin();
+        // The balancer stops sending here: the other instances take over this one's share
+        // of the per-key limits now, not after missing its heartbeats.
+        fleet.leave();
         tracing::info!(
             seconds = drain_for.as_secs(),
             "draining: /readyz answers 503"

@@ -8,10 +8,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use governor::clock::{Clock, DefaultClock};
-use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
+use super::rate::KeyRates;
 use super::state::{Access, AppState};
 use insights_core::error::ErrorCode;
 use insights_core::keys::{self, Principal, Scopes};
@@ -96,12 +95,12 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Counts one request of key `key_id` against its rate limit; refused past the budget. Every
-/// door spends from the same budget: an HTTP request, an SSE stream, each operation sent over a
-/// WebSocket.
+/// Counts one request of key `key_id` against its rate limit (this instance's share of it);
+/// refused past the budget. Every door spends from the same budget: an HTTP request, an SSE
+/// stream, each operation sent over a WebSocket.
 #[allow(clippy::ptr_arg)] // the limiter's keys are `String`s: no copy per request
-pub fn spend(limiter: &DefaultKeyedRateLimiter<String>, key_id: &String) -> Result<(), Refusal> {
-    let Err(not_until) = limiter.check_key(key_id) else {
+pub fn spend(rates: &KeyRates, key_id: &String) -> Result<(), Refusal> {
+    let Err(wait) = rates.spend(key_id) else {
         return Ok(());
     };
     let mut refusal = Refusal::new(
@@ -109,7 +108,7 @@ pub fn spend(limiter: &DefaultKeyedRateLimiter<String>, key_id: &String) -> Resu
         ErrorCode::RateLimited,
         "too many requests for this API key; retry after the time in Retry-After",
     );
-    refusal.retry_after = Some(not_until.wait_time_from(DefaultClock::default().now()));
+    refusal.retry_after = Some(wait);
     Err(refusal)
 }
 

@@ -2,6 +2,7 @@
 use std::net::SocketAddr;
 
 use clap::Args;
+use ipnet::IpNet;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -19,7 +20,8 @@ pub struct ServeConfig {
     pub no_auth: bool,
 
     /// Requests per second one API key may make (bursts of twice that are allowed); beyond it
-    /// requests get HTTP 429 with Retry-After.
+    /// requests get HTTP 429 with Retry-After. On PostgreSQL the budget holds for all
+    /// instances on the database together: each enforces its share.
     #[arg(long, env = "INSIGHTS_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
 
@@ -55,8 +57,8 @@ pub struct ServeConfig {
     pub max_aliases: usize,
 
     /// Open subscriptions one API key may hold (over all its WebSocket connections and
-    /// Server-Sent Events streams to this process); more are refused with RATE_LIMITED (a
-    /// WebSocket stays open).
+    /// Server-Sent Events streams, on every instance on the database); more are refused with
+    /// RATE_LIMITED (a WebSocket stays open).
     #[arg(
         long,
         env = "INSIGHTS_MAX_SUBSCRIPTIONS_PER_KEY",
@@ -184,6 +186,18 @@ pub struct ServeConfig {
     /// least 1), so one key cannot take the whole pool.
     #[arg(long, env = "INSIGHTS_READS_PER_KEY", default_value_t = 0)]
     pub reads_per_key: u32,
+
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed: an address or a network
+    /// in CIDR notation, repeatable (comma-separated in the variable). From them the client is
+    /// the right-most forwarded address that is not itself a trusted proxy; from any other peer
+    /// the header is ignored and the socket's address counts.
+    #[arg(
+        long = "trusted-proxy",
+        env = "INSIGHTS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = crate::app::client::parse_network
+    )]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How long a browser may reuse a successful `GET /graphql` answer, in seconds
     /// (`Cache-Control: private, max-age=N`, `Vary: Authorization, Accept`); 0: revalidate

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
 use super::throttle::AuthFailures;
@@ -34,7 +33,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: InsightsSchema,
     pub access: Access,
-    pub(crate) limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// The per-key rate limit, this instance's share of it (`--rate-limit`).
+    pub(crate) limiter: super::rate::KeyRates,
+    /// Whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub(crate) trusted_proxies: super::client::TrustedProxies,
     /// When each key's `last used` was last written (written at most once a minute).
     pub(crate) touched: Arc<Mutex<HashMap<String, Instant>>>,
     pub(crate) request_timeout: Duration,

@@ -2,12 +2,11 @@
 //! types), automatic persisted queries, GraphiQL for browsers, and the WebSocket upgrade for
 //! subscriptions ([`super::ws`]).
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use async_graphql::http::parse_query_string;
 use async_graphql::ServerError;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
@@ -15,6 +14,7 @@ use tracing::Instrument;
 
 use super::ws;
 use crate::app::state::COMMIT_POSITION;
+use crate::app::client::ClientAddress;
 use crate::app::{request_id, AppState, Caller, Refusal};
 use crate::graphql;
 use insights_core::error::ErrorCode;
@@ -326,10 +326,9 @@ pub(super) async fn graphql_get_or_subscribe(
         if state.drain.draining() {
             return draining();
         }
-        let client = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+        // The client's address as the front door found it (behind a trusted proxy, the
+        // forwarded one).
+        let client = ClientAddress::recorded(request.extensions());
         // A place among the address's sockets not acknowledged yet.
         let pending = match client.map(|address| state.pending_sockets.admit(address)) {
             Some(None) => {

@@ -1,4 +1,5 @@
-//! What every request passes through: its id and log span, the per-address throttle of failed
+//! What every request passes through: its id and log span, its client's address (behind a
+//! trusted proxy, from `X-Forwarded-For`: `app::client`), the per-address throttle of failed
 //! authentications, and the route metrics.
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use tracing::Instrument;
 
 use super::graphql_http::{error_response, wants_legacy_json};
 use crate::app::auth::{bearer_secret, set_retry_after};
+use crate::app::client::ClientAddress;
 use crate::app::throttle::Admission;
 use crate::app::{request_id, AppState};
 use insights_core::error::ErrorCode;
@@ -48,8 +50,9 @@ pub(super) async fn observe_route(
 }
 
 /// Every request: an id (the client's `x-request-id` when sane) in a span around all its log
-/// lines and in the response; and an address that keeps failing authentication is refused
-/// before its key is hashed and looked up.
+/// lines and in the response; its client's address, recorded for the handlers and in the
+/// span; and an address that keeps failing authentication is refused before its key is hashed
+/// and looked up.
 pub(super) async fn front_door(
     State(state): State<AppState>,
     mut request: axum::extract::Request,
@@ -59,11 +62,19 @@ pub(super) async fn front_door(
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert("x-request-id", value);
     }
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let span = tracing::info_span!("request", request_id = %id);
+    let client = ClientAddress::of(
+        request.extensions().get::<ConnectInfo<SocketAddr>>(),
+        request.headers(),
+        &state.trusted_proxies,
+    );
+    if let Some(client) = client {
+        request.extensions_mut().insert(client);
+    }
+    let client = client.map(|c| c.0);
+    let span = tracing::info_span!("request", request_id = %id, client = tracing::field::Empty);
+    if let Some(client) = client {
+        span.record("client", tracing::field::display(client));
+    }
     async move {
         // Only the routes that take a key; health, readiness and metrics stay open.
         let path = request.uri().path();

@@ -15,23 +15,24 @@ pub mod wallboard;
 pub mod ws;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use governor::{Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::app::client::TrustedProxies;
 use crate::app::config::ServeConfig;
+use crate::app::rate::KeyRates;
 use crate::app::throttle::AuthFailures;
 use crate::app::{Access, AppState, Drain};
 use crate::graphql::{self, ApiLimits, Guards, InsightsSchema};
 use cors::CorsPolicy;
 use insights_core::db::DbOptions;
+use insights_core::live::fleet::Fleet;
 use insights_core::live::hub::{Hub, LiveLimits};
 use insights_core::live::{self, Announcer};
 use insights_core::query::{PageLimits, ReadShares};
@@ -113,15 +114,17 @@ async fn read_replicas(
 }
 
 /// The live-update side of a serving process: the one [`Announcer`] (writers announce commits
-/// to it; on PostgreSQL the listener started here feeds it every process's commits) and the
-/// [`Hub`] of WebSocket connections.
+/// to it; on PostgreSQL the listener started here feeds it every process's commits), the
+/// [`Hub`] of WebSocket connections, and its [`Fleet`] (on PostgreSQL, the instances on the
+/// same database, heard through the same listener, over which the per-key limits hold).
 /// On PostgreSQL also whether the listener listens (`/readyz` is not ready while it does not).
 async fn live(
     db: &DatabaseConnection,
     config: &ServeConfig,
 ) -> (Hub, Option<tokio::sync::watch::Receiver<bool>>) {
     let announcer = Announcer::new(config.subscription_buffer.max(1));
-    let listening = live::listener::spawn(db, announcer.clone());
+    let fleet = Fleet::new();
+    let listening = live::listener::spawn(db, announcer.clone(), fleet.clone());
     if let Some(mut listening) = listening.clone() {
         // Serve once the listener listens, so that no commit after start-up goes unheard.
         let wait = listening.wait_for(|listening| *listening);
@@ -132,7 +135,7 @@ async fn live(
             tracing::warn!("serving before the live-update listener could listen");
         }
     }
-    let hub = Hub::new(
+    let hub = Hub::with_fleet(
         announcer,
         LiveLimits {
             max_subscriptions_per_key: config.max_subscriptions_per_key,
@@ -140,8 +143,11 @@ async fn live(
             key_recheck: Duration::from_secs(config.key_recheck_secs.max(1)),
             send_timeout: Duration::from_secs(10),
         },
+        fleet,
     );
     hub.spawn_key_recheck(db.clone());
+    // After the listener listens: the peers' answers to the first heartbeat are heard.
+    hub.spawn_fleet_heartbeat(db);
     (hub, listening)
 }
 
@@ -167,8 +173,14 @@ pub async fn app_with_drain(
     } else {
         Access::ApiKeys
     };
-    let rate = NonZeroU32::new(config.rate_limit.max(1)).expect("non-zero");
-    let burst = NonZeroU32::new(config.rate_limit.max(1).saturating_mul(2)).expect("non-zero");
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        tracing::info!(proxies = %proxies.join(", "), "X-Forwarded-For names the client on connections from these proxies");
+    }
     let (hub, listening) = live(&db, config).await;
     let replicas = read_replicas(&db, config).await?;
     let state = AppState {
@@ -178,9 +190,8 @@ pub async fn app_with_drain(
         sse_keepalive: Duration::from_secs(config.sse_keepalive_secs.max(1)),
         db,
         access,
-        limiter: Arc::new(RateLimiter::keyed(
-            Quota::per_second(rate).allow_burst(burst),
-        )),
+        limiter: KeyRates::new(config.rate_limit, hub.fleet().clone()),
+        trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         touched: Arc::new(Mutex::new(HashMap::new())),
         read_shares: ReadShares::new(config.reads_per_key()).with_replicas(replicas),
         pending_sockets: pending::PendingSockets::new(config.max_pending_sockets_per_address),

@@ -28,11 +28,11 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 
 use super::subscriptions as shared;
 use crate::app::auth::{bearer_secret, identify, spend};
+use crate::app::rate::KeyRates;
 use crate::app::throttle::{Admission, AuthFailures};
 use crate::app::Access;
 use crate::graphql::InsightsSchema;
@@ -57,7 +57,7 @@ pub struct WsContext {
     pub auth_failures: AuthFailures,
     pub client: Option<IpAddr>,
     /// The per-key rate limit every door spends from: each operation sent counts once.
-    pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    pub limiter: KeyRates,
     /// Each key's share of the pool, which the connection's queries and mutations take.
     pub read_shares: insights_core::query::ReadShares,
     /// How long the socket has to be acknowledged (`connection_init` with a valid key).
@@ -125,11 +125,11 @@ struct Tracker {
     close: Option<(u16, String)>,
     /// The key the connection was accepted with, whose rate limit its operations spend.
     key_id: Option<String>,
-    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    limiter: KeyRates,
 }
 
 impl Tracker {
-    fn new(limiter: Arc<DefaultKeyedRateLimiter<String>>) -> Self {
+    fn new(limiter: KeyRates) -> Self {
         Self {
             init_seen: false,
             acked: false,

@@ -11,6 +11,7 @@ mod cli;
 mod errors;
 mod fair_pool;
 mod first_hour;
+mod fleet;
 mod hostile;
 mod http;
 mod import;

@@ -1,6 +1,7 @@
 //! The serving process's side of subscriptions: the open WebSocket connections and the
-//! subscriptions on them, the per-key cap, the re-check that ends a revoked key's connections,
-//! and closing every connection on shutdown.
+//! subscriptions on them, the per-key cap (over the whole fleet on PostgreSQL, see
+//! [`super::fleet`]), the re-check that ends a revoked key's connections, and closing every
+//! connection on shutdown.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,13 +11,15 @@ use entity::api_key;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 
+use super::fleet::{self, Fleet};
 use super::Announcer;
 use crate::error::{ApiError, ErrorCode};
 
 /// How subscriptions are bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveLimits {
-    /// Open subscriptions one API key may hold, over all its connections in this process.
+    /// Open subscriptions one API key may hold, over all its connections on every instance of
+    /// the fleet.
     pub max_subscriptions_per_key: usize,
     /// How often the server pings a connection (graphql-transport-ws `ping`); a client that
     /// sends nothing for three times this long is disconnected.
@@ -118,6 +121,8 @@ pub struct Hub {
 struct Inner {
     announcer: Announcer,
     limits: LiveLimits,
+    /// The instances on the same database, whose subscriptions count against the cap too.
+    fleet: Fleet,
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Notified whenever a connection goes away (for [`Hub::wait_closed`]).
@@ -165,16 +170,25 @@ impl Drop for SubscriptionPermit {
                 state.subscriptions.remove(&self.key);
             }
         }
+        drop(state);
+        self.hub.inner.fleet.nudge();
         metrics::gauge!("insights_subscriptions_open").decrement(1.0);
     }
 }
 
 impl Hub {
+    /// A hub whose fleet is this instance alone until it hears of peers.
     pub fn new(announcer: Announcer, limits: LiveLimits) -> Self {
+        Self::with_fleet(announcer, limits, Fleet::new())
+    }
+
+    /// A hub counting its subscription cap over `fleet`.
+    pub fn with_fleet(announcer: Announcer, limits: LiveLimits, fleet: Fleet) -> Self {
         Self {
             inner: Arc::new(Inner {
                 announcer,
                 limits,
+                fleet,
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
                 gone: Notify::new(),
@@ -188,6 +202,11 @@ impl Hub {
 
     pub fn limits(&self) -> LiveLimits {
         self.inner.limits
+    }
+
+    /// The instances on the same database, as this one sees them.
+    pub fn fleet(&self) -> &Fleet {
+        &self.inner.fleet
     }
 
     /// Registers a connection (with the key it authenticated with, if any); `None` once the
@@ -227,22 +246,29 @@ impl Hub {
         }
     }
 
-    /// Opens a subscription for `key`, or refuses it when the key holds its cap already.
+    /// Opens a subscription for `key`, or refuses it when the key holds its cap already: its
+    /// subscriptions here and those the fleet's other instances last announced.
     pub fn subscribe(&self, key: Option<&str>) -> Result<SubscriptionPermit, ApiError> {
         let key = key.unwrap_or("-").to_string();
         let max = self.inner.limits.max_subscriptions_per_key;
+        let elsewhere = self.inner.fleet.peer_subscriptions(&key);
         let mut state = self.inner.state.lock().expect("hub lock");
         let open = state.subscriptions.entry(key.clone()).or_insert(0);
-        if *open >= max {
+        if *open + elsewhere >= max {
+            if *open == 0 {
+                state.subscriptions.remove(&key);
+            }
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 format!(
-                    "this API key has {max} open subscriptions, the most it may hold; \
-                     complete one before starting another"
+                    "this API key has {max} open subscriptions, the most it may hold (on all \
+                     instances together); complete one before starting another"
                 ),
             ));
         }
         *open += 1;
+        drop(state);
+        self.inner.fleet.nudge();
         metrics::gauge!("insights_subscriptions_open").increment(1.0);
         Ok(SubscriptionPermit {
             hub: self.clone(),
@@ -266,8 +292,9 @@ impl Hub {
         self.inner.state.lock().expect("hub lock").connections.len()
     }
 
-    /// Closes every connection (1001, going away) and refuses new ones.
+    /// Closes every connection (1001, going away) and refuses new ones; leaves the fleet.
     pub fn shutdown(&self) {
+        self.inner.fleet.leave();
         let mut state = self.inner.state.lock().expect("hub lock");
         state.shutting_down = true;
         for connection in state.connections.values() {
@@ -289,6 +316,17 @@ impl Hub {
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
+    }
+
+    /// Starts this instance's fleet heartbeat (PostgreSQL), announcing its open subscriptions
+    /// per key; it says goodbye when the hub is dropped by everyone else.
+    pub fn spawn_fleet_heartbeat(&self, db: &DatabaseConnection) {
+        let weak = Arc::downgrade(&self.inner);
+        fleet::spawn(db, &self.inner.fleet, move || {
+            let inner = weak.upgrade()?;
+            let state = inner.state.lock().expect("hub lock");
+            Some(state.subscriptions.clone())
+        });
     }
 
     /// Every `key_recheck`, closes the connections whose key was revoked (or deleted) since

@@ -1,5 +1,6 @@
 //! The PostgreSQL side of announcements: one `LISTEN` per serving process on [`CHANNEL`], each
-//! notification handed to the process's subscribers through [`Announcer::deliver`].
+//! notification handed to the process's subscribers through [`Announcer::deliver`], and on
+//! [`FLEET_CHANNEL`], each peer's heartbeat handed to the process's [`Fleet`].
 //!
 //! The listener holds a connection of its own (not one of the request pool's), made with the
 //! pool's connect options. When the database goes away (a restart, a network failure) the
@@ -12,6 +13,7 @@ use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::watch;
 
+use super::fleet::{Fleet, Heartbeat, FLEET_CHANNEL};
 use super::{Announcer, DialoguesCommitted, CHANNEL};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -20,7 +22,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Starts the listener when `db` is PostgreSQL (SQLite announces in-process). Call once per
 /// serving process. The receiver turns true while the listener listens (a server should not
 /// report ready before: commits made until then reach none of its subscribers).
-pub fn spawn(db: &DatabaseConnection, announcer: Announcer) -> Option<watch::Receiver<bool>> {
+pub fn spawn(
+    db: &DatabaseConnection,
+    announcer: Announcer,
+    fleet: Fleet,
+) -> Option<watch::Receiver<bool>> {
     if db.get_database_backend() != DbBackend::Postgres {
         return None;
     }
@@ -40,7 +46,7 @@ pub fn spawn(db: &DatabaseConnection, announcer: Announcer) -> Option<watch::Rec
                 .connect_lazy_with((*options).clone());
             let listening = async {
                 let mut listener = PgListener::connect_with(&pool).await?;
-                listener.listen(CHANNEL).await?;
+                listener.listen_all([CHANNEL, FLEET_CHANNEL]).await?;
                 Ok::<_, sea_orm::sqlx::Error>(listener)
             }
             .await;
@@ -61,9 +67,20 @@ pub fn spawn(db: &DatabaseConnection, announcer: Announcer) -> Option<watch::Rec
                         // Commits made while not listening were announced to nobody here:
                         // subscribers catch up from the database (`follow`) or recompute.
                         announcer.may_have_missed();
+                        // Peers may have stopped counting this instance meanwhile.
+                        fleet.nudge();
                     }
                     loop {
                         match listener.try_recv().await {
+                            Ok(Some(notification)) if notification.channel() == FLEET_CHANNEL => {
+                                match Heartbeat::from_payload(notification.payload()) {
+                                    Ok(heartbeat) => fleet.heard(heartbeat),
+                                    Err(error) => tracing::warn!(
+                                        %error,
+                                        "fleet: ignoring a notification that is not a heartbeat"
+                                    ),
+                                }
+                            }
                             Ok(Some(notification)) => {
                                 match DialoguesCommitted::from_payload(notification.payload()) {
                                     Ok(event) => announcer.deliver(event),

@@ -13,6 +13,10 @@
 //! delivered ([`follow`]). So an announcement heard late, out of order or not at all (a
 //! subscriber that fell behind its buffer, a listener that lost the database) loses nothing:
 //! the next read catches up.
+//!
+//! The same listener hears the heartbeats of the other instances on the database ([`fleet`]),
+//! over which the per-key rate limit and subscription cap hold.
+pub mod fleet;
 pub mod follow;
 pub mod hub;
 pub mod listener;
