@@ -164,7 +164,7 @@ pub struct ServeConfig {
     /// A PostgreSQL streaming replica of the database to read from (repeatable; in
     /// INSIGHTS_REPLICA_URLS comma-separated). Queries, stats, OData, the wallboard and the
     /// subscriptions' re-reads go to a healthy replica; writes, LISTEN, migrations and API
-    /// keys stay on the database. A replica gets a pool of --max-connections like the primary.
+    /// keys stay on the database. Each replica gets a pool as large as the primary's.
     #[arg(
         long = "replica-url",
         env = "INSIGHTS_REPLICA_URLS",

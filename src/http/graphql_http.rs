@@ -13,8 +13,8 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::ws;
-use crate::app::state::COMMIT_POSITION;
 use crate::app::client::ClientAddress;
+use crate::app::state::COMMIT_POSITION;
 use crate::app::{request_id, AppState, Caller, Refusal};
 use crate::graphql;
 use insights_core::error::ErrorCode;

@@ -418,6 +418,9 @@ pub async fn import_file(
         write
             .dialogues_of(tenant.id, Batches::Many, announcing)
             .await?;
+    } else {
+        // Every commit of a tenant takes a position, endpoints too (as `upsertEndpoints` does).
+        write.position_of(tenant.id).await?;
     }
     let mut failure = None;
     while let Some(message) = rx.recv().await {
