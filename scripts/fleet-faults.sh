@@ -57,6 +57,11 @@ status=0
 for check in $CHECKS; do
   case $check in
     rate=*)
+      # The reference instance is on the same database, so it is one of the fleet: without it
+      # the budget is shared by the three instances behind HAProxy.
+      kill "$REFERENCE_PID" 2>/dev/null || true
+      wait "$REFERENCE_PID" 2>/dev/null || true
+      REFERENCE_PID=
       INSIGHTS_RATE_LIMIT=${check#rate=} "${FLEET[@]}" restart-instances
       sleep 3 # the instances hear of each other
       ;;
