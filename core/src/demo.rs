@@ -604,7 +604,7 @@ async fn write(
             d.change_index = (written + i as u64) as i64;
         }
         stubs.ensure(&txn, &batch).await?;
-        writer::upsert_dialogues(&txn, &batch, None).await?;
+        writer::upsert_dialogues(&txn, &mut batch, None, None).await?;
         written += batch.len() as u64;
     }
     generator

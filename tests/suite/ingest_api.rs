@@ -644,6 +644,19 @@ async fn mutations_store_what_importing_the_same_records_stores() {
             "{}",
             t.kind
         );
+        // Likewise quickDrop: d-5 was abandoned after 8 s (not quick at the 5 s default); the
+        // default is now 100 s, and its stored quickDrop stays.
+        let d5 = stored.iter().find(|d| d.id == "d-5").unwrap();
+        assert_eq!(
+            (
+                d5.queue_duration_in_sec,
+                d5.quick_drop,
+                d5.customer_id.as_deref()
+            ),
+            (Some(8.0), Some(false), Some("cust-changed")),
+            "{}",
+            t.kind
+        );
     }
 }
 

@@ -6,7 +6,9 @@ use insights_core::ingest::record::{Cells, CellsSeed, DialogueKind, EndpointKind
 use insights_core::ingest::write::{Refusal, Writer, MAX_RECORDS_PER_CALL};
 use insights_core::live::Announcer;
 use insights_core::tenant;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use serde::de::DeserializeSeed;
 use serde_json::{json, Value};
 
@@ -76,6 +78,105 @@ async fn a_call_is_written_once_announced_and_replayed_as_unchanged() {
         assert!(
             heard.try_recv().is_err(),
             "{}: a replay was announced",
+            t.kind
+        );
+    }
+}
+
+/// A dialogue of `customer` (an endpoint nobody has described).
+fn call_of(id: &str, order: i64, customer: &str) -> Cells {
+    cells(
+        DialogueKind::FIELDS,
+        json!({
+            "id": id, "orderNumber": order, "direction": 1, "Outcome": "Accepted",
+            "startTimestamp": "2026-03-02T09:00:00Z", "queueEnterTimestamp": "2026-03-02T09:00:30Z",
+            "acceptTimestamp": "2026-03-02T09:00:42Z", "endTimestamp": "2026-03-02T09:05:00Z",
+            "queueId": "q-1", "agentId": "a-1", "customerId": customer,
+        }),
+    )
+}
+
+async fn endpoints_of(db: &DatabaseConnection, tenant_id: i32) -> Vec<entity::endpoint::Model> {
+    entity::endpoint::Entity::find()
+        .filter(entity::endpoint::Column::TenantId.eq(tenant_id))
+        .order_by_asc(entity::endpoint::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_callers_stub_is_created_once_found_by_later_calls_and_filled_by_a_full_upsert() {
+    for t in common::databases().await {
+        let tenant = tenant::ensure(&t.db, "callers").await.unwrap();
+        let writer = Writer::new(t.db.clone(), tenant.id, Announcer::default());
+        // First calls of c-1 and c-2 (c-1 twice within the call), with the queue and agent.
+        let first = writer
+            .ingest_dialogues(vec![
+                call_of("d-1", 1, "c-1"),
+                call_of("d-2", 2, "c-2"),
+                call_of("d-3", 3, "c-1"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.inserted, first.endpoints_created),
+            (3, 4),
+            "{}: c-1, c-2, q-1, a-1",
+            t.kind
+        );
+        let stubs = endpoints_of(&t.db, tenant.id).await;
+        let c2 = stubs.iter().find(|e| e.id == "c-2").unwrap().clone();
+        assert_eq!(
+            (c2.role, c2.name.as_deref()),
+            (entity::EndpointRole::Customer, None),
+            "{}",
+            t.kind
+        );
+        // c-2 calls again and c-3 for the first time: only c-3 is created.
+        let second = writer
+            .ingest_dialogues(vec![call_of("d-4", 4, "c-2"), call_of("d-5", 5, "c-3")])
+            .await
+            .unwrap();
+        assert_eq!(
+            (second.inserted, second.endpoints_created),
+            (2, 1),
+            "{}",
+            t.kind
+        );
+        let after = endpoints_of(&t.db, tenant.id).await;
+        assert_eq!(
+            after.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["a-1", "c-1", "c-2", "c-3", "q-1"],
+            "{}",
+            t.kind
+        );
+        // The full record fills c-2's stub; a later call of c-2 leaves it as described.
+        let full = cells(
+            EndpointKind::FIELDS,
+            json!({ "id": "c-2", "Role": "Customer", "name": "Ben Bakker" }),
+        );
+        let upserted = writer.upsert_endpoints(vec![full]).await.unwrap();
+        assert_eq!((upserted.inserted, upserted.updated), (0, 1), "{}", t.kind);
+        let third = writer
+            .ingest_dialogues(vec![call_of("d-6", 6, "c-2")])
+            .await
+            .unwrap();
+        assert_eq!(
+            (third.inserted, third.endpoints_created),
+            (1, 0),
+            "{}",
+            t.kind
+        );
+        let c2 = endpoints_of(&t.db, tenant.id)
+            .await
+            .into_iter()
+            .find(|e| e.id == "c-2")
+            .unwrap();
+        assert_eq!(
+            (c2.role, c2.name.as_deref()),
+            (entity::EndpointRole::Customer, Some("Ben Bakker")),
+            "{}",
             t.kind
         );
     }

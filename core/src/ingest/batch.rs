@@ -131,7 +131,8 @@ impl<T> Dedup<T> {
 pub struct DialogueBatches {
     stubs: EndpointStubs,
     /// The tenant had no dialogues when the transaction began: every stored row then comes from
-    /// this same transaction, derived with the same thresholds, so there is no history to keep.
+    /// this same transaction, derived with the same thresholds, so there is no history to keep
+    /// (SQLite, whose upsert looks the stored rows up for that; always false on PostgreSQL).
     fresh: bool,
     /// The statements that give inserts and updates back to the triggers, which
     /// [`Self::for_import`] took from them for the whole transaction (SQLite); [`Self::finish`]
@@ -143,6 +144,15 @@ impl DialogueBatches {
     /// For `tenant_id`, looking at what it holds now (within `txn`).
     pub async fn new<C: ConnectionTrait>(txn: &C, tenant_id: i32) -> Result<Self, DbErr> {
         let backend = txn.get_database_backend();
+        if backend == DbBackend::Postgres {
+            // The upsert keeps stored derivations itself, at no cost for new rows: nothing
+            // to spare by knowing the tenant is fresh.
+            return Ok(Self {
+                stubs: EndpointStubs::new(tenant_id),
+                fresh: false,
+                triggers_back: None,
+            });
+        }
         let any = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
@@ -205,23 +215,16 @@ impl DialogueBatches {
             // The writer keeps the pre-aggregates for changed rows too: it needs every stored
             // version (on a fresh tenant, of rows an earlier batch of this file wrote).
             let stored = writer::stored_versions(txn, rows, |_| true).await?;
-            writer::keep_stored_derivations(&stored, rows, derived);
-            let touched = writer::upsert_dialogues(txn, rows, Some(&stored)).await?;
+            let touched = writer::upsert_dialogues(txn, rows, Some(derived), Some(&stored)).await?;
             add_to_rollups(txn, rows, &touched, Some(&stored), presummed).await?;
             touched
         } else {
-            if !self.fresh {
-                let stored = writer::stored_versions(txn, rows, |i| {
-                    derived[i].in_sla || derived[i].quick_drop
-                })
-                .await?;
-                writer::keep_stored_derivations(&stored, rows, derived);
-            }
+            let keep = (!self.fresh).then_some(derived);
             match rollups::writer_adds_inserts(backend) {
-                None => writer::upsert_dialogues(txn, rows, None).await?,
+                None => writer::upsert_dialogues(txn, rows, keep, None).await?,
                 Some((mark, unmark)) => {
                     txn.execute_raw(mark).await?;
-                    let written = writer::upsert_dialogues(txn, rows, None).await;
+                    let written = writer::upsert_dialogues(txn, rows, keep, None).await;
                     txn.execute_raw(unmark).await?;
                     let touched = written?;
                     add_to_rollups(txn, rows, &touched, None, presummed).await?;

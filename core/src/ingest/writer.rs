@@ -4,7 +4,7 @@
 //! Each upsert tells the rows it inserted or changed, so counts come from the batch itself.
 use std::collections::{HashMap, HashSet};
 
-use entity::{dialogue, endpoint, EndpointRole};
+use entity::{dialogue, endpoint, EndpointRole, Outcome};
 use sea_orm::{
     ActiveEnum, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryResult, Statement, Value,
 };
@@ -61,9 +61,12 @@ const ENDPOINT_COLUMNS: [&str; 7] = [
 ];
 
 #[derive(Clone, Copy)]
-enum OnConflict {
+enum OnConflict<'a> {
     /// Update the row when any non-key value differs; leave it untouched otherwise.
     UpdateChanged,
+    /// As `UpdateChanged`, a column taking the value of its expression (over `excluded` and
+    /// the stored row) instead of `excluded`'s.
+    UpdateChangedWith(&'a [(&'a str, String)]),
     Nothing,
 }
 
@@ -74,7 +77,7 @@ fn upsert_sql(
     columns: &[&str],
     key: &[&str],
     rows: usize,
-    on_conflict: OnConflict,
+    on_conflict: OnConflict<'_>,
 ) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     if backend == DbBackend::Postgres {
@@ -104,7 +107,12 @@ fn upsert_sql(
 
 /// PostgreSQL: the whole batch as one JSON parameter, unpacked into rows of the table's own
 /// type. One bound value instead of 20 a row, so big batches parse and plan cheaply.
-fn upsert_json_sql(table: &str, columns: &[&str], key: &[&str], on_conflict: OnConflict) -> String {
+fn upsert_json_sql(
+    table: &str,
+    columns: &[&str],
+    key: &[&str],
+    on_conflict: OnConflict<'_>,
+) -> String {
     let cols = columns.join(", ");
     format!(
         "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::json){}",
@@ -117,38 +125,45 @@ fn conflict_clause(
     table: &str,
     columns: &[&str],
     key: &[&str],
-    on_conflict: OnConflict,
+    on_conflict: OnConflict<'_>,
 ) -> String {
     let mut sql = format!(" ON CONFLICT ({}) DO ", key.join(", "));
-    match on_conflict {
-        OnConflict::Nothing => sql.push_str("NOTHING"),
-        OnConflict::UpdateChanged => {
-            let updated: Vec<&str> = columns
-                .iter()
-                .copied()
-                .filter(|c| !key.contains(c))
-                .collect();
-            let sets: Vec<String> = updated
-                .iter()
-                .map(|c| format!("{c} = excluded.{c}"))
-                .collect();
-            // Null-safe equality: `IS` on SQLite, `IS NOT DISTINCT FROM` on PostgreSQL.
-            let same = match backend {
-                DbBackend::Postgres => "IS NOT DISTINCT FROM",
-                _ => "IS",
-            };
-            let unchanged: Vec<String> = updated
-                .iter()
-                .filter(|c| !NOT_COMPARED.contains(c))
-                .map(|c| format!("{table}.{c} {same} excluded.{c}"))
-                .collect();
-            sql.push_str(&format!(
-                "UPDATE SET {} WHERE NOT ({})",
-                sets.join(", "),
-                unchanged.join(" AND ")
-            ));
+    let with = match on_conflict {
+        OnConflict::Nothing => {
+            sql.push_str("NOTHING");
+            return sql;
         }
-    }
+        OnConflict::UpdateChanged => &[][..],
+        OnConflict::UpdateChangedWith(with) => with,
+    };
+    let updated: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| !key.contains(c))
+        .collect();
+    let value = |c: &str| match with.iter().find(|(column, _)| *column == c) {
+        Some((_, expression)) => format!("({expression})"),
+        None => format!("excluded.{c}"),
+    };
+    let sets: Vec<String> = updated
+        .iter()
+        .map(|c| format!("{c} = {}", value(c)))
+        .collect();
+    // Null-safe equality: `IS` on SQLite, `IS NOT DISTINCT FROM` on PostgreSQL.
+    let same = match backend {
+        DbBackend::Postgres => "IS NOT DISTINCT FROM",
+        _ => "IS",
+    };
+    let unchanged: Vec<String> = updated
+        .iter()
+        .filter(|c| !NOT_COMPARED.contains(c))
+        .map(|c| format!("{table}.{c} {same} {}", value(c)))
+        .collect();
+    sql.push_str(&format!(
+        "UPDATE SET {} WHERE NOT ({})",
+        sets.join(", "),
+        unchanged.join(" AND ")
+    ));
     sql
 }
 
@@ -358,33 +373,65 @@ async fn stored_keys<C: ConnectionTrait, R>(
 }
 
 /// Upserts dialogues (ids unique within `rows`, one tenant's); returns the rows it inserted or
-/// changed (a row stored with the same values is left alone and not returned). `stored`, the
-/// stored versions of `rows` if the caller read them in this transaction, spares SQLite its
-/// own look-up.
+/// changed (a row stored with the same values is left alone and not returned).
+///
+/// `derived` (index for index with `rows`), when given, keeps stored derivations by the rule of
+/// [`keep_stored_derivations`]. PostgreSQL applies it within the upsert itself
+/// ([`kept_derivations`]): the conflict reads the stored row through the primary key, so there
+/// is no look-up whose plan could depend on the planner's statistics, and `rows` keep the
+/// values derived from today's thresholds. SQLite applies it to `rows` first, from `stored` or
+/// else from the stored versions it looks up. `stored`, the stored versions of all `rows` if the
+/// caller read them in this transaction, spares SQLite its own look-ups.
 pub async fn upsert_dialogues<C: ConnectionTrait>(
     db: &C,
-    rows: &[dialogue::Model],
+    rows: &mut [dialogue::Model],
+    derived: Option<&[Derived]>,
     stored: Option<&HashMap<String, dialogue::Model>>,
 ) -> Result<Vec<Touched>, DbErr> {
     let columns = &DIALOGUE_COLUMNS;
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
+        let kept = kept_derivations();
         // `xmax` is 0 on a row version this statement inserted, the writer's id on one its
         // `DO UPDATE` wrote.
         let sql = upsert_json_sql(
             "dialogues",
             columns,
             &["tenant_id", "id"],
-            OnConflict::UpdateChanged,
+            OnConflict::UpdateChangedWith(&kept),
         ) + " RETURNING id, (xmax = 0) AS inserted";
         let batch: Vec<DialogueRow> = rows.iter().map(DialogueRow::from).collect();
         let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
-        let values = vec![Value::from(json)];
+        // The ids whose inSla/quickDrop the record left out, as the keys of a JSON object: the
+        // statement tests each conflicting row with `?` (a binary search), whatever its plan.
+        let mut derived_ids = serde_json::Map::new();
+        for (row, derived) in rows.iter().zip(derived.unwrap_or_default()) {
+            if derived.in_sla || derived.quick_drop {
+                derived_ids.insert(row.id.clone(), serde_json::Value::from(1));
+            }
+        }
+        let values = vec![
+            Value::from(json),
+            Value::from(serde_json::Value::Object(derived_ids)),
+        ];
         return touched(
             db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?,
             None,
         );
+    }
+    if let Some(derived) = derived {
+        let looked_up;
+        let stored = match stored {
+            Some(stored) => stored,
+            None => {
+                looked_up =
+                    stored_versions(db, rows, |i| derived[i].in_sla || derived[i].quick_drop)
+                        .await?;
+                &looked_up
+            }
+        };
+        keep_stored_derivations(stored, rows, derived);
     }
     let is_stored = |d: &dialogue::Model| stored.is_some_and(|s| s.contains_key(&d.id));
     upsert_in_two_steps(
@@ -428,7 +475,31 @@ pub fn keep_stored_derivations(
     }
 }
 
-/// The stored versions of the rows `wanted` picks among `rows` (one tenant's), by id.
+/// PostgreSQL: [`keep_stored_derivations`]' rule as the values the upsert's `DO UPDATE` gives
+/// `in_sla` and `quick_drop`; `$2` is a JSON object whose keys are the ids of the records that
+/// left them out. A record derives `inSla` only when accepted and `quickDrop` only when
+/// abandoned, so an id among the keys with that outcome is exactly the rule's `derived` flag.
+fn kept_derivations() -> [(&'static str, String); 2] {
+    let nothing_they_derive_from_changed = "dialogues.outcome = excluded.outcome \
+         AND dialogues.queue_id IS NOT DISTINCT FROM excluded.queue_id \
+         AND dialogues.queue_duration_in_sec IS NOT DISTINCT FROM excluded.queue_duration_in_sec";
+    let kept = |column: &str, outcome: Outcome| {
+        format!(
+            "CASE WHEN $2::jsonb ? excluded.id AND excluded.outcome = {} AND {nothing_they_derive_from_changed} \
+             THEN dialogues.{column} ELSE excluded.{column} END",
+            outcome.to_value()
+        )
+    };
+    [
+        ("in_sla", kept("in_sla", Outcome::Accepted)),
+        ("quick_drop", kept("quick_drop", Outcome::Abandoned)),
+    ]
+}
+
+/// The stored versions of the rows `wanted` picks among `rows` (one tenant's), by id. For SQLite,
+/// whose planner takes the primary key for this `IN` list; PostgreSQL's, without statistics,
+/// may read all the tenant's rows for it instead (so it never looks up here, see
+/// [`upsert_dialogues`]).
 pub async fn stored_versions<C: ConnectionTrait>(
     db: &C,
     rows: &[dialogue::Model],
@@ -564,6 +635,10 @@ impl EndpointStubs {
         if missing.is_empty() {
             return Ok(0);
         }
+        // In key order: the new keys go into the primary key's pages one after another (a
+        // caller's first call is most of a batch's stubs, and their ids are as random as
+        // phone numbers), rather than jumping about the index.
+        missing.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         let backend = db.get_database_backend();
         let columns = ["tenant_id", "id", "role"];
         let mut created = 0;
