@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Mutation throughput: `ingestDialogues` at 1,000 records per call, on SQLite and PostgreSQL.
 #
-#   bash bench/mutations.sh [DIALOGUES]     # default 100,000 (100 calls); writes bench/mutations.md
+#   bash bench/mutations.sh [DIALOGUES]     # default 300,000 (300 calls); writes bench/mutations.md
 #
+# 300,000 by default so that the tables grow large enough for a plan that reads all the
+# tenant's rows to show (about 8 minutes on 2 cores; twice that with a baseline).
 # Three cases, each on a fresh database with the demo's endpoints first (`upsertEndpoints`),
 # then every dialogue through `ingestDialogues` in calls of 1,000 — into an empty tenant (all
 # inserted), then the same calls again (a replay: all unchanged, nothing written):
@@ -22,7 +24,7 @@
 # customers no slower. The machine is small and shared (2 cores): compare figures within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-100000}
+N=${1:-300000}
 PG_ADMIN=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_BASE=${PG_ADMIN%/*}
 WORK=$(mktemp -d /tmp/insights-mutations.XXXXXX)
