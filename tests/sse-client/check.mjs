@@ -122,13 +122,27 @@ try {
   }));
   const mutation = 'mutation ($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { received inserted unchanged } }';
   const written = await graphql(mutation, { d: dialogues });
-  same(written, { data: { ingestDialogues: { received: 3, inserted: 3, unchanged: 0 } } }, 'the ingest');
+  // The commit's position comes back for read-your-writes; an opaque token, checked for shape.
+  const position = written.extensions?.commitPosition;
+  if (typeof position !== 'string' || !/^[A-Za-z0-9_-]+$/.test(position)) {
+    throw new Error(`the ingest: no commit position in ${JSON.stringify(written)}`);
+  }
+  same(
+    written,
+    { data: { ingestDialogues: { received: 3, inserted: 3, unchanged: 0 } }, extensions: { commitPosition: position } },
+    'the ingest',
+  );
   const expected = records
     .filter((r) => r.outcome === 'ABANDONED')
     .map((r) => ({ data: { dialogueIngested: { id: r.id, outcome: r.outcome, orderNumber: r.orderNumber } } }));
   await until(async () => ingested.results.length >= expected.length, `${expected.length} events`);
   // A replay changes nothing and emits nothing.
-  same(await graphql(mutation, { d: dialogues }), { data: { ingestDialogues: { received: 3, inserted: 0, unchanged: 3 } } }, 'the replay');
+  // (It still committed, and says where: a later commit position than the first call's.)
+  const replayed = await graphql(mutation, { d: dialogues });
+  same(replayed.data, { ingestDialogues: { received: 3, inserted: 0, unchanged: 3 } }, 'the replay');
+  if (typeof replayed.extensions?.commitPosition !== 'string' || replayed.extensions.commitPosition === position) {
+    throw new Error(`the replay: expected a new commit position, got ${JSON.stringify(replayed)}`);
+  }
   await new Promise((r) => setTimeout(r, 1500));
   same(ingested.results, expected, 'dialogueIngested events');
   ingested.dispose();
