@@ -120,6 +120,25 @@ impl Cluster {
         assert!(ok, "pg_ctl {action} failed");
     }
 
+    /// Creates database `name` on this server and migrates it; its URL and a connection.
+    pub async fn migrated_database(&self, name: &str) -> (String, sea_orm::DatabaseConnection) {
+        use insights_core::db::{connect, connect_and_migrate, DbOptions};
+        use sea_orm::ConnectionTrait;
+        let admin = connect(&DbOptions::new(self.url("postgres")))
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let url = self.url(name);
+        let db = connect_and_migrate(&DbOptions::new(url.clone()))
+            .await
+            .unwrap();
+        (url, db)
+    }
+
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }

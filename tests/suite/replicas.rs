@@ -51,20 +51,7 @@ impl Fleet {
             return None;
         }
         let primary = Cluster::start()?;
-        let admin =
-            insights_core::db::connect(&insights_core::db::DbOptions::new(primary.url("postgres")))
-                .await
-                .unwrap();
-        admin
-            .execute_unprepared("CREATE DATABASE fleet")
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let db = insights_core::db::connect_and_migrate(&insights_core::db::DbOptions::new(
-            primary.url("fleet"),
-        ))
-        .await
-        .unwrap();
+        let (_, db) = primary.migrated_database("fleet").await;
         let key = common::key(&db, "acme", "read,ingest").await;
         let replica = primary.replica();
         let fleet = Fleet {
@@ -93,12 +80,7 @@ impl Fleet {
     }
 
     async fn on_replica(&self, sql: &str) {
-        let replica =
-            insights_core::db::connect(&insights_core::db::DbOptions::new(self.replica_url()))
-                .await
-                .unwrap();
-        replica.execute_unprepared(sql).await.unwrap();
-        replica.close().await.ok();
+        execute_on(self.replica_url(), sql).await;
     }
 
     /// Waits until the replica has replayed everything the primary wrote so far.
@@ -140,6 +122,15 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Runs `sql` on the database at `url` (a replica's: pausing or resuming its replay).
+async fn execute_on(url: String, sql: &str) {
+    let db = insights_core::db::connect(&insights_core::db::DbOptions::new(url))
+        .await
+        .unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    db.close().await.ok();
 }
 
 fn http() -> reqwest::Client {
@@ -268,13 +259,7 @@ async fn reads_go_to_the_replica_and_a_read_after_a_write_sees_it_while_replay_i
         let url = fleet.replica_url();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let replica = insights_core::db::connect(&insights_core::db::DbOptions::new(url))
-                .await
-                .unwrap();
-            replica
-                .execute_unprepared("SELECT pg_wal_replay_resume()")
-                .await
-                .unwrap();
+            execute_on(url, "SELECT pg_wal_replay_resume()").await;
         })
     };
     let started = Instant::now();

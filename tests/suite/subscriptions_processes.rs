@@ -282,21 +282,7 @@ async fn a_postgres_restart_keeps_the_subscription_delivering() {
         eprintln!("no PostgreSQL binaries: skipped");
         return;
     };
-    let admin =
-        insights_core::db::connect(&insights_core::db::DbOptions::new(cluster.url("postgres")))
-            .await
-            .unwrap();
-    use sea_orm::ConnectionTrait;
-    admin
-        .execute_unprepared("CREATE DATABASE live")
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let url = cluster.url("live");
-    let db =
-        insights_core::db::connect_and_migrate(&insights_core::db::DbOptions::new(url.clone()))
-            .await
-            .unwrap();
+    let (url, db) = cluster.migrated_database("live").await;
     let server = Serve::start(&url, &[]).await;
     let acme = common::scope(&db, "acme").await.tenant_id();
     let key = common::key(&db, "acme", "read").await;

@@ -449,7 +449,7 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
 /// For rows already stored, keeps the stored `inSla`/`quickDrop` where the record left them out
 /// (`derived`) and nothing they derive from changed (outcome, queue, queue duration): a threshold
 /// changed since must not rewrite history (docs/api.md), and re-importing a file changes nothing.
-pub fn keep_stored_derivations(
+fn keep_stored_derivations(
     stored: &HashMap<String, dialogue::Model>,
     rows: &mut [dialogue::Model],
     derived: &[Derived],

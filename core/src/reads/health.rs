@@ -210,7 +210,7 @@ async fn primary_position(db: &DatabaseConnection) -> Result<u64, DbErr> {
 }
 
 /// How far a replica has replayed, as a byte offset; None when it is not a standby.
-async fn replay_position(db: &DatabaseConnection) -> Result<Option<u64>, DbErr> {
+pub(super) async fn replay_position(db: &DatabaseConnection) -> Result<Option<u64>, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),

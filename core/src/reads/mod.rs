@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::db::{self, DbOptions};
 use crate::error::connection_lost;
@@ -258,18 +258,9 @@ fn unavailable(error: &DbErr) -> bool {
 /// wrong URL is reported at once; an unreachable one is only logged.
 pub async fn check_at_start(pools: &ReadPools) {
     for replica in pools.replicas() {
-        match replica
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                replica.db.get_database_backend(),
-                "SELECT pg_is_in_recovery() AS recovering",
-            ))
-            .await
-        {
-            Ok(Some(row)) if row.try_get::<bool>("", "recovering").unwrap_or(false) => {
-                tracing::info!(replica = %replica.name, "read replica configured");
-            }
-            Ok(_) => {
+        match health::replay_position(&replica.db).await {
+            Ok(Some(_)) => tracing::info!(replica = %replica.name, "read replica configured"),
+            Ok(None) => {
                 tracing::warn!(replica = %replica.name, "the read replica is not in recovery (not a standby); it stays out of rotation")
             }
             Err(error) => {
