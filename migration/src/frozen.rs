@@ -21,21 +21,26 @@ macro_rules! script {
 }
 
 /// Every frozen script, oldest first.
-pub const SCRIPTS: [Script; 6] = [
+pub const SCRIPTS: [Script; 8] = [
     script!("m0003_up"),
     script!("m0003_down"),
     script!("m0004_up"),
     script!("m0004_down"),
     script!("m0005_up"),
     script!("m0005_down"),
+    script!("m0006_up"),
+    script!("m0006_down"),
 ];
 
-/// The statements of a script, in order.
+/// The statements of a script, in order (a part holding only `--` comments is none).
 pub fn statements(script: &str) -> impl Iterator<Item = &str> {
     script
         .split("\n--;;\n")
         .map(|s| s.trim().trim_end_matches(';'))
-        .filter(|s| !s.is_empty())
+        .filter(|s| {
+            !s.lines()
+                .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
+        })
 }
 
 /// Runs the script `name` on the connection's database, statement by statement.

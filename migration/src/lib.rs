@@ -4,7 +4,8 @@
 //! the code that reads the schema becomes. m0003 and m0004 (the pre-aggregates) were rendered
 //! from the definitions of their day and are kept as the SQL they ran (`frozen/`), so a change
 //! to the core's definitions can only reach a database through a new migration; the core's
-//! tests fail until one holds the new statements. m0005 (change positions) is kept as SQL too.
+//! tests fail until one holds the new statements. m0005 (change positions) and m0006 (the tenant
+//! checked once a statement on PostgreSQL) are kept as SQL too.
 pub use sea_orm_migration::prelude::*;
 
 mod frozen;
@@ -13,6 +14,7 @@ mod m0002_endpoint_name_search;
 mod m0003_rollups;
 mod m0004_rollup_dimensions;
 mod m0005_change_positions;
+mod m0006_tenant_checked_per_statement;
 
 pub use frozen::{statements as frozen_statements, SCRIPTS as FROZEN_SCRIPTS};
 
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_rollups::Migration),
             Box::new(m0004_rollup_dimensions::Migration),
             Box::new(m0005_change_positions::Migration),
+            Box::new(m0006_tenant_checked_per_statement::Migration),
         ]
     }
 }

@@ -14,7 +14,6 @@ use insights_core::ingest::record::{self, Cell, Cells, DialogueKind, EndpointKin
 use insights_core::ingest::write::{Refusal, Writer};
 use insights_core::keys::Scope;
 use insights_core::live::Announcer;
-use insights_core::time::format_ms;
 
 pub use insights_core::ingest::write::MAX_RECORDS_PER_CALL;
 
@@ -116,7 +115,7 @@ fn opt<T>(value: Option<T>, cell: impl FnOnce(T) -> Cell) -> Cell {
 }
 
 fn instant(value: DateTime) -> Cell {
-    Cell::Text(format_ms(value.0))
+    Cell::Instant(value.0)
 }
 
 /// Sets the cell of `name`, one of the kind's vendor field names.
@@ -165,9 +164,7 @@ impl DialogueInput {
         set(
             &mut cells,
             "startDate",
-            opt(self.start_date, |d| {
-                text(d.0.format("%Y-%m-%d").to_string())
-            }),
+            opt(self.start_date, |d| Cell::Date(d.0)),
         );
         set(
             &mut cells,

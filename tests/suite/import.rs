@@ -1609,6 +1609,64 @@ async fn migrations_go_down_and_up_again() {
     }
 }
 
+/// The tenant of dialogues and endpoints is checked (a foreign key on SQLite, a check a
+/// statement on PostgreSQL since m0006): a row naming no tenant is refused, and a tenant that
+/// has rows can be neither deleted nor renumbered; a statement that fails writes nothing.
+#[tokio::test]
+async fn rows_name_a_tenant_that_exists_and_keep_it() {
+    for t in common::databases().await {
+        let summary = import(&t.db, Kind::Dialogues, &common::fixture("formats.ndjson")).await;
+        assert_eq!(summary.inserted, 4, "{}", t.kind);
+        let tenant = tenant_id(&t.db, TENANT).await;
+        let backend = t.db.get_database_backend();
+        let run = |sql: String| {
+            let db = t.db.clone();
+            async move { db.execute_raw(Statement::from_string(backend, sql)).await }
+        };
+        let count = |table: &'static str| {
+            let db = t.db.clone();
+            async move {
+                db.query_one_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT COUNT(*) AS n FROM {table}"),
+                ))
+                .await
+                .expect("count")
+                .expect("a row")
+                .try_get::<i64>("", "n")
+                .expect("n")
+            }
+        };
+        let (dialogues, endpoints) = (count("dialogues").await, count("endpoints").await);
+        let unknown = tenant + 1000;
+        for sql in [
+            format!(
+                "INSERT INTO endpoints (tenant_id, id, role) VALUES ({tenant}, 'fine', 1), ({unknown}, 'orphan', 1)"
+            ),
+            format!(
+                "INSERT INTO dialogues (tenant_id, id, order_number, start_date, start_timestamp_ms, direction, outcome) \
+                 VALUES ({unknown}, 'orphan', 999, '2026-03-01', 1772323200000, 1, 1)"
+            ),
+            format!("UPDATE endpoints SET tenant_id = {unknown} WHERE tenant_id = {tenant}"),
+            format!("DELETE FROM tenants WHERE id = {tenant}"),
+            format!("UPDATE tenants SET id = {unknown} WHERE id = {tenant}"),
+        ] {
+            assert!(run(sql.clone()).await.is_err(), "{}: {sql} was accepted", t.kind);
+        }
+        assert_eq!(count("dialogues").await, dialogues, "{}", t.kind);
+        assert_eq!(count("endpoints").await, endpoints, "{}", t.kind);
+        assert_eq!(tenant_id(&t.db, TENANT).await, tenant, "{}", t.kind);
+        // A tenant without rows can still go.
+        run("INSERT INTO tenants (name, sla_threshold_in_sec, quick_drop_threshold_in_sec) VALUES ('empty', 20, 5)".into())
+            .await
+            .expect("a tenant");
+        let empty = tenant_id(&t.db, "empty").await;
+        run(format!("DELETE FROM tenants WHERE id = {empty}"))
+            .await
+            .expect("an empty tenant is deleted");
+    }
+}
+
 // ---- the real command line ------------------------------------------------------------------
 
 fn insights(database_url: &str) -> Command {

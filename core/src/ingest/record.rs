@@ -10,13 +10,18 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 
 use crate::time::{parse_rfc3339_ms, seconds_between, utc_date};
 
-/// A scalar as it arrived: JSON gives types, CSV gives text (an empty cell is null).
+/// A scalar as it arrived: JSON gives types, CSV gives text (an empty cell is null). A front
+/// door whose own types already read an instant or a date (GraphQL's `DateTime` and `Date`)
+/// hands it over as read, rather than as text to be read again.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Null,
     Bool(bool),
     Num(f64),
     Text(String),
+    /// Milliseconds since the Unix epoch.
+    Instant(i64),
+    Date(NaiveDate),
 }
 
 impl Cell {
@@ -280,6 +285,9 @@ fn identifier(field: &'static str, cell: Cell) -> Result<Option<String>, FieldEr
 }
 
 fn timestamp(field: &'static str, cell: Cell) -> Result<Option<i64>, FieldError> {
+    if let Cell::Instant(ms) = cell {
+        return Ok(Some(ms));
+    }
     match text(field, cell)? {
         None => Ok(None),
         Some(s) => parse_rfc3339_ms(&s).map(Some).ok_or_else(|| {
@@ -292,6 +300,9 @@ fn timestamp(field: &'static str, cell: Cell) -> Result<Option<i64>, FieldError>
 }
 
 fn date(field: &'static str, cell: Cell) -> Result<Option<NaiveDate>, FieldError> {
+    if let Cell::Date(day) = cell {
+        return Ok(Some(day));
+    }
     match text(field, cell)? {
         None => Ok(None),
         Some(s) => {
@@ -359,6 +370,8 @@ fn describe(cell: &Cell) -> String {
         Cell::Bool(b) => format!("the boolean {b}"),
         Cell::Num(n) => format!("the number {n}"),
         Cell::Text(s) => format!("`{s}`"),
+        Cell::Instant(ms) => format!("the instant {}", crate::time::format_ms(*ms)),
+        Cell::Date(day) => format!("the date {day}"),
     }
 }
 

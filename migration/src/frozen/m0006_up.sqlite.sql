@@ -1,0 +1,1 @@
+-- SQLite keeps its foreign keys on the tenant (see the PostgreSQL script).
