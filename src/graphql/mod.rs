@@ -7,7 +7,7 @@ pub mod endpoints;
 pub mod enums;
 pub mod filter;
 mod guards;
-pub use guards::WORKER_STACK_BYTES;
+pub use guards::{RequestJson, WORKER_STACK_BYTES};
 pub mod loader;
 pub mod mutation;
 mod rows;

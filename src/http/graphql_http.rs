@@ -2,6 +2,7 @@
 //! types), automatic persisted queries, GraphiQL for browsers, and the WebSocket upgrade for
 //! subscriptions ([`super::ws`]).
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_graphql::http::parse_query_string;
 use async_graphql::ServerError;
@@ -295,7 +296,8 @@ pub(super) async fn graphql_post(
             }
         } else if content_type.starts_with("application/json") || content_type.is_empty() {
             match serde_json::from_slice::<async_graphql::Request>(&body) {
-                Ok(request) => request,
+                // The text stays at hand to explain a refusal (see `RequestJson`).
+                Ok(request) => request.data(graphql::RequestJson(Arc::from(&body[..]))),
                 Err(e) => {
                     return error_response(
                         StatusCode::BAD_REQUEST,

@@ -624,3 +624,51 @@ async fn response_keys_follow_the_order_of_the_request() {
         );
     }
 }
+
+/// A refused request's variables are read again from the JSON text it was posted as (they are
+/// not copied before every execution): the refusal says the same over HTTP as through the
+/// schema, whether the variables make the query too complex or hold an invalid record.
+#[tokio::test]
+async fn a_refusal_is_explained_from_the_posted_text_as_through_the_schema() {
+    let (dbs, servers) = loaded_server(ServeConfig::default()).await;
+    let pages = "query($n: Int) { dialogues(first: $n) { nodes { agent { dialogues(first: $n) { nodes { id } } } } } }";
+    let ingest = "mutation($d: [DialogueInput!]!) { ingestDialogues(dialogues: $d) { received } }";
+    let record = |i: u32, start: &str| {
+        json!({ "id": format!("refused-{i}"), "orderNumber": 900 + i, "startTimestamp": start,
+                "direction": "INBOUND", "outcome": "ACCEPTED" })
+    };
+    let cases = [
+        (pages, json!({ "n": 300 }), "QUERY_TOO_COMPLEX", "300 items"),
+        (
+            ingest,
+            json!({ "d": [record(1, "2026-03-02T09:00:00Z"), record(2, "2026-03-02T09:01:00Z"),
+                          record(3, "yesterday")] }),
+            "GRAPHQL_VALIDATION_FAILED",
+            "startTimestamp",
+        ),
+    ];
+    for (t, server) in dbs.iter().zip(&servers) {
+        for (query, variables, code, names) in &cases {
+            let through_schema = common::query(&t.db, "default", query, variables.clone()).await;
+            let (status, _, over_http) = parts(
+                server
+                    .post(json!({ "query": query, "variables": variables }))
+                    .header(ACCEPT, GRAPHQL_RESPONSE)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {over_http}", t.kind);
+            assert_eq!(over_http["errors"], through_schema["errors"], "{}", t.kind);
+            assert_eq!(
+                common::error_codes(&over_http),
+                [*code],
+                "{}: {over_http}",
+                t.kind
+            );
+            let message = over_http["errors"][0]["message"].as_str().unwrap_or("");
+            assert!(message.contains(names), "{}: {message}", t.kind);
+        }
+    }
+}
