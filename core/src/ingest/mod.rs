@@ -3,6 +3,7 @@
 //! The file pipeline lives here; what happens to a batch of validated records is
 //! [`batch`]'s, shared with the ingest mutations.
 pub mod batch;
+mod columns;
 pub mod record;
 pub mod source;
 pub mod write;

@@ -9,6 +9,7 @@ use sea_orm::{
     ActiveEnum, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryResult, Statement, Value,
 };
 
+use super::columns::{self, column, names, Column, Kind};
 use crate::db::placeholder;
 use crate::ingest::record::Derived;
 
@@ -19,29 +20,29 @@ pub const MAX_BATCH_ROWS: usize = 1000;
 /// Rows the importer hands the writer at once (PostgreSQL writes them in one statement).
 pub const IMPORT_BATCH_ROWS: usize = 5000;
 
-const DIALOGUE_COLUMNS: [&str; 22] = [
-    "tenant_id",
-    "id",
-    "order_number",
-    "start_date",
-    "start_timestamp_ms",
-    "queue_enter_timestamp_ms",
-    "accept_timestamp_ms",
-    "end_timestamp_ms",
-    "ivr_duration_in_sec",
-    "queue_duration_in_sec",
-    "initial_talk_duration_in_sec",
-    "session_duration_in_sec",
-    "ivr_id",
-    "queue_id",
-    "customer_id",
-    "agent_id",
-    "direction",
-    "outcome",
-    "in_sla",
-    "quick_drop",
-    "change_position",
-    "change_index",
+const DIALOGUE_COLUMNS: [Column; 22] = [
+    column("tenant_id", Kind::Int),
+    column("id", Kind::Text),
+    column("order_number", Kind::Int),
+    column("start_date", Kind::Date),
+    column("start_timestamp_ms", Kind::BigInt),
+    column("queue_enter_timestamp_ms", Kind::NullableBigInt),
+    column("accept_timestamp_ms", Kind::NullableBigInt),
+    column("end_timestamp_ms", Kind::NullableBigInt),
+    column("ivr_duration_in_sec", Kind::NullableDouble),
+    column("queue_duration_in_sec", Kind::NullableDouble),
+    column("initial_talk_duration_in_sec", Kind::NullableDouble),
+    column("session_duration_in_sec", Kind::NullableDouble),
+    column("ivr_id", Kind::NullableText),
+    column("queue_id", Kind::NullableText),
+    column("customer_id", Kind::NullableText),
+    column("agent_id", Kind::NullableText),
+    column("direction", Kind::SmallInt),
+    column("outcome", Kind::SmallInt),
+    column("in_sla", Kind::NullableFlag),
+    column("quick_drop", Kind::NullableFlag),
+    column("change_position", Kind::BigInt),
+    column("change_index", Kind::BigInt),
 ];
 
 /// Columns an upsert writes but does not compare: a row whose other values are the same is
@@ -50,14 +51,21 @@ const NOT_COMPARED: [&str; 2] = ["change_position", "change_index"];
 
 /// `name_search` is the name case-folded here, with Unicode rules, for the text filters
 /// (SQLite's LOWER() folds ASCII only); it is not part of the entity.
-const ENDPOINT_COLUMNS: [&str; 7] = [
-    "tenant_id",
-    "id",
-    "name",
-    "role",
-    "sla_threshold_in_sec",
-    "quick_drop_threshold_in_sec",
-    "name_search",
+const ENDPOINT_COLUMNS: [Column; 7] = [
+    column("tenant_id", Kind::Int),
+    column("id", Kind::Text),
+    column("name", Kind::NullableText),
+    column("role", Kind::SmallInt),
+    column("sla_threshold_in_sec", Kind::NullableDouble),
+    column("quick_drop_threshold_in_sec", Kind::NullableDouble),
+    column("name_search", Kind::NullableText),
+];
+
+/// What an endpoint stub writes: the rest stays null until someone describes the endpoint.
+const STUB_COLUMNS: [Column; 3] = [
+    column("tenant_id", Kind::Int),
+    column("id", Kind::Text),
+    column("role", Kind::SmallInt),
 ];
 
 #[derive(Clone, Copy)]
@@ -105,19 +113,21 @@ fn upsert_sql(
     sql
 }
 
-/// PostgreSQL: the whole batch as one JSON parameter, unpacked into rows of the table's own
-/// type. One bound value instead of 20 a row, so big batches parse and plan cheaply.
-fn upsert_json_sql(
+/// PostgreSQL: the batch as one array a column ([`columns`]), then `ON CONFLICT`.
+fn upsert_arrays_sql(
     table: &str,
-    columns: &[&str],
+    columns: &[Column],
     key: &[&str],
     on_conflict: OnConflict<'_>,
 ) -> String {
-    let cols = columns.join(", ");
-    format!(
-        "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::json){}",
-        conflict_clause(DbBackend::Postgres, table, columns, key, on_conflict)
-    )
+    columns::insert_from_arrays(table, columns)
+        + &conflict_clause(
+            DbBackend::Postgres,
+            table,
+            &names(columns),
+            key,
+            on_conflict,
+        )
 }
 
 fn conflict_clause(
@@ -165,62 +175,6 @@ fn conflict_clause(
         unchanged.join(" AND ")
     ));
     sql
-}
-
-/// A dialogue as a JSON object keyed by column name (for `json_populate_recordset`).
-#[derive(serde::Serialize)]
-struct DialogueRow<'a> {
-    tenant_id: i32,
-    id: &'a str,
-    order_number: i32,
-    start_date: chrono::NaiveDate,
-    start_timestamp_ms: i64,
-    queue_enter_timestamp_ms: Option<i64>,
-    accept_timestamp_ms: Option<i64>,
-    end_timestamp_ms: Option<i64>,
-    ivr_duration_in_sec: Option<f64>,
-    queue_duration_in_sec: Option<f64>,
-    initial_talk_duration_in_sec: Option<f64>,
-    session_duration_in_sec: Option<f64>,
-    ivr_id: Option<&'a str>,
-    queue_id: Option<&'a str>,
-    customer_id: Option<&'a str>,
-    agent_id: Option<&'a str>,
-    direction: i16,
-    outcome: i16,
-    in_sla: Option<bool>,
-    quick_drop: Option<bool>,
-    change_position: i64,
-    change_index: i64,
-}
-
-impl<'a> From<&'a dialogue::Model> for DialogueRow<'a> {
-    fn from(d: &'a dialogue::Model) -> Self {
-        Self {
-            tenant_id: d.tenant_id,
-            id: &d.id,
-            order_number: d.order_number,
-            start_date: d.start_date,
-            start_timestamp_ms: d.start_timestamp_ms,
-            queue_enter_timestamp_ms: d.queue_enter_timestamp_ms,
-            accept_timestamp_ms: d.accept_timestamp_ms,
-            end_timestamp_ms: d.end_timestamp_ms,
-            ivr_duration_in_sec: d.ivr_duration_in_sec,
-            queue_duration_in_sec: d.queue_duration_in_sec,
-            initial_talk_duration_in_sec: d.initial_talk_duration_in_sec,
-            session_duration_in_sec: d.session_duration_in_sec,
-            ivr_id: d.ivr_id.as_deref(),
-            queue_id: d.queue_id.as_deref(),
-            customer_id: d.customer_id.as_deref(),
-            agent_id: d.agent_id.as_deref(),
-            direction: d.direction.to_value(),
-            outcome: d.outcome.to_value(),
-            in_sla: d.in_sla,
-            quick_drop: d.quick_drop,
-            change_position: d.change_position,
-            change_index: d.change_index,
-        }
-    }
 }
 
 fn dialogue_values(d: &dialogue::Model, out: &mut Vec<Value>) {
@@ -388,32 +342,28 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
     derived: Option<&[Derived]>,
     stored: Option<&HashMap<String, dialogue::Model>>,
 ) -> Result<Vec<Touched>, DbErr> {
-    let columns = &DIALOGUE_COLUMNS;
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
-        let kept = kept_derivations();
+        // The ids whose inSla/quickDrop the record left out, as the keys of a JSON object
+        // bound after the arrays: the statement tests each conflicting row with `?` (a binary
+        // search), whatever its plan.
+        let kept = kept_derivations(DIALOGUE_COLUMNS.len() + 1);
         // `xmax` is 0 on a row version this statement inserted, the writer's id on one its
         // `DO UPDATE` wrote.
-        let sql = upsert_json_sql(
+        let sql = upsert_arrays_sql(
             "dialogues",
-            columns,
+            &DIALOGUE_COLUMNS,
             &["tenant_id", "id"],
             OnConflict::UpdateChangedWith(&kept),
         ) + " RETURNING id, (xmax = 0) AS inserted";
-        let batch: Vec<DialogueRow> = rows.iter().map(DialogueRow::from).collect();
-        let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
-        // The ids whose inSla/quickDrop the record left out, as the keys of a JSON object: the
-        // statement tests each conflicting row with `?` (a binary search), whatever its plan.
+        let mut values = columns::arrays(&DIALOGUE_COLUMNS, rows, dialogue_values)?;
         let mut derived_ids = serde_json::Map::new();
         for (row, derived) in rows.iter().zip(derived.unwrap_or_default()) {
             if derived.in_sla || derived.quick_drop {
                 derived_ids.insert(row.id.clone(), serde_json::Value::from(1));
             }
         }
-        let values = vec![
-            Value::from(json),
-            Value::from(serde_json::Value::Object(derived_ids)),
-        ];
+        values.push(Value::from(serde_json::Value::Object(derived_ids)));
         return touched(
             db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?,
@@ -437,7 +387,7 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
     upsert_in_two_steps(
         db,
         "dialogues",
-        columns,
+        &names(&DIALOGUE_COLUMNS),
         rows,
         |d| (d.tenant_id, &d.id),
         dialogue_values,
@@ -476,16 +426,16 @@ fn keep_stored_derivations(
 }
 
 /// PostgreSQL: [`keep_stored_derivations`]' rule as the values the upsert's `DO UPDATE` gives
-/// `in_sla` and `quick_drop`; `$2` is a JSON object whose keys are the ids of the records that
-/// left them out. A record derives `inSla` only when accepted and `quickDrop` only when
+/// `in_sla` and `quick_drop`; parameter `ids_parameter` is a JSON object whose keys are the ids
+/// of the records that left them out. A record derives `inSla` only when accepted and `quickDrop` only when
 /// abandoned, so an id among the keys with that outcome is exactly the rule's `derived` flag.
-fn kept_derivations() -> [(&'static str, String); 2] {
+fn kept_derivations(ids_parameter: usize) -> [(&'static str, String); 2] {
     let nothing_they_derive_from_changed = "dialogues.outcome = excluded.outcome \
          AND dialogues.queue_id IS NOT DISTINCT FROM excluded.queue_id \
          AND dialogues.queue_duration_in_sec IS NOT DISTINCT FROM excluded.queue_duration_in_sec";
     let kept = |column: &str, outcome: Outcome| {
         format!(
-            "CASE WHEN $2::jsonb ? excluded.id AND excluded.outcome = {} AND {nothing_they_derive_from_changed} \
+            "CASE WHEN ${ids_parameter}::jsonb ? excluded.id AND excluded.outcome = {} AND {nothing_they_derive_from_changed} \
              THEN dialogues.{column} ELSE excluded.{column} END",
             outcome.to_value()
         )
@@ -555,7 +505,7 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
         return upsert_in_two_steps(
             db,
             "endpoints",
-            &ENDPOINT_COLUMNS,
+            &names(&ENDPOINT_COLUMNS),
             rows,
             |e| (e.tenant_id, &e.id),
             endpoint_values,
@@ -563,37 +513,15 @@ pub async fn upsert_endpoints<C: ConnectionTrait>(
         )
         .await;
     }
-    #[derive(serde::Serialize)]
-    struct EndpointRow<'a> {
-        tenant_id: i32,
-        id: &'a str,
-        name: Option<&'a str>,
-        role: i16,
-        sla_threshold_in_sec: Option<f64>,
-        quick_drop_threshold_in_sec: Option<f64>,
-        name_search: Option<String>,
-    }
-    let batch: Vec<EndpointRow> = rows
-        .iter()
-        .map(|e| EndpointRow {
-            tenant_id: e.tenant_id,
-            id: &e.id,
-            name: e.name.as_deref(),
-            role: e.role.to_value(),
-            sla_threshold_in_sec: e.sla_threshold_in_sec,
-            quick_drop_threshold_in_sec: e.quick_drop_threshold_in_sec,
-            name_search: e.name.as_deref().map(str::to_lowercase),
-        })
-        .collect();
-    let json = serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let sql = upsert_json_sql(
+    let sql = upsert_arrays_sql(
         "endpoints",
         &ENDPOINT_COLUMNS,
         &["tenant_id", "id"],
         OnConflict::UpdateChanged,
     ) + " RETURNING id, (xmax = 0) AS inserted";
+    let values = columns::arrays(&ENDPOINT_COLUMNS, rows, endpoint_values)?;
     touched(
-        db.query_all_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
+        db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?,
         None,
     )
@@ -640,53 +568,39 @@ impl EndpointStubs {
         // phone numbers), rather than jumping about the index.
         missing.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         let backend = db.get_database_backend();
-        let columns = ["tenant_id", "id", "role"];
+        let tenant_id = self.tenant_id;
+        let stub_values = |(id, role): &(String, EndpointRole), out: &mut Vec<Value>| {
+            out.extend([
+                Value::from(tenant_id),
+                Value::from(id.clone()),
+                Value::from(role.to_value()),
+            ]);
+        };
+        let key = ["tenant_id", "id"];
         let mut created = 0;
         if backend == DbBackend::Postgres {
-            // One JSON parameter rather than three a row: a statement with thousands of
-            // parameters costs PostgreSQL more to plan than to run.
-            #[derive(serde::Serialize)]
-            struct Stub<'a> {
-                tenant_id: i32,
-                id: &'a str,
-                role: i16,
-            }
-            let stubs: Vec<Stub> = missing
-                .iter()
-                .map(|(id, role)| Stub {
-                    tenant_id: self.tenant_id,
-                    id,
-                    role: role.to_value(),
-                })
-                .collect();
-            let json = serde_json::to_string(&stubs).map_err(|e| DbErr::Custom(e.to_string()))?;
-            let sql = upsert_json_sql(
-                "endpoints",
-                &columns,
-                &["tenant_id", "id"],
-                OnConflict::Nothing,
-            );
+            // One array a column rather than three parameters a row: a statement with
+            // thousands of parameters costs PostgreSQL more to plan than to run.
+            let sql = upsert_arrays_sql("endpoints", &STUB_COLUMNS, &key, OnConflict::Nothing);
+            let values = columns::arrays(&STUB_COLUMNS, &missing, stub_values)?;
             created = db
-                .execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
+                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?
                 .rows_affected();
         } else {
+            let columns = names(&STUB_COLUMNS);
             for chunk in missing.chunks(MAX_BATCH_ROWS) {
                 let sql = upsert_sql(
                     backend,
                     "endpoints",
                     &columns,
-                    &["tenant_id", "id"],
+                    &key,
                     chunk.len(),
                     OnConflict::Nothing,
                 );
-                let mut values = Vec::with_capacity(chunk.len() * 3);
-                for (id, role) in chunk {
-                    values.extend([
-                        Value::from(self.tenant_id),
-                        Value::from(id.clone()),
-                        Value::from(role.to_value()),
-                    ]);
+                let mut values = Vec::with_capacity(chunk.len() * columns.len());
+                for stub in chunk {
+                    stub_values(stub, &mut values);
                 }
                 created += db
                     .execute_raw(Statement::from_sql_and_values(backend, sql, values))
