@@ -1,7 +1,7 @@
 //! The columns the batch writer writes, and PostgreSQL's way of taking a batch: one array a
-//! column, unpacked by `unnest` and bound in binary. PostgreSQL reads typed arrays several
-//! times faster than it parses a JSON text of the same rows, and the server writes no JSON
-//! (bench/mutations.md). The array binding takes no null elements, so a null travels as a value
+//! column, unpacked by `unnest` and bound in binary. PostgreSQL unpacks typed arrays faster
+//! than it parses a JSON text of the same rows (bench/mutations.md), and the server writes no
+//! JSON. The array binding (sea-query's) takes no null elements, so a null travels as a value
 //! its column never holds (an empty id, the smallest BIGINT, NaN, -1 for a flag) and the SELECT
 //! turns it back into null; a row that holds such a value itself is refused, never altered.
 use sea_orm::sea_query::ArrayType;
