@@ -66,3 +66,34 @@ pub async fn run(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
 /// of the schema is older than another's could skip a `DROP TRIGGER IF EXISTS` and fail the
 /// `CREATE TRIGGER` after it) and a failed step leaves nothing half built.
 pub const IN_ONE_TRANSACTION: Option<bool> = Some(true);
+
+/// The migration of a module whose statements are kept here: `frozen_migration!("m0006")` runs
+/// `m0006_up` and `m0006_down`, in one transaction. The migration's name stays the module's.
+macro_rules! frozen_migration {
+    ($id:literal) => {
+        #[derive(sea_orm_migration::prelude::DeriveMigrationName)]
+        pub struct Migration;
+
+        #[async_trait::async_trait]
+        impl sea_orm_migration::prelude::MigrationTrait for Migration {
+            fn use_transaction(&self) -> Option<bool> {
+                crate::frozen::IN_ONE_TRANSACTION
+            }
+
+            async fn up(
+                &self,
+                manager: &sea_orm_migration::prelude::SchemaManager,
+            ) -> Result<(), sea_orm_migration::prelude::DbErr> {
+                crate::frozen::run(manager, concat!($id, "_up")).await
+            }
+
+            async fn down(
+                &self,
+                manager: &sea_orm_migration::prelude::SchemaManager,
+            ) -> Result<(), sea_orm_migration::prelude::DbErr> {
+                crate::frozen::run(manager, concat!($id, "_down")).await
+            }
+        }
+    };
+}
+pub(crate) use frozen_migration;
