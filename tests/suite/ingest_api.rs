@@ -107,20 +107,7 @@ fn summary(response: &Value, field: &str) -> [i64; 4] {
 
 /// A valid dialogue in GraphQL input shape, naming endpoints of its own.
 fn dialogue_input(n: usize) -> Value {
-    json!({
-        "id": format!("m-{n}"),
-        "orderNumber": 50_000 + n,
-        "startTimestamp": "2026-03-02T15:00:00+01:00",
-        "queueEnterTimestamp": "2026-03-02T14:00:10Z",
-        "acceptTimestamp": "2026-03-02T14:00:22.5Z",
-        "endTimestamp": "2026-03-02T14:02:00Z",
-        "ivrId": "m-ivr",
-        "queueId": "m-queue",
-        "customerId": format!("m-cust-{n}"),
-        "agentId": "m-agent",
-        "direction": "INBOUND",
-        "outcome": "ACCEPTED"
-    })
+    common::dialogue_input("m", 50_000, n)
 }
 
 async fn dialogues_of(db: &DatabaseConnection, tenant: &str) -> Vec<dialogue::Model> {

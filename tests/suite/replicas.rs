@@ -20,21 +20,9 @@ const INGEST: &str = "mutation($d: [DialogueInput!]!) {
 const COUNT: &str = "{ dialogues(first: 1) { totalCount } }";
 const INGESTED: &str = "subscription { dialogueIngested { id outcome } }";
 
+/// A valid dialogue in GraphQL input shape, naming endpoints of its own.
 fn dialogue_input(n: usize) -> Value {
-    json!({
-        "id": format!("r-{n}"),
-        "orderNumber": 70_000 + n,
-        "startTimestamp": "2026-03-02T15:00:00+01:00",
-        "queueEnterTimestamp": "2026-03-02T14:00:10Z",
-        "acceptTimestamp": "2026-03-02T14:00:22.5Z",
-        "endTimestamp": "2026-03-02T14:02:00Z",
-        "ivrId": "r-ivr",
-        "queueId": "r-queue",
-        "customerId": format!("r-cust-{n}"),
-        "agentId": "r-agent",
-        "direction": "INBOUND",
-        "outcome": "ACCEPTED"
-    })
+    common::dialogue_input("r", 70_000, n)
 }
 
 /// A primary with one replica, a migrated database `fleet` on both, and a key of tenant `acme`.

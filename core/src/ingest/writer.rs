@@ -344,9 +344,7 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
 ) -> Result<Vec<Touched>, DbErr> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
-        // The ids whose inSla/quickDrop the record left out, as the keys of a JSON object
-        // bound after the arrays: the statement tests each conflicting row with `?` (a binary
-        // search), whatever its plan.
+        // The arrays are parameters 1..=22, the ids of `kept_derivations` the next.
         let kept = kept_derivations(DIALOGUE_COLUMNS.len() + 1);
         // `xmax` is 0 on a row version this statement inserted, the writer's id on one its
         // `DO UPDATE` wrote.
@@ -357,6 +355,8 @@ pub async fn upsert_dialogues<C: ConnectionTrait>(
             OnConflict::UpdateChangedWith(&kept),
         ) + " RETURNING id, (xmax = 0) AS inserted";
         let mut values = columns::arrays(&DIALOGUE_COLUMNS, rows, dialogue_values)?;
+        // The ids whose inSla/quickDrop the record left out, as the keys of a JSON object: the
+        // statement tests each conflicting row with `?` (a binary search), whatever its plan.
         let mut derived_ids = serde_json::Map::new();
         for (row, derived) in rows.iter().zip(derived.unwrap_or_default()) {
             if derived.in_sla || derived.quick_drop {
@@ -427,8 +427,9 @@ fn keep_stored_derivations(
 
 /// PostgreSQL: [`keep_stored_derivations`]' rule as the values the upsert's `DO UPDATE` gives
 /// `in_sla` and `quick_drop`; parameter `ids_parameter` is a JSON object whose keys are the ids
-/// of the records that left them out. A record derives `inSla` only when accepted and `quickDrop` only when
-/// abandoned, so an id among the keys with that outcome is exactly the rule's `derived` flag.
+/// of the records that left them out. A record derives `inSla` only when accepted and
+/// `quickDrop` only when abandoned, so an id among the keys with that outcome is exactly the
+/// rule's `derived` flag.
 fn kept_derivations(ids_parameter: usize) -> [(&'static str, String); 2] {
     let nothing_they_derive_from_changed = "dialogues.outcome = excluded.outcome \
          AND dialogues.queue_id IS NOT DISTINCT FROM excluded.queue_id \

@@ -334,3 +334,22 @@ pub fn keys_in_order(text: &str) -> Vec<String> {
     }
     keys
 }
+
+/// A valid dialogue in GraphQL input shape, accepted, with ivr, queue, customer and agent of its
+/// own: ids and endpoints start with `prefix`, the order number is `order_base + n`.
+pub fn dialogue_input(prefix: &str, order_base: usize, n: usize) -> Value {
+    serde_json::json!({
+        "id": format!("{prefix}-{n}"),
+        "orderNumber": order_base + n,
+        "startTimestamp": "2026-03-02T15:00:00+01:00",
+        "queueEnterTimestamp": "2026-03-02T14:00:10Z",
+        "acceptTimestamp": "2026-03-02T14:00:22.5Z",
+        "endTimestamp": "2026-03-02T14:02:00Z",
+        "ivrId": format!("{prefix}-ivr"),
+        "queueId": format!("{prefix}-queue"),
+        "customerId": format!("{prefix}-cust-{n}"),
+        "agentId": format!("{prefix}-agent"),
+        "direction": "INBOUND",
+        "outcome": "ACCEPTED"
+    })
+}
