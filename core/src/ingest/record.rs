@@ -128,6 +128,11 @@ impl RecordKind for EndpointKind {
 
 /// Position of a field name (case-insensitive) among `fields`.
 pub fn field_index(fields: &[&str], name: &str) -> Option<usize> {
+    // Most names come spelled as declared (always from the GraphQL door): an exact match first
+    // costs a length check a field, where a case-insensitive one folds every byte.
+    if let Some(index) = fields.iter().position(|f| *f == name) {
+        return Some(index);
+    }
     let name = name.trim();
     fields.iter().position(|f| f.eq_ignore_ascii_case(name))
 }
