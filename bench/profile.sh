@@ -9,6 +9,8 @@
 # REQUESTS copies of the page query (a2) — 100 newest dialogues with queue{id name} and
 # agent{id name}, no totalCount — and reports instructions per request and the functions that
 # spend them (self cost, and inclusive cost of the request path's stages).
+# PROFILE_QUERY=d profiles compare.sh's (d) instead, one dialogue by id with its four endpoints
+# {id name}, written to bench/profile-d.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-300}
@@ -17,7 +19,12 @@ PG_DB="insights_profile_$$"
 # Plain TCP on loopback, as bench/compare.sh runs it (its private cluster has no TLS).
 PG_URL="${PG_ADMIN%/*}/$PG_DB?sslmode=disable"
 PORT=${PROFILE_PORT:-4591}
-OUT=${PROFILE_OUT:-bench/profile.md}
+WHICH=${PROFILE_QUERY:-a2}
+case $WHICH in
+  a2) OUT=${PROFILE_OUT:-bench/profile.md}; TITLE="the page query (a2)" ;;
+  d) OUT=${PROFILE_OUT:-bench/profile-d.md}; TITLE="one dialogue with its four endpoints (d)" ;;
+  *) echo "PROFILE_QUERY: a2 or d" >&2; exit 2 ;;
+esac
 WORK=$(mktemp -d /tmp/insights-profile.XXXXXX)
 SERVER=""
 cleanup() {
@@ -28,13 +35,19 @@ cleanup() {
 trap cleanup EXIT
 
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
-cargo build --release --quiet --bin insights
-BIN=$PWD/target/release/insights
+# INSIGHTS_BIN: another build to profile (e.g. the one before a change), else this tree's.
+if [ -z "${INSIGHTS_BIN:-}" ]; then cargo build --release --quiet --bin insights; fi
+BIN=${INSIGHTS_BIN:-$PWD/target/release/insights}
 
 psql "$PG_ADMIN" -qc "CREATE DATABASE $PG_DB"
 INSIGHTS_LOG=warn $BIN --database-url "$PG_URL" demo --dialogues 50000 --days 90 --until 2026-11-01 >/dev/null
 
-QUERY='{"query":"{ dialogues(first: 100) { nodes { id startTimestamp outcome queueDurationInSec queue { id name } agent { id name } } pageInfo { hasNextPage endCursor } } }"}'
+if [ "$WHICH" = d ]; then
+  D_ID=$(psql "${PG_ADMIN%/*}/$PG_DB" -Atc "SELECT id FROM dialogues WHERE ivr_id IS NOT NULL AND agent_id IS NOT NULL ORDER BY id LIMIT 1")
+  QUERY='{"query":"{ dialogue(id: \"'$D_ID'\") { id ivr { id name } queue { id name } customer { id name } agent { id name } } }"}'
+else
+  QUERY='{"query":"{ dialogues(first: 100) { nodes { id startTimestamp outcome queueDurationInSec queue { id name } agent { id name } } pageInfo { hasNextPage endCursor } } }"}'
+fi
 send() { # count
   for _ in $(seq 1 "$1"); do
     curl -sf -o /dev/null -H 'content-type: application/json' --data "$QUERY" "http://127.0.0.1:$PORT/graphql"
@@ -66,7 +79,7 @@ annotate() { # extra options
     | sed -E 's/ \[[^]]*\]$//' | cut -c1-170
 }
 {
-  echo "# Server CPU profile: the page query (a2), callgrind"
+  echo "# Server CPU profile: $TITLE, callgrind"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD), $N requests after 30 warm-up ones,"
   echo "PostgreSQL, 50,000 demo dialogues. Instructions of the server process only (the database is"

@@ -301,8 +301,8 @@ pub async fn list(
         page,
         selection: page_selection(ctx),
     };
-    let page = scope(ctx)
-        .dialogue_page(&request, limits(ctx).page)
+    // Boxed, as in `find`.
+    let page = Box::pin(scope(ctx).dialogue_page(&request, limits(ctx).page))
         .await
         .gql()?;
     feed(ctx, &page.endpoints).await;
@@ -325,8 +325,10 @@ async fn feed(ctx: &Context<'_>, endpoints: &[entity::endpoint::Model]) {
 
 /// One dialogue, with the endpoints its selection shows.
 async fn find(ctx: &Context<'_>, key: DialogueKey) -> async_graphql::Result<Option<Dialogue>> {
-    let found = scope(ctx)
-        .find_dialogue(&key, &selection(ctx.look_ahead()))
+    // Boxed: a query object's field future is as large as its largest field's, the page
+    // and the look-up hold the database call's whole state, and async-graphql copies each
+    // field's future as it sets it to run; a pointer costs less to copy (bench/profile-d.md).
+    let found = Box::pin(scope(ctx).find_dialogue(&key, &selection(ctx.look_ahead())))
         .await
         .gql()?;
     Ok(match found {
